@@ -1,0 +1,7 @@
+export * from './types.js';
+export * from './assert.js';
+export * from './crc32c.js';
+export * from './random.js';
+export * from './limits.js';
+export * from './errors.js';
+export * from './json.js';

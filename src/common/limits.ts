@@ -1,0 +1,58 @@
+// Every queue, batch, frame and in-flight count has a named limit here, and the code
+// enforces it. Tests and the simulator shrink some of them to reach rare paths.
+
+export const PAGE_BYTES = 8192;
+
+export interface StorageLimits {
+  /** Largest wire or log frame accepted; anything bigger is a protocol error. */
+  frameBytesMax: number;
+  /** Records in one write batch or one gossip push. */
+  batchRecordsMax: number;
+  /** Payload bytes in one write batch. */
+  batchBytesMax: number;
+  /** Write batches queued at a node waiting for the next group commit. */
+  nodeAppendQueueMax: number;
+  /** Records kept in memory per segment before they are coalesced into the page store. */
+  hotTailRecordsMax: number;
+  /** Records out of chain order (above a hole) kept per segment; more are refused. */
+  holeRecordsMax: number;
+  /** Hot log file size before the node starts a new file. */
+  logFileBytesMax: number;
+  /** Recovery truncation history entries kept. */
+  epochHistoryMax: number;
+  /** Pages sent in one hydration chunk. */
+  hydrationPagesMax: number;
+  /** Connections a node accepts. */
+  connectionsMax: number;
+}
+
+export interface ClientLimits {
+  /** LAL: LSNs the writer may allocate beyond the VDL before it must wait. */
+  lsnAheadOfVdlMax: bigint;
+  /** Records in one batch sent to a segment. */
+  batchRecordsMax: number;
+  /** Outstanding page reads. */
+  readsInFlightMax: number;
+  /** Commit waiters queued. */
+  commitWaitersMax: number;
+}
+
+export const defaultStorageLimits: StorageLimits = {
+  frameBytesMax: 16 * 1024 * 1024,
+  batchRecordsMax: 1024,
+  batchBytesMax: 8 * 1024 * 1024,
+  nodeAppendQueueMax: 4096,
+  hotTailRecordsMax: 4096,
+  holeRecordsMax: 16384,
+  logFileBytesMax: 64 * 1024 * 1024,
+  epochHistoryMax: 64,
+  hydrationPagesMax: 64,
+  connectionsMax: 512,
+};
+
+export const defaultClientLimits: ClientLimits = {
+  lsnAheadOfVdlMax: 20000n,
+  batchRecordsMax: 512,
+  readsInFlightMax: 1024,
+  commitWaitersMax: 100000,
+};

@@ -1,0 +1,32 @@
+// Identifiers get their own types so that a page number can never be passed where a
+// node id is expected. LSNs are bigints: a volume outlives 2^53 records.
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+export type Lsn = bigint;
+export type PageId = Brand<number, 'PageId'>;
+export type NodeId = Brand<number, 'NodeId'>;
+export type Epoch = Brand<number, 'Epoch'>;
+/** Index of a protection group inside a volume. */
+export type ProtectionGroupId = Brand<number, 'ProtectionGroupId'>;
+/** A segment is one copy of one protection group on one node: "pg<N>@node<M>". */
+export type SegmentId = Brand<string, 'SegmentId'>;
+export type AvailabilityZone = Brand<string, 'AvailabilityZone'>;
+
+export const pageId = (value: number): PageId => value as PageId;
+export const nodeId = (value: number): NodeId => value as NodeId;
+export const epoch = (value: number): Epoch => value as Epoch;
+export const protectionGroupId = (value: number): ProtectionGroupId => value as ProtectionGroupId;
+export const availabilityZone = (value: string): AvailabilityZone => value as AvailabilityZone;
+export const segmentId = (group: ProtectionGroupId, node: NodeId): SegmentId =>
+  `pg${group}@node${node}` as SegmentId;
+
+export const LSN_ZERO: Lsn = 0n;
+
+export function lsnMax(a: Lsn, b: Lsn): Lsn {
+  return a > b ? a : b;
+}
+export function lsnMin(a: Lsn, b: Lsn): Lsn {
+  return a < b ? a : b;
+}

@@ -1,0 +1,146 @@
+// Redo records and the one function that applies them to a page.
+//
+// A redo record is an engine-agnostic page patch: storage nodes, the writer and readers
+// all materialize pages with applyRedo, so invariant 4 (every segment returns the same
+// bytes for the same page and LSN) reduces to "the same records in the same order".
+//
+// Binary layout (little endian), used identically in the hot log, on the wire and in
+// the page store, so a record's checksum is computed once by the writer and checked by
+// every hop:
+//   u64 lsn | u64 prevLsnOfThisPg | u32 pageId | u32 epoch | u8 flags | u8 kind
+//   | u16 offset | u32 dataBytes | data | u32 crc32c(all preceding bytes)
+
+import { assert, crc32c, PAGE_BYTES, type Epoch, type Lsn, type PageId, epoch as toEpoch, pageId as toPageId } from '../common/index.js';
+
+export const enum RedoKind {
+  /** Zero the page. */
+  Init = 0,
+  /** Write data at offset. */
+  Write = 1,
+  /** Replace the page with data (PAGE_BYTES long). */
+  Image = 2,
+}
+
+/** Flag bit: this record ends a mini-transaction (a consistency point). */
+export const FLAG_CPL = 1;
+
+export interface RedoRecord {
+  lsn: Lsn;
+  prevLsnOfThisPg: Lsn;
+  pageId: PageId;
+  /** Volume epoch of the writer that produced the record. */
+  epoch: Epoch;
+  flags: number;
+  kind: RedoKind;
+  offset: number;
+  data: Uint8Array;
+}
+
+export const REDO_HEADER_BYTES = 32;
+export const REDO_TRAILER_BYTES = 4;
+
+export function encodedRedoBytes(record: RedoRecord): number {
+  return REDO_HEADER_BYTES + record.data.length + REDO_TRAILER_BYTES;
+}
+
+export function validateRedo(record: RedoRecord): string | undefined {
+  if (record.lsn <= record.prevLsnOfThisPg) return 'lsn must be above prevLsnOfThisPg';
+  if (record.lsn <= 0n) return 'lsn must be positive';
+  switch (record.kind) {
+    case RedoKind.Init:
+      return record.data.length === 0 ? undefined : 'init carries no data';
+    case RedoKind.Write:
+      return record.offset + record.data.length <= PAGE_BYTES ? undefined : 'write past end of page';
+    case RedoKind.Image:
+      return record.data.length === PAGE_BYTES && record.offset === 0 ? undefined : 'image must be a whole page';
+    default:
+      return `unknown redo kind ${String(record.kind)}`;
+  }
+}
+
+export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uint8Array {
+  const total = encodedRedoBytes(record);
+  const bytes = target ?? new Uint8Array(total);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, total);
+  view.setBigUint64(0, record.lsn, true);
+  view.setBigUint64(8, record.prevLsnOfThisPg, true);
+  view.setUint32(16, record.pageId, true);
+  view.setUint32(20, record.epoch, true);
+  view.setUint8(24, record.flags);
+  view.setUint8(25, record.kind);
+  view.setUint16(26, record.offset, true);
+  view.setUint32(28, record.data.length, true);
+  bytes.set(record.data, at + REDO_HEADER_BYTES);
+  view.setUint32(total - 4, crc32c(bytes, at, at + total - 4), true);
+  return target ? bytes.subarray(at, at + total) : bytes;
+}
+
+export type DecodeResult<T> = { ok: true; value: T; bytes: number } | { ok: false; error: 'truncated' | 'checksum_mismatch' | 'malformed' };
+
+/** Decodes one record at `at`; the record's data is copied so the source may be reused. */
+export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> {
+  if (bytes.length - at < REDO_HEADER_BYTES + REDO_TRAILER_BYTES) return { ok: false, error: 'truncated' };
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at);
+  const dataBytes = view.getUint32(28, true);
+  if (dataBytes > PAGE_BYTES) return { ok: false, error: 'malformed' };
+  const total = REDO_HEADER_BYTES + dataBytes + REDO_TRAILER_BYTES;
+  if (bytes.length - at < total) return { ok: false, error: 'truncated' };
+  const expected = view.getUint32(total - 4, true);
+  if (crc32c(bytes, at, at + total - 4) !== expected) return { ok: false, error: 'checksum_mismatch' };
+  const record: RedoRecord = {
+    lsn: view.getBigUint64(0, true),
+    prevLsnOfThisPg: view.getBigUint64(8, true),
+    pageId: toPageId(view.getUint32(16, true)),
+    epoch: toEpoch(view.getUint32(20, true)),
+    flags: view.getUint8(24),
+    kind: view.getUint8(25) as RedoKind,
+    offset: view.getUint16(26, true),
+    data: bytes.slice(at + REDO_HEADER_BYTES, at + REDO_HEADER_BYTES + dataBytes),
+  };
+  if (validateRedo(record) !== undefined) return { ok: false, error: 'malformed' };
+  return { ok: true, value: record, bytes: total };
+}
+
+export function emptyPage(): Uint8Array {
+  return new Uint8Array(PAGE_BYTES);
+}
+
+/** Applies one record to a page in place. Pure in everything but the page it mutates. */
+export function applyRedo(page: Uint8Array, record: RedoRecord): void {
+  assert(page.length === PAGE_BYTES, 'page has the wrong size');
+  switch (record.kind) {
+    case RedoKind.Init:
+      page.fill(0);
+      return;
+    case RedoKind.Write:
+      assert(record.offset + record.data.length <= PAGE_BYTES, 'write past end of page');
+      page.set(record.data, record.offset);
+      return;
+    case RedoKind.Image:
+      assert(record.data.length === PAGE_BYTES, 'image must be a whole page');
+      page.set(record.data, 0);
+      return;
+    default:
+      throw new Error(`unknown redo kind ${String(record.kind)}`);
+  }
+}
+
+/** A stored page version: the page bytes followed by their CRC-32C. */
+export function sealPage(page: Uint8Array): Uint8Array {
+  const sealed = new Uint8Array(PAGE_BYTES + 4);
+  sealed.set(page, 0);
+  new DataView(sealed.buffer).setUint32(PAGE_BYTES, crc32c(page), true);
+  return sealed;
+}
+
+/** Returns the page bytes, or undefined if the seal does not match (corruption). */
+export function unsealPage(sealed: Uint8Array): Uint8Array | undefined {
+  if (sealed.length !== PAGE_BYTES + 4) return undefined;
+  const view = new DataView(sealed.buffer, sealed.byteOffset, sealed.length);
+  if (crc32c(sealed, 0, PAGE_BYTES) !== view.getUint32(PAGE_BYTES, true)) return undefined;
+  return sealed.slice(0, PAGE_BYTES);
+}
+
+export function isCpl(record: RedoRecord): boolean {
+  return (record.flags & FLAG_CPL) !== 0;
+}

@@ -1,0 +1,974 @@
+// One segment: one copy of one protection group on this node.
+//
+// Durable state lives in two places. The hot log (shared by the node's segments) holds
+// records and control changes the moment they are acknowledged; the page store holds
+// records, materialized page versions and a snapshot of the segment's state (`meta`),
+// written in the background by coalescing. A log file is deleted only once everything in
+// it is also in the page store. Start-up = page store meta + replay of the hot log.
+//
+// Segment complete LSN (SCL): every record of this protection group at or below it is
+// durable here. It advances only along the prevLsnOfThisPg chain, so a hole (a lost
+// message) stops it until gossip or a resend fills the hole.
+//
+// States:  active <-> hydrating (copying pages from a peer; serves no reads)
+// Epochs:  fencedEpoch >= dataEpoch. A recovery query raises fencedEpoch (writes with a
+// lower epoch are refused from then on); a truncate raises dataEpoch to fencedEpoch and
+// discards every record above the recovered VDL written under an older epoch.
+
+import { assert, lsnMax, lsnMin, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { fromJson, toJson } from '../common/json.js';
+import { applyRedo, decodeRedo, emptyPage, encodeRedo, isCpl, sealPage, unsealPage, type RedoRecord } from '../page/index.js';
+import type {
+  AckStatus,
+  Address,
+  GetPage,
+  GossipPull,
+  GossipPush,
+  HydrateChunk,
+  HydrateRequest,
+  Membership,
+  Message,
+  RecoveryQuery,
+  Truncate,
+  TruncationEntry,
+  WriteBatch,
+} from '../net/messages.js';
+import type { NodeEnvironment, OrderedStore } from './environment.js';
+import { encodeLogFrame, LogFrameType, type LogWriter } from './log-writer.js';
+import * as keys from './store-keys.js';
+
+/** State changed only by control messages; written to the hot log before it is acted on. */
+export interface SegmentControl {
+  segment: SegmentId;
+  group: number;
+  controlSequence: number;
+  dataEpoch: Epoch;
+  fencedEpoch: Epoch;
+  history: TruncationEntry[];
+  peers: NodeId[];
+  hydrating: boolean;
+}
+
+/** What the page store knows about a segment as of its last coalesce. */
+export interface SegmentMeta extends SegmentControl {
+  scl: Lsn;
+  versionedLsn: Lsn;
+  vdlHint: Lsn;
+  gcLsn: Lsn;
+  retentionLsn: Lsn;
+}
+
+export interface SegmentServices {
+  node: NodeId;
+  environment: NodeEnvironment;
+  store: OrderedStore;
+  log: LogWriter;
+  limits: StorageLimits;
+  incarnation: () => number;
+}
+
+interface TailEntry {
+  record: RedoRecord;
+  /** Hot log file holding the record, released once the record is in the page store. */
+  file: string | undefined;
+}
+
+type StoreJob = () => { puts: Array<[string, Uint8Array]>; deletes: string[]; after: () => void } | undefined;
+
+const HYDRATION_TIMEOUT_MS = 2000;
+const SEALED_PAGE_BYTES = PAGE_BYTES + 4;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/** A record survives the history if no later truncation cut it off. */
+export function survivesHistory(record: { lsn: Lsn; epoch: Epoch }, history: readonly TruncationEntry[]): boolean {
+  for (const entry of history) {
+    if (entry.epoch > record.epoch && record.lsn > entry.truncateAboveLsn) return false;
+  }
+  return true;
+}
+
+export function mergeHistory(mine: readonly TruncationEntry[], theirs: readonly TruncationEntry[], keepMax: number): TruncationEntry[] {
+  const byEpoch = new Map<number, TruncationEntry>();
+  for (const entry of [...mine, ...theirs]) byEpoch.set(entry.epoch, entry);
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch).slice(-keepMax);
+}
+
+export class Segment {
+  control: SegmentControl;
+  scl: Lsn;
+  versionedLsn: Lsn;
+  vdlHint: Lsn;
+  gcLsn: Lsn;
+  retentionLsn: Lsn;
+  /** Records appended to the hot log but not yet in the page store. */
+  private readonly tail = new Map<Lsn, TailEntry>();
+  /** Records known above the SCL: lsn -> prevLsnOfThisPg, and the reverse. */
+  private readonly aboveChain = new Map<Lsn, Lsn>();
+  private readonly byPrevious = new Map<Lsn, Lsn>();
+  /** Records on their way to the hot log. */
+  private readonly appending = new Set<Lsn>();
+  /** Control frames in the hot log not yet covered by a page store meta: [file, sequence]. */
+  private controlFrames: Array<[string, number]> = [];
+  private readonly storeJobs: StoreJob[] = [];
+  private storeBusy = false;
+  private storedControlSequence: number;
+  private hydration: { peer: SegmentId; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
+  private lastCoalesceMs = 0;
+
+  constructor(
+    private readonly services: SegmentServices,
+    meta: SegmentMeta,
+  ) {
+    this.control = { ...meta, history: [...meta.history], peers: [...meta.peers] };
+    this.scl = meta.scl;
+    this.versionedLsn = meta.versionedLsn;
+    this.vdlHint = meta.vdlHint;
+    this.gcLsn = meta.gcLsn;
+    this.retentionLsn = meta.retentionLsn;
+    this.storedControlSequence = meta.controlSequence;
+  }
+
+  static fresh(segment: SegmentId, group: number): SegmentMeta {
+    return {
+      segment,
+      group,
+      controlSequence: 0,
+      dataEpoch: 0 as Epoch,
+      fencedEpoch: 0 as Epoch,
+      history: [],
+      peers: [],
+      hydrating: false,
+      scl: 0n,
+      versionedLsn: 0n,
+      vdlHint: 0n,
+      gcLsn: 0n,
+      retentionLsn: 0n,
+    };
+  }
+
+  static decodeMeta(bytes: Uint8Array): SegmentMeta {
+    return fromJson<SegmentMeta>(textDecoder.decode(bytes));
+  }
+
+  get id(): SegmentId {
+    return this.control.segment;
+  }
+
+  // ---------------------------------------------------------------- start-up replay
+
+  replayControl(control: SegmentControl, file: string): void {
+    if (control.controlSequence <= this.control.controlSequence) {
+      this.services.log.release(file);
+      return;
+    }
+    this.adoptControl(control);
+    this.controlFrames.push([file, control.controlSequence]);
+  }
+
+  replayRecord(record: RedoRecord, file: string): void {
+    if (record.lsn <= this.scl || this.tail.has(record.lsn) || this.storeHasRecord(record)) {
+      this.services.log.release(file);
+      return;
+    }
+    this.tail.set(record.lsn, { record, file });
+  }
+
+  /** After replay: drop what the history cut off, rebuild the chain, finish truncation. */
+  finishReplay(): void {
+    for (const [lsn, entry] of this.tail) {
+      if (!survivesHistory(entry.record, this.control.history) || entry.record.lsn <= this.scl) this.dropTailEntry(lsn);
+    }
+    const storedAbove = this.services.store.range({ start: keys.orderKey(this.id, this.scl + 1n), end: `${keys.orderPrefix(this.id)}g` });
+    for (const [key, value] of storedAbove) {
+      const page = keys.decodeU32(value);
+      if (page === keys.HYDRATION_MARKER_PAGE) continue;
+      const record = this.readStoredRecord(page, keys.lsnOfKey(key));
+      if (record && survivesHistory(record, this.control.history)) this.noteAboveChain(record);
+    }
+    for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
+    this.advanceChain();
+    this.scheduleStoreTruncation();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  onWrite(batch: WriteBatch): void {
+    const status = this.writeStatus(batch.epoch);
+    if (status !== 'ok') return this.ack(batch.from, status);
+    this.vdlHint = lsnMax(this.vdlHint, batch.vdlHint);
+    this.retentionLsn = lsnMax(this.retentionLsn, batch.retentionLsn);
+    this.acceptRecords(batch.records, batch.epoch, (acceptStatus) => this.ack(batch.from, acceptStatus));
+  }
+
+  private writeStatus(batchEpoch: Epoch): AckStatus {
+    if (batchEpoch < this.control.fencedEpoch) return 'fenced';
+    if (batchEpoch > this.control.dataEpoch) return 'stale_epoch';
+    return 'ok';
+  }
+
+  /**
+   * Appends the new records to the hot log; `done` runs once they are durable. Records at
+   * or below the SCL, already held, or cut off by the history are dropped as duplicates.
+   */
+  private acceptRecords(records: readonly RedoRecord[], recordsEpoch: Epoch, done: (status: AckStatus) => void): void {
+    const limits = this.services.limits;
+    const fresh: RedoRecord[] = [];
+    for (const record of records) {
+      if (record.lsn <= this.scl || this.aboveChain.has(record.lsn) || this.appending.has(record.lsn)) continue;
+      if (record.epoch > recordsEpoch || !survivesHistory(record, this.control.history)) continue;
+      if (record.lsn <= this.gcLsn) continue;
+      fresh.push(record);
+    }
+    if (fresh.length === 0) return done('ok');
+    if (this.tail.size + this.appending.size + fresh.length > limits.hotTailRecordsMax) return done('overloaded');
+    if (this.aboveChain.size + this.appending.size + fresh.length > limits.holeRecordsMax) return done('overloaded');
+    for (const record of fresh) this.appending.add(record.lsn);
+    const frames = fresh.map((record) => encodeLogFrame({ type: LogFrameType.Record, segment: this.id, payload: encodeRedo(record) }));
+    const queued = this.services.log.append(frames, (error, file) => {
+      for (const record of fresh) this.appending.delete(record.lsn);
+      if (error) {
+        this.services.environment.log('hot_log_append_failed', { segment: this.id, error: error.message });
+        return done('disk_error');
+      }
+      for (const record of fresh) {
+        // The epoch may have moved while the log was syncing: a truncation may cut it off.
+        if (record.lsn <= this.scl || this.aboveChain.has(record.lsn) || !survivesHistory(record, this.control.history)) {
+          this.services.log.release(file);
+          continue;
+        }
+        this.tail.set(record.lsn, { record, file });
+        this.noteAboveChain(record);
+      }
+      this.advanceChain();
+      done('ok');
+    });
+    if (!queued) {
+      for (const record of fresh) this.appending.delete(record.lsn);
+      done('overloaded');
+    }
+  }
+
+  private noteAboveChain(record: RedoRecord): void {
+    if (record.lsn <= this.scl) return;
+    this.aboveChain.set(record.lsn, record.prevLsnOfThisPg);
+    this.byPrevious.set(record.prevLsnOfThisPg, record.lsn);
+  }
+
+  private advanceChain(): void {
+    // A hydrating segment's chain is anchored only when the peer's snapshot is in.
+    if (this.control.hydrating) return;
+    for (;;) {
+      const next = this.byPrevious.get(this.scl);
+      if (next === undefined) break;
+      this.byPrevious.delete(this.scl);
+      this.aboveChain.delete(next);
+      assert(next > this.scl, 'chain must move forward');
+      this.scl = next;
+    }
+  }
+
+  private ack(to: Address, status: AckStatus): void {
+    this.services.environment.send(to, {
+      kind: 'write-ack',
+      segment: this.id,
+      status,
+      dataEpoch: this.control.dataEpoch,
+      fencedEpoch: this.control.fencedEpoch,
+      scl: this.readableScl(),
+      incarnation: this.services.incarnation(),
+    });
+  }
+
+  /** A hydrating segment's chain is not yet anchored: it reports nothing complete. */
+  private readableScl(): Lsn {
+    return this.control.hydrating ? 0n : this.scl;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  onGetPage(request: GetPage): void {
+    const reply = (status: AckStatus, page: Uint8Array = new Uint8Array(0)): void =>
+      this.services.environment.send(request.from, { kind: 'page', requestId: request.requestId, segment: this.id, status, page });
+    if (request.epoch !== this.control.dataEpoch) return reply('stale_epoch');
+    if (this.control.hydrating || request.atLsn > this.scl || request.atLsn < this.gcLsn) return reply('not_readable');
+    const result = this.materialize(request.pageId, request.atLsn);
+    if (!result.ok) return reply(result.status);
+    reply('ok', sealPage(result.page));
+  }
+
+  /** The page as of `atLsn`: newest stored version at or below it, plus later records. */
+  materialize(page: PageId, atLsn: Lsn): { ok: true; page: Uint8Array; found: boolean } | { ok: false; status: AckStatus } {
+    const store = this.services.store;
+    const versions = store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, atLsn + 1n), reverse: true, limit: 1 });
+    let image = emptyPage();
+    let baseLsn = 0n;
+    let found = false;
+    const newest = versions[0];
+    if (newest) {
+      const unsealed = unsealPage(newest[1]);
+      if (!unsealed) {
+        this.reportCorruptVersion(page, keys.lsnOfKey(newest[0]));
+        return { ok: false, status: 'checksum_mismatch' };
+      }
+      image = unsealed;
+      baseLsn = keys.lsnOfKey(newest[0]);
+      found = true;
+    }
+    const records = new Map<Lsn, RedoRecord>();
+    for (const [key, value] of store.range({ start: keys.recordKey(this.id, page, baseLsn + 1n), end: keys.recordKey(this.id, page, atLsn + 1n) })) {
+      const decoded = decodeRedo(value);
+      if (!decoded.ok) {
+        this.services.environment.log('corrupt_record', { segment: this.id, page, lsn: String(keys.lsnOfKey(key)) });
+        return { ok: false, status: 'checksum_mismatch' };
+      }
+      records.set(decoded.value.lsn, decoded.value);
+    }
+    for (const entry of this.tail.values()) {
+      const record = entry.record;
+      if (record.pageId === page && record.lsn > baseLsn && record.lsn <= atLsn) records.set(record.lsn, record);
+    }
+    const ordered = [...records.values()].sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
+    for (const record of ordered) applyRedo(image, record);
+    return { ok: true, page: image, found: found || ordered.length > 0 };
+  }
+
+  private reportCorruptVersion(page: PageId, versionLsn: Lsn): void {
+    this.services.environment.log('corrupt_page_version', { segment: this.id, page, lsn: String(versionLsn) });
+    // Repair: ask a peer for the page as of that version's LSN and store it over the bad one.
+    const peer = this.randomPeer();
+    if (peer === undefined) return;
+    this.services.environment.send(`node:${peer}`, {
+      kind: 'hydrate-request',
+      segment: peerSegment(this.id, peer),
+      fromSegment: this.id,
+      dataEpoch: this.control.dataEpoch,
+      atLsn: versionLsn,
+      afterPageId: -(page + 2),
+    });
+  }
+
+  // ---------------------------------------------------------------- recovery and fencing
+
+  onRecoveryQuery(query: RecoveryQuery): void {
+    if (query.newEpoch < this.control.fencedEpoch) return this.replyRecovery(query, 'fenced');
+    if (query.newEpoch === this.control.fencedEpoch) return this.replyRecovery(query, 'ok');
+    this.persistControl({ ...this.control, fencedEpoch: query.newEpoch }, (error) => this.replyRecovery(query, error ? 'disk_error' : 'ok'));
+  }
+
+  private replyRecovery(query: RecoveryQuery, status: AckStatus): void {
+    const chain: Array<[Lsn, boolean]> = [];
+    let chainLsnAtHint = 0n;
+    const base = lsnMax(this.vdlHint, this.gcLsn);
+    if (status === 'ok' && !this.control.hydrating) {
+      for (const record of this.chainRecords(base, this.scl, Number.MAX_SAFE_INTEGER)) chain.push([record.lsn, isCpl(record)]);
+      chainLsnAtHint = this.chainLsnAtOrBelow(base);
+    }
+    this.services.environment.send(query.from, {
+      kind: 'recovery-reply',
+      requestId: query.requestId,
+      segment: this.id,
+      status,
+      dataEpoch: this.control.dataEpoch,
+      scl: this.readableScl(),
+      vdlHint: base,
+      chainLsnAtHint,
+      chain,
+      hydrating: this.control.hydrating,
+      incarnation: this.services.incarnation(),
+    });
+  }
+
+  onTruncate(request: Truncate): void {
+    const reply = (status: AckStatus): void =>
+      this.services.environment.send(request.from, {
+        kind: 'truncate-ack',
+        requestId: request.requestId,
+        segment: this.id,
+        status,
+        dataEpoch: this.control.dataEpoch,
+        scl: this.readableScl(),
+        incarnation: this.services.incarnation(),
+      });
+    const newest = request.history[request.history.length - 1];
+    if (newest === undefined) return reply('malformed');
+    if (newest.epoch < this.control.fencedEpoch) return reply('fenced');
+    if (newest.epoch === this.control.dataEpoch) {
+      if (sameNodes(request.peers, this.control.peers)) return reply('ok');
+      return this.persistControl({ ...this.control, peers: [...request.peers] }, (error) => reply(error ? 'disk_error' : 'ok'));
+    }
+    const history = mergeHistory(this.control.history, request.history, this.services.limits.epochHistoryMax);
+    this.persistControl({ ...this.control, history, peers: [...request.peers], dataEpoch: newest.epoch, fencedEpoch: newest.epoch }, (error) =>
+      reply(error ? 'disk_error' : 'ok'),
+    );
+  }
+
+  /**
+   * Makes a control change durable (hot log), then applies it. Applying a new data epoch
+   * discards everything the history cuts off, in memory at once and in the store next.
+   */
+  private persistControl(next: SegmentControl, done: (error?: Error) => void): void {
+    const control: SegmentControl = { ...next, controlSequence: this.control.controlSequence + 1 };
+    this.adoptControl(control);
+    const frame = encodeLogFrame({ type: LogFrameType.Control, segment: this.id, payload: textEncoder.encode(toJson(control)) });
+    const queued = this.services.log.append([frame], (error, file) => {
+      if (error) {
+        this.services.environment.log('control_append_failed', { segment: this.id, error: error.message });
+        return done(error);
+      }
+      this.controlFrames.push([file, control.controlSequence]);
+      done();
+    });
+    if (!queued) done(new Error('hot log queue full'));
+  }
+
+  /**
+   * Applies control state in memory. Called before the control frame is durable: until it
+   * is, no reply that depends on it has been sent, and replay after a crash simply does not
+   * see it (a fence or truncate that was never acknowledged).
+   */
+  private adoptControl(control: SegmentControl): void {
+    const epochMoved = control.dataEpoch > this.control.dataEpoch;
+    this.control = control;
+    if (!epochMoved) return;
+    for (const [lsn, entry] of this.tail) if (!survivesHistory(entry.record, control.history)) this.dropTailEntry(lsn);
+    const cut = this.truncationPoint();
+    if (cut !== undefined) {
+      for (const lsn of [...this.aboveChain.keys()]) {
+        if (lsn > cut) {
+          const previous = this.aboveChain.get(lsn)!;
+          this.aboveChain.delete(lsn);
+          if (this.byPrevious.get(previous) === lsn) this.byPrevious.delete(previous);
+        }
+      }
+      this.scl = lsnMin(this.scl, cut);
+      this.versionedLsn = lsnMin(this.versionedLsn, cut);
+      this.vdlHint = lsnMin(this.vdlHint, cut);
+    }
+    this.scheduleStoreTruncation();
+  }
+
+  /** Lowest truncation point among history entries newer than the store's data epoch. */
+  private truncationPoint(): Lsn | undefined {
+    let cut: Lsn | undefined;
+    for (const entry of this.control.history) {
+      if (entry.epoch > this.storedDataEpoch()) cut = cut === undefined ? entry.truncateAboveLsn : lsnMin(cut, entry.truncateAboveLsn);
+    }
+    return cut;
+  }
+
+  private storedEpoch: Epoch | undefined;
+  private storedDataEpoch(): Epoch {
+    if (this.storedEpoch === undefined) {
+      const bytes = this.services.store.get(keys.metaKey(this.id));
+      this.storedEpoch = bytes ? Segment.decodeMeta(bytes).dataEpoch : (0 as Epoch);
+    }
+    return this.storedEpoch;
+  }
+
+  private scheduleStoreTruncation(): void {
+    this.enqueueStoreJob(() => {
+      const cut = this.truncationPoint();
+      if (cut === undefined) return undefined;
+      const deletes: string[] = [];
+      for (const [key, value] of this.services.store.range({ start: keys.orderKey(this.id, cut + 1n), end: `${keys.orderPrefix(this.id)}g` })) {
+        const lsn = keys.lsnOfKey(key);
+        const page = keys.decodeU32(value);
+        deletes.push(key);
+        if (page === keys.HYDRATION_MARKER_PAGE) continue;
+        deletes.push(keys.recordKey(this.id, page, lsn), keys.versionKey(this.id, page, lsn));
+      }
+      const meta = this.metaSnapshot();
+      return {
+        puts: [[keys.metaKey(this.id), meta]],
+        deletes,
+        after: () => {
+          this.storedEpoch = this.control.dataEpoch;
+        },
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- gossip
+
+  gossip(): void {
+    const peer = this.randomPeer();
+    if (peer === undefined) return;
+    this.services.environment.send(`node:${peer}`, {
+      kind: 'gossip-pull',
+      segment: peerSegment(this.id, peer),
+      fromSegment: this.id,
+      dataEpoch: this.control.dataEpoch,
+      scl: this.readableScl(),
+      history: this.control.history,
+    });
+  }
+
+  onGossipPull(pull: GossipPull): void {
+    this.learnHistory(pull.history);
+    const push: GossipPush = {
+      kind: 'gossip-push',
+      segment: pull.fromSegment,
+      fromSegment: this.id,
+      dataEpoch: this.control.dataEpoch,
+      vdlHint: this.vdlHint,
+      history: this.control.history,
+      hydrateFromLsn: 0n,
+      records: [],
+    };
+    const nodeOfPuller = nodeOfSegment(pull.fromSegment);
+    if (pull.dataEpoch === this.control.dataEpoch && !this.control.hydrating && this.scl > pull.scl) {
+      if (pull.scl < this.gcLsn) push.hydrateFromLsn = this.gcLsn;
+      else push.records = this.chainRecords(pull.scl, this.scl, this.services.limits.batchRecordsMax);
+    }
+    if (push.records.length === 0 && push.hydrateFromLsn === 0n && pull.dataEpoch >= this.control.dataEpoch) return;
+    this.services.environment.send(`node:${nodeOfPuller}`, push);
+  }
+
+  onGossipPush(push: GossipPush): void {
+    this.learnHistory(push.history);
+    if (push.dataEpoch !== this.control.dataEpoch) return;
+    if (push.hydrateFromLsn > this.scl && !this.control.hydrating) {
+      this.services.environment.log('segment_needs_hydration', { segment: this.id, scl: String(this.scl), peerGcLsn: String(push.hydrateFromLsn) });
+      this.persistControl({ ...this.control, hydrating: true }, () => undefined);
+      return;
+    }
+    if (push.records.length > 0) {
+      this.vdlHint = lsnMax(this.vdlHint, lsnMin(push.vdlHint, push.records[push.records.length - 1]!.lsn));
+      this.acceptRecords(push.records, this.control.dataEpoch, () => undefined);
+    }
+  }
+
+  /** Adopts truncations this segment missed (it was down or partitioned during recovery). */
+  private learnHistory(history: readonly TruncationEntry[]): void {
+    const newest = history[history.length - 1];
+    if (newest === undefined || newest.epoch <= this.control.dataEpoch) return;
+    if (newest.epoch < this.control.fencedEpoch) return;
+    const merged = mergeHistory(this.control.history, history, this.services.limits.epochHistoryMax);
+    this.persistControl({ ...this.control, history: merged, dataEpoch: newest.epoch, fencedEpoch: newest.epoch }, () => undefined);
+  }
+
+  // ---------------------------------------------------------------- membership and hydration
+
+  onMembership(request: Membership): void {
+    const reply = (status: AckStatus): void =>
+      this.services.environment.send(request.from, {
+        kind: 'membership-ack',
+        requestId: request.requestId,
+        segment: this.id,
+        status,
+        scl: this.readableScl(),
+        incarnation: this.services.incarnation(),
+      });
+    if (sameNodes(request.peers, this.control.peers)) return reply('ok');
+    this.persistControl({ ...this.control, peers: [...request.peers] }, (error) => reply(error ? 'disk_error' : 'ok'));
+  }
+
+  markDamaged(): void {
+    if (this.control.hydrating) return;
+    this.services.environment.log('segment_damaged', { segment: this.id });
+    this.persistControl({ ...this.control, hydrating: true }, () => undefined);
+  }
+
+  /** First control state of a segment the node did not host before. */
+  initialize(request: Membership): void {
+    const newest = request.history[request.history.length - 1];
+    const epoch = newest?.epoch ?? (0 as Epoch);
+    this.persistControl(
+      { ...this.control, peers: [...request.peers], history: [...request.history], dataEpoch: epoch, fencedEpoch: epoch, hydrating: !request.bootstrap },
+      (error) =>
+        this.services.environment.send(request.from, {
+          kind: 'membership-ack',
+          requestId: request.requestId,
+          segment: this.id,
+          status: error ? 'disk_error' : 'ok',
+          scl: this.readableScl(),
+          incarnation: this.services.incarnation(),
+        }),
+    );
+  }
+
+  onHydrateRequest(request: HydrateRequest, from: SegmentId): void {
+    const reply = (chunk: Omit<HydrateChunk, 'kind' | 'segment' | 'fromSegment' | 'dataEpoch'>): void =>
+      this.services.environment.send(`node:${nodeOfSegment(from)}`, {
+        kind: 'hydrate-chunk',
+        segment: from,
+        fromSegment: this.id,
+        dataEpoch: this.control.dataEpoch,
+        ...chunk,
+      });
+    const refuse = (status: AckStatus): void => reply({ status, atLsn: request.atLsn, chainLsn: 0n, pageIds: [], done: true, pages: new Uint8Array(0) });
+    if (request.dataEpoch !== this.control.dataEpoch) return refuse('stale_epoch');
+    if (this.control.hydrating) return refuse('not_readable');
+    if (request.afterPageId <= -2) return this.replyRepair(request, reply, refuse);
+    const atLsn = request.atLsn === 0n ? lsnMax(this.gcLsn, lsnMin(this.versionedLsn, this.vdlHint)) : request.atLsn;
+    if (atLsn < this.gcLsn || atLsn > this.scl) return refuse('not_readable');
+    const pageIds: number[] = [];
+    const sealed: Uint8Array[] = [];
+    let after = request.afterPageId;
+    let done = false;
+    while (pageIds.length < this.services.limits.hydrationPagesMax) {
+      const next = this.services.store.range({ start: keys.versionPrefix(this.id, after + 1), end: `v/${this.id}0`, limit: 1 })[0];
+      if (next === undefined) {
+        done = true;
+        break;
+      }
+      const page = keys.pageOfKey(next[0]);
+      after = page;
+      const materialized = this.materialize(page as PageId, atLsn);
+      if (!materialized.ok) return refuse(materialized.status);
+      if (!materialized.found) continue;
+      pageIds.push(page);
+      sealed.push(sealPage(materialized.page));
+    }
+    reply({ status: 'ok', atLsn, chainLsn: this.chainLsnAtOrBelow(atLsn), pageIds, done, pages: concatBytes(sealed) });
+  }
+
+  private replyRepair(request: HydrateRequest, reply: (chunk: Omit<HydrateChunk, 'kind' | 'segment' | 'fromSegment' | 'dataEpoch'>) => void, refuse: (status: AckStatus) => void): void {
+    const page = -request.afterPageId - 2;
+    if (request.atLsn < this.gcLsn || request.atLsn > this.scl) return refuse('not_readable');
+    const materialized = this.materialize(page as PageId, request.atLsn);
+    if (!materialized.ok) return refuse(materialized.status);
+    reply({ status: 'ok', atLsn: request.atLsn, chainLsn: 0n, pageIds: [page], done: true, pages: sealPage(materialized.page) });
+  }
+
+  onHydrateChunk(chunk: HydrateChunk): void {
+    if (chunk.status !== 'ok' || chunk.dataEpoch !== this.control.dataEpoch) {
+      this.hydration = undefined;
+      return;
+    }
+    if (chunk.chainLsn === 0n && chunk.pageIds.length === 1 && !this.control.hydrating) return this.storeRepairedPage(chunk);
+    const hydration = this.hydration;
+    if (!this.control.hydrating || hydration === undefined || hydration.peer !== chunk.fromSegment) return;
+    if (hydration.atLsn !== 0n && hydration.atLsn !== chunk.atLsn) {
+      this.hydration = undefined;
+      return;
+    }
+    const puts: Array<[string, Uint8Array]> = [];
+    chunk.pageIds.forEach((page, index) => {
+      const sealed = chunk.pages.subarray(index * SEALED_PAGE_BYTES, (index + 1) * SEALED_PAGE_BYTES);
+      if (unsealPage(sealed)) puts.push([keys.versionKey(this.id, page, chunk.chainLsn), sealed.slice()]);
+    });
+    hydration.atLsn = chunk.atLsn;
+    hydration.chainLsn = chunk.chainLsn;
+    hydration.afterPageId = chunk.pageIds[chunk.pageIds.length - 1] ?? hydration.afterPageId;
+    hydration.sentMs = this.services.environment.nowMs();
+    const finished = chunk.done;
+    this.enqueueStoreJob(() => ({
+      puts,
+      deletes: [],
+      after: () => {
+        if (finished) this.finishHydration(chunk.chainLsn);
+        else this.requestHydrationChunk();
+      },
+    }));
+  }
+
+  private storeRepairedPage(chunk: HydrateChunk): void {
+    const page = chunk.pageIds[0]!;
+    const sealed = chunk.pages.slice();
+    if (!unsealPage(sealed)) return;
+    this.enqueueStoreJob(() => {
+      const key = keys.versionKey(this.id, page, chunk.atLsn);
+      if (this.services.store.get(key) === undefined) return undefined;
+      this.services.environment.log('page_version_repaired', { segment: this.id, page, lsn: String(chunk.atLsn) });
+      return { puts: [[key, sealed]], deletes: [], after: () => undefined };
+    });
+  }
+
+  private finishHydration(chainLsn: Lsn): void {
+    this.hydration = undefined;
+    this.enqueueStoreJob(() => {
+      this.scl = chainLsn;
+      this.versionedLsn = chainLsn;
+      this.gcLsn = chainLsn;
+      this.vdlHint = lsnMax(this.vdlHint, chainLsn);
+      for (const [lsn] of this.tail) if (lsn <= chainLsn) this.dropTailEntry(lsn);
+      this.aboveChain.clear();
+      this.byPrevious.clear();
+      for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
+      return {
+        puts: [[keys.orderKey(this.id, chainLsn), keys.encodeU32(keys.HYDRATION_MARKER_PAGE)]],
+        deletes: [],
+        after: () => {
+          this.persistControl({ ...this.control, hydrating: false }, () => undefined);
+          this.advanceChain();
+          this.services.environment.log('segment_hydrated', { segment: this.id, scl: String(this.scl) });
+        },
+      };
+    });
+  }
+
+  private startHydration(): void {
+    const peer = this.randomPeer();
+    if (peer === undefined) return;
+    this.hydration = { peer: peerSegment(this.id, peer), atLsn: 0n, chainLsn: 0n, afterPageId: -1, sentMs: this.services.environment.nowMs() };
+    // Old versions and records are useless once a peer's snapshot replaces them.
+    this.enqueueStoreJob(() => {
+      if (this.truncationPoint() !== undefined) return undefined;
+      const deletes: string[] = [];
+      for (const prefix of ['v', 'p', 'l']) {
+        for (const [key] of this.services.store.range({ start: `${prefix}/${this.id}/`, end: `${prefix}/${this.id}0` })) deletes.push(key);
+      }
+      this.scl = 0n;
+      this.versionedLsn = 0n;
+      this.gcLsn = 0n;
+      // Records known only from the store are deleted with it: the chain must forget them.
+      this.aboveChain.clear();
+      this.byPrevious.clear();
+      for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
+      return { puts: [[keys.metaKey(this.id), this.metaSnapshot()]], deletes, after: () => this.requestHydrationChunk() };
+    });
+  }
+
+  private requestHydrationChunk(): void {
+    const hydration = this.hydration;
+    if (hydration === undefined) return;
+    hydration.sentMs = this.services.environment.nowMs();
+    this.services.environment.send(`node:${nodeOfSegment(hydration.peer)}`, {
+      kind: 'hydrate-request',
+      segment: hydration.peer,
+      fromSegment: this.id,
+      dataEpoch: this.control.dataEpoch,
+      atLsn: hydration.atLsn,
+      afterPageId: hydration.afterPageId,
+    });
+  }
+
+  // ---------------------------------------------------------------- background work
+
+  tick(nowMs: number, options: { coalesceIntervalMs: number }): void {
+    if (this.control.hydrating) {
+      if (this.hydration === undefined && !this.storeBusy) this.startHydration();
+      else if (this.hydration !== undefined && nowMs - this.hydration.sentMs > HYDRATION_TIMEOUT_MS) this.hydration = undefined;
+    }
+    const due = nowMs - this.lastCoalesceMs >= options.coalesceIntervalMs || this.tail.size >= this.services.limits.hotTailRecordsMax / 2;
+    if (due && !this.storeBusy && this.storeJobs.length === 0 && (this.tail.size > 0 || this.controlFrames.length > 0 || this.gcDue())) {
+      this.lastCoalesceMs = nowMs;
+      this.enqueueStoreJob(() => this.coalesce());
+    }
+  }
+
+  private gcDue(): boolean {
+    return this.gcTarget() > this.gcLsn;
+  }
+
+  private gcTarget(): Lsn {
+    return lsnMin(lsnMin(this.retentionLsn, this.vdlHint), this.versionedLsn);
+  }
+
+  /** Moves the tail into the page store and folds chain records into page versions. */
+  private coalesce(): ReturnType<StoreJob> {
+    // A pending truncation must reach the store first: a meta written now would carry the
+    // new data epoch over records that the truncation has yet to delete.
+    if (this.control.hydrating || this.truncationPoint() !== undefined) return undefined;
+    const puts: Array<[string, Uint8Array]> = [];
+    const deletes: string[] = [];
+    const stored: Array<[Lsn, TailEntry]> = [...this.tail];
+    for (const [, entry] of stored) {
+      const record = entry.record;
+      puts.push([keys.recordKey(this.id, record.pageId, record.lsn), encodeRedo(record)], [keys.orderKey(this.id, record.lsn), keys.encodeU32(record.pageId)]);
+    }
+    // Fold chain records into versions: one new version per touched page.
+    const lastByPage = new Map<PageId, Lsn>();
+    const upTo = this.scl;
+    for (const record of this.chainRecords(this.versionedLsn, upTo, Number.MAX_SAFE_INTEGER)) lastByPage.set(record.pageId, record.lsn);
+    for (const [page, lsn] of lastByPage) {
+      const materialized = this.materialize(page, lsn);
+      if (!materialized.ok) return undefined;
+      puts.push([keys.versionKey(this.id, page, lsn), sealPage(materialized.page)]);
+    }
+    const gcFrom = this.gcLsn;
+    const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
+    const gcReached = gcTo > gcFrom ? this.collectGarbage(gcFrom, gcTo, deletes) : gcFrom;
+    this.versionedLsn = upTo;
+    this.gcLsn = gcReached;
+    const meta = this.metaSnapshot();
+    puts.push([keys.metaKey(this.id), meta]);
+    const coveredControl = this.control.controlSequence;
+    return {
+      puts,
+      deletes,
+      after: () => {
+        for (const [lsn, entry] of stored) {
+          if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
+        }
+        this.storedControlSequence = coveredControl;
+        const remaining: Array<[string, number]> = [];
+        for (const [file, sequence] of this.controlFrames) {
+          if (sequence <= coveredControl) this.services.log.release(file);
+          else remaining.push([file, sequence]);
+        }
+        this.controlFrames = remaining;
+      },
+    };
+  }
+
+  /**
+   * Deletes, per page, every version older than its newest version at or below the
+   * reached point and every record at or below that version. Returns the reached point.
+   */
+  private collectGarbage(from: Lsn, to: Lsn, deletes: string[]): Lsn {
+    const walkMax = 4096;
+    const walked = this.services.store.range({ start: keys.orderKey(this.id, from + 1n), end: keys.orderKey(this.id, to + 1n), limit: walkMax });
+    const reached = walked.length === walkMax ? keys.lsnOfKey(walked[walked.length - 1]![0]) : to;
+    const pages = new Set<number>();
+    for (const [, value] of walked) {
+      const page = keys.decodeU32(value);
+      if (page !== keys.HYDRATION_MARKER_PAGE) pages.add(page);
+    }
+    for (const page of pages) {
+      const versions = this.services.store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, reached + 1n) });
+      const newest = versions[versions.length - 1];
+      if (newest === undefined) continue;
+      const keepLsn = keys.lsnOfKey(newest[0]);
+      for (const [key] of versions.slice(0, -1)) deletes.push(key);
+      for (const [key] of this.services.store.range({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, keepLsn + 1n) })) {
+        deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
+      }
+    }
+    return reached;
+  }
+
+  private metaSnapshot(): Uint8Array {
+    const meta: SegmentMeta = {
+      ...this.control,
+      scl: this.scl,
+      versionedLsn: this.versionedLsn,
+      vdlHint: this.vdlHint,
+      gcLsn: this.gcLsn,
+      retentionLsn: this.retentionLsn,
+    };
+    return textEncoder.encode(toJson(meta));
+  }
+
+  private enqueueStoreJob(job: StoreJob): void {
+    this.storeJobs.push(job);
+    this.runStoreJobs();
+  }
+
+  private runStoreJobs(): void {
+    while (!this.storeBusy && this.storeJobs.length > 0) {
+      const job = this.storeJobs.shift()!;
+      const work = job();
+      if (work === undefined) continue;
+      this.storeBusy = true;
+      this.services.store.commit(work.puts, work.deletes, (error) => {
+        this.storeBusy = false;
+        if (error) this.services.environment.log('page_store_commit_failed', { segment: this.id, error: error.message });
+        else work.after();
+        this.runStoreJobs();
+      });
+    }
+  }
+
+  get storeIdle(): boolean {
+    return !this.storeBusy && this.storeJobs.length === 0;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Chain records in (after, upTo], in LSN order, from the store and the tail. */
+  chainRecords(after: Lsn, upTo: Lsn, limit: number): RedoRecord[] {
+    const found = new Map<Lsn, RedoRecord>();
+    if (upTo <= after) return [];
+    for (const [key, value] of this.services.store.range({ start: keys.orderKey(this.id, after + 1n), end: keys.orderKey(this.id, upTo + 1n), limit })) {
+      const page = keys.decodeU32(value);
+      if (page === keys.HYDRATION_MARKER_PAGE) continue;
+      const record = this.readStoredRecord(page, keys.lsnOfKey(key));
+      if (record) found.set(record.lsn, record);
+    }
+    for (const [lsn, entry] of this.tail) if (lsn > after && lsn <= upTo) found.set(lsn, entry.record);
+    return [...found.values()].sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0)).slice(0, limit);
+  }
+
+  private chainLsnAtOrBelow(lsn: Lsn): Lsn {
+    let best = 0n;
+    const stored = this.services.store.range({ start: keys.orderPrefix(this.id), end: keys.orderKey(this.id, lsn + 1n), reverse: true, limit: 1 })[0];
+    if (stored) best = keys.lsnOfKey(stored[0]);
+    for (const candidate of this.tail.keys()) if (candidate <= lsn && candidate <= this.scl && candidate > best) best = candidate;
+    return best;
+  }
+
+  private readStoredRecord(page: number, lsn: Lsn): RedoRecord | undefined {
+    const bytes = this.services.store.get(keys.recordKey(this.id, page, lsn));
+    if (bytes === undefined) return undefined;
+    const decoded = decodeRedo(bytes);
+    if (!decoded.ok) {
+      this.services.environment.log('corrupt_record', { segment: this.id, page, lsn: String(lsn) });
+      return undefined;
+    }
+    return decoded.value;
+  }
+
+  private storeHasRecord(record: RedoRecord): boolean {
+    return this.services.store.get(keys.recordKey(this.id, record.pageId, record.lsn)) !== undefined;
+  }
+
+  private dropTailEntry(lsn: Lsn): void {
+    const entry = this.tail.get(lsn);
+    if (entry === undefined) return;
+    this.tail.delete(lsn);
+    if (entry.file !== undefined) this.services.log.release(entry.file);
+  }
+
+  private randomPeer(): NodeId | undefined {
+    const peers = this.control.peers.filter((peer) => peer !== this.services.node);
+    if (peers.length === 0) return undefined;
+    return this.services.environment.random.pick(peers);
+  }
+
+  status(): { segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean } {
+    return { segment: this.id, dataEpoch: this.control.dataEpoch, scl: this.readableScl(), gcLsn: this.gcLsn, hydrating: this.control.hydrating };
+  }
+
+  /** For the simulator's invariant checks: the records this segment holds on its chain. */
+  inspectChain(after: Lsn, upTo: Lsn): RedoRecord[] {
+    return this.chainRecords(after, lsnMin(upTo, this.scl), Number.MAX_SAFE_INTEGER);
+  }
+
+  /** For failure reports: what the segment holds for one page. */
+  describePage(page: PageId): string {
+    const store = this.services.store;
+    const versions = store.range({ start: keys.versionPrefix(this.id, page), end: `${keys.versionPrefix(this.id, page)}g` }).map(([key]) => keys.lsnOfKey(key));
+    const records = store.range({ start: keys.recordPrefix(this.id, page), end: `${keys.recordPrefix(this.id, page)}g` }).map(([key]) => keys.lsnOfKey(key));
+    const tail = [...this.tail.values()].filter((entry) => entry.record.pageId === page).map((entry) => entry.record.lsn);
+    return `versions ${versions.join(',')} stored records ${records.join(',')} tail ${tail.join(',')}`;
+  }
+
+  handles(message: Message): boolean {
+    return 'segment' in message && message.segment === this.id;
+  }
+}
+
+export function nodeOfSegment(segment: SegmentId): NodeId {
+  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
+  assert(match !== null, `bad segment id ${segment}`);
+  return Number(match[2]) as NodeId;
+}
+
+export function groupOfSegment(segment: SegmentId): number {
+  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
+  assert(match !== null, `bad segment id ${segment}`);
+  return Number(match[1]);
+}
+
+function peerSegment(mine: SegmentId, peer: NodeId): SegmentId {
+  return `pg${groupOfSegment(mine)}@node${peer}` as SegmentId;
+}
+
+function sameNodes(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((node, index) => node === b[index]);
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const joined = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
+}

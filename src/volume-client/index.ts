@@ -1,0 +1,2 @@
+export * from './volume-client.js';
+export { LsnQueue } from './lsn-queue.js';

@@ -1,0 +1,748 @@
+// The volume client: what the writer (and later the readers) link to talk to the storage
+// fleet. It turns mini-transactions into redo records, sends them to all segments of their
+// protection group, counts acknowledgements, and tracks the volume's durable points:
+//
+//   VCL: every record at or below it is on a write quorum of its PG.
+//   VDL: the highest CPL (end of a mini-transaction) at or below the VCL.
+//
+// A commit is acknowledged when VDL >= its LSN; commits wait in a queue and never block
+// the writer. LAL: the client refuses to allocate LSNs more than `lsnAheadOfVdlMax` past
+// the VDL (back-pressure).
+//
+// States:  closed --open()--> recovering --(read quorum per PG, truncate)--> repairing
+//   --(records up to the VDL on a write quorum)--> open --(fenced ack)--> fenced
+// A fenced client refuses everything with StorageError('fenced'); commits it could not
+// confirm fail with 'commit_unknown_result'.
+
+import {
+  assert,
+  lsnMax,
+  lsnMin,
+  StorageError,
+  type ClientLimits,
+  type Epoch,
+  type Lsn,
+  type NodeId,
+  type PageId,
+  type Random,
+  type SegmentId,
+  segmentId,
+  protectionGroupId,
+} from '../common/index.js';
+import { FLAG_CPL, RedoKind, unsealPage, type RedoRecord } from '../page/index.js';
+import { nodeAddress, type Address, type Message, type RecoveryReply, type TruncationEntry, type WriteAck } from '../net/messages.js';
+import { LsnQueue } from './lsn-queue.js';
+
+export interface GroupMembership {
+  members: NodeId[];
+  /** During a membership change: the new set. Writes need a quorum of both. */
+  next?: NodeId[];
+}
+
+export interface VolumeMetadata {
+  /** The epoch of the last writer that opened the volume (or is opening it). */
+  epoch: Epoch;
+  history: TruncationEntry[];
+  pagesPerGroup: number;
+  groups: GroupMembership[];
+  /** Each storage node's availability zone, for placement on repair. */
+  nodes: Array<{ node: NodeId; availabilityZone: string }>;
+}
+
+export interface ClientEnvironment {
+  nowMs(): number;
+  random: Random;
+  send(to: Address, message: Message): void;
+  /** Runs `task` soon, after the current step (setImmediate in production). */
+  defer(task: () => void): void;
+  log(event: string, fields: Record<string, unknown>): void;
+  /** Makes new volume metadata durable (the control plane's store). */
+  persistMetadata(metadata: VolumeMetadata, done: (error?: Error) => void): void;
+}
+
+export interface VolumeClientOptions {
+  address: Address;
+  limits: ClientLimits;
+  writeQuorum: number;
+  readQuorum: number;
+  resendAfterMs: number;
+  heartbeatMs: number;
+  readTimeoutMs: number;
+  /** Replace a segment whose node has not answered for this long (0: never). */
+  repairAfterMs: number;
+}
+
+export interface PagePatch {
+  pageId: PageId;
+  kind: RedoKind;
+  offset: number;
+  data: Uint8Array;
+}
+
+type State = 'closed' | 'recovering' | 'repairing' | 'open' | 'fenced';
+
+interface SegmentView {
+  incarnation: number;
+  scl: Lsn;
+  dataEpoch: Epoch;
+  lastSentMs: number;
+  lastHeardMs: number;
+}
+
+interface PendingRead {
+  pageId: PageId;
+  atLsn: Lsn;
+  tried: Set<SegmentId>;
+  sentMs: number;
+  target: SegmentId | undefined;
+  done: (error: StorageError | undefined, page?: Uint8Array) => void;
+}
+
+interface CommitWaiter {
+  lsn: Lsn;
+  done: (error?: StorageError) => void;
+}
+
+export class VolumeClient {
+  state: State = 'closed';
+  vcl: Lsn = 0n;
+  vdl: Lsn = 0n;
+  retentionLsn: Lsn = 0n;
+  private nextLsn: Lsn = 1n;
+  private metadata: VolumeMetadata;
+  private lastLsnOfGroup: Lsn[] = [];
+  /** Per PG: records sent but not yet on a write quorum (kept for resends). */
+  private pending: RedoRecord[][] = [];
+  private readonly cplQueue = new LsnQueue();
+  private commitWaiters: CommitWaiter[] = [];
+  private readonly segments = new Map<SegmentId, SegmentView>();
+  private readonly reads = new Map<number, PendingRead>();
+  private nextRequestId = 1;
+  private flushScheduled = false;
+  private readonly outbox = new Map<SegmentId, RedoRecord[]>();
+  private recovery: RecoveryProgress | undefined;
+  private openCallback: ((error?: StorageError) => void) | undefined;
+  private readonly membershipChanges = new Map<number, { catchUpLsn: Lsn; newNode: NodeId }>();
+
+  constructor(
+    private readonly environment: ClientEnvironment,
+    metadata: VolumeMetadata,
+    private readonly options: VolumeClientOptions,
+  ) {
+    this.metadata = structuredClone(metadata);
+  }
+
+  get epoch(): Epoch {
+    return this.metadata.epoch;
+  }
+
+  get volumeMetadata(): VolumeMetadata {
+    return structuredClone(this.metadata);
+  }
+
+  groupOf(page: PageId): number {
+    const group = Math.floor(page / this.metadata.pagesPerGroup);
+    assert(group < this.metadata.groups.length, `page ${page} is beyond the volume`);
+    return group;
+  }
+
+  get pageCount(): number {
+    return this.metadata.pagesPerGroup * this.metadata.groups.length;
+  }
+
+  private segmentsOf(group: number): SegmentId[] {
+    const membership = this.metadata.groups[group]!;
+    const nodes = new Set([...membership.members, ...(membership.next ?? [])]);
+    return [...nodes].map((node) => segmentId(protectionGroupId(group), node));
+  }
+
+  private view(segment: SegmentId): SegmentView {
+    let view = this.segments.get(segment);
+    if (view === undefined) {
+      view = { incarnation: 0, scl: 0n, dataEpoch: 0 as Epoch, lastSentMs: 0, lastHeardMs: this.environment.nowMs() };
+      this.segments.set(segment, view);
+    }
+    return view;
+  }
+
+  // ------------------------------------------------------------------ bootstrap
+
+  /** Creates the segments of a brand new volume on their nodes. */
+  static bootstrapMessages(metadata: VolumeMetadata, from: Address): Array<{ to: Address; message: Message }> {
+    const messages: Array<{ to: Address; message: Message }> = [];
+    metadata.groups.forEach((membership, group) => {
+      for (const node of membership.members) {
+        messages.push({
+          to: nodeAddress(node),
+          message: {
+            kind: 'membership',
+            from,
+            requestId: 0,
+            segment: segmentId(protectionGroupId(group), node),
+            peers: membership.members,
+            history: metadata.history,
+            bootstrap: true,
+          },
+        });
+      }
+    });
+    return messages;
+  }
+
+  // ------------------------------------------------------------------ recovery
+
+  /**
+   * Opens the volume as its writer: takes a new epoch, fences older writers on a read
+   * quorum of every PG, computes the VDL, truncates above it, and waits until everything
+   * up to the VDL is on a write quorum.
+   */
+  open(done: (error?: StorageError) => void): void {
+    assert(this.state === 'closed', 'open called twice');
+    this.state = 'recovering';
+    this.openCallback = done;
+    const next: VolumeMetadata = { ...this.metadata, epoch: (this.metadata.epoch + 1) as Epoch };
+    this.environment.persistMetadata(next, (error) => {
+      if (error) return this.failOpen(new StorageError('unavailable', `cannot persist the new epoch: ${error.message}`));
+      this.metadata = next;
+      this.recovery = new RecoveryProgress(this.metadata.groups.length);
+      this.environment.log('recovery_started', { epoch: this.metadata.epoch });
+      this.sendRecoveryQueries();
+    });
+  }
+
+  private failOpen(error: StorageError): void {
+    this.state = 'fenced';
+    const callback = this.openCallback;
+    this.openCallback = undefined;
+    callback?.(error);
+  }
+
+  private sendRecoveryQueries(): void {
+    const recovery = this.recovery!;
+    for (let group = 0; group < this.metadata.groups.length; group++) {
+      if (recovery.groupDone(group)) continue;
+      for (const segment of this.segmentsOf(group)) {
+        if (recovery.replies.has(segment)) continue;
+        this.environment.send(nodeAddress(nodeOf(segment)), {
+          kind: 'recovery-query',
+          from: this.options.address,
+          requestId: 0,
+          segment,
+          newEpoch: this.metadata.epoch,
+        });
+      }
+    }
+    recovery.sentMs = this.environment.nowMs();
+  }
+
+  private onRecoveryReply(reply: RecoveryReply): void {
+    const recovery = this.recovery;
+    if (this.state !== 'recovering' || recovery === undefined) return;
+    if (reply.status === 'fenced') return this.failOpen(new StorageError('fenced', `segment ${reply.segment} has seen a newer epoch`));
+    if (reply.status === 'unknown_segment') {
+      // A volume no writer ever opened is still being created; otherwise the node lost the
+      // segment and it must hydrate from its peers.
+      return this.sendMembership(reply.segment, this.metadata.history.length === 0);
+    }
+    if (reply.status !== 'ok' || reply.hydrating) return;
+    const group = groupOf(reply.segment);
+    if (!this.metadata.groups[group]!.members.includes(nodeOf(reply.segment))) return;
+    recovery.replies.set(reply.segment, reply);
+    this.noteSegment(reply.segment, reply.incarnation, reply.scl, reply.dataEpoch);
+    const count = [...recovery.replies.keys()].filter((segment) => groupOf(segment) === group).length;
+    if (count >= this.options.readQuorum) recovery.markGroupDone(group);
+    if (recovery.allDone() && !recovery.completing) {
+      recovery.completing = true;
+      this.finishRecoveryQuorum();
+    }
+  }
+
+  private finishRecoveryQuorum(): void {
+    const recovery = this.recovery!;
+    const replies = [...recovery.replies.values()];
+    let base = 0n;
+    for (const reply of replies) base = lsnMax(base, reply.vdlHint);
+    // Per PG, the most complete chain among the quorum, clamped by truncations it missed.
+    const present = new Map<Lsn, boolean>();
+    const bestOfGroup: Array<{ chain: Array<[Lsn, boolean]>; atHint: Lsn }> = [];
+    for (let group = 0; group < this.metadata.groups.length; group++) {
+      let best: { chain: Array<[Lsn, boolean]>; atHint: Lsn; scl: Lsn } = { chain: [], atHint: 0n, scl: -1n };
+      for (const reply of replies) {
+        if (groupOf(reply.segment) !== group) continue;
+        const clamp = this.clampForEpoch(reply.dataEpoch);
+        const scl = lsnMin(reply.scl, clamp);
+        if (scl > best.scl) best = { chain: reply.chain.filter(([lsn]) => lsn <= scl), atHint: reply.chainLsnAtHint, scl };
+      }
+      bestOfGroup.push(best);
+      for (const [lsn, cpl] of best.chain) if (lsn > base) present.set(lsn, cpl);
+    }
+    // LSNs are dense: the VCL is where the first LSN missing from every PG is.
+    let vcl = base;
+    let vdl = base;
+    while (present.has(vcl + 1n)) {
+      vcl += 1n;
+      if (present.get(vcl)) vdl = vcl;
+    }
+    this.lastLsnOfGroup = bestOfGroup.map((best) => {
+      let last = best.atHint;
+      for (const [lsn] of best.chain) if (lsn <= vdl && lsn > last) last = lsn;
+      return last;
+    });
+    const history = [...this.metadata.history, { epoch: this.metadata.epoch, truncateAboveLsn: vdl }].slice(-64);
+    const next: VolumeMetadata = { ...this.metadata, history };
+    this.environment.log('recovery_quorum', { epoch: this.metadata.epoch, vdl: String(vdl), base: String(base) });
+    this.environment.persistMetadata(next, (error) => {
+      if (error) return this.failOpen(new StorageError('unavailable', `cannot persist the truncation: ${error.message}`));
+      this.metadata = next;
+      this.vcl = vdl;
+      this.vdl = vdl;
+      this.nextLsn = vdl + 1n;
+      this.pending = this.metadata.groups.map(() => []);
+      this.state = 'repairing';
+      this.recovery = undefined;
+      this.sendTruncates();
+    });
+  }
+
+  /** The lowest truncation point among epochs newer than a segment's data epoch. */
+  private clampForEpoch(dataEpoch: Epoch): Lsn {
+    let clamp = (1n << 62n) - 1n;
+    for (const entry of this.metadata.history) if (entry.epoch > dataEpoch) clamp = lsnMin(clamp, entry.truncateAboveLsn);
+    return clamp;
+  }
+
+  private sendTruncates(segments?: SegmentId[]): void {
+    const targets = segments ?? this.metadata.groups.flatMap((_, group) => this.segmentsOf(group));
+    for (const segment of targets) {
+      this.environment.send(nodeAddress(nodeOf(segment)), {
+        kind: 'truncate',
+        from: this.options.address,
+        requestId: 0,
+        segment,
+        history: this.metadata.history,
+        peers: this.segmentsOf(groupOf(segment)).map(nodeOf),
+      });
+      this.view(segment).lastSentMs = this.environment.nowMs();
+    }
+  }
+
+  /** Repairing ends when each PG has its records up to the VDL on a write quorum. */
+  private checkRepairDone(): void {
+    if (this.state !== 'repairing') return;
+    for (let group = 0; group < this.metadata.groups.length; group++) {
+      if (this.quorumPoint(group) < this.lastLsnOfGroup[group]!) return;
+    }
+    this.state = 'open';
+    this.environment.log('volume_open', { epoch: this.metadata.epoch, vdl: String(this.vdl) });
+    const callback = this.openCallback;
+    this.openCallback = undefined;
+    callback?.();
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  canAppend(): boolean {
+    return this.state === 'open' && this.nextLsn - this.vdl <= this.options.limits.lsnAheadOfVdlMax;
+  }
+
+  /**
+   * Turns one mini-transaction into redo records (the last one flagged CPL) and queues
+   * them for sending. Returns the records; the last one's LSN is what commit() waits for.
+   */
+  writeMiniTransaction(patches: readonly PagePatch[]): RedoRecord[] {
+    if (this.state === 'fenced') throw new StorageError('fenced', 'a newer writer owns the volume');
+    if (this.state !== 'open') throw new StorageError('unavailable', `volume is ${this.state}`);
+    assert(patches.length > 0, 'empty mini-transaction');
+    if (this.nextLsn + BigInt(patches.length) - this.vdl > this.options.limits.lsnAheadOfVdlMax) {
+      throw new StorageError('back_pressure', `writer is ${this.nextLsn - this.vdl} LSNs ahead of the VDL`);
+    }
+    const records: RedoRecord[] = [];
+    patches.forEach((patch, index) => {
+      const group = this.groupOf(patch.pageId);
+      const lsn = this.nextLsn;
+      this.nextLsn += 1n;
+      const record: RedoRecord = {
+        lsn,
+        prevLsnOfThisPg: this.lastLsnOfGroup[group]!,
+        pageId: patch.pageId,
+        epoch: this.metadata.epoch,
+        flags: index === patches.length - 1 ? FLAG_CPL : 0,
+        kind: patch.kind,
+        offset: patch.offset,
+        data: patch.data,
+      };
+      this.lastLsnOfGroup[group] = lsn;
+      this.pending[group]!.push(record);
+      for (const segment of this.segmentsOf(group)) this.queueSend(segment, record);
+      records.push(record);
+    });
+    this.cplQueue.push(records[records.length - 1]!.lsn);
+    this.scheduleFlush();
+    return records;
+  }
+
+  /** Calls done once VDL >= lsn (or with an error if that can no longer be known). */
+  commit(lsn: Lsn, done: (error?: StorageError) => void): void {
+    if (lsn <= this.vdl) return this.environment.defer(() => done());
+    if (this.state === 'fenced') return this.environment.defer(() => done(new StorageError('commit_unknown_result', 'writer fenced before the commit was durable')));
+    if (this.commitWaiters.length >= this.options.limits.commitWaitersMax) {
+      return this.environment.defer(() => done(new StorageError('overloaded', 'too many commits waiting')));
+    }
+    const waiter = { lsn, done };
+    const waiters = this.commitWaiters;
+    if (waiters.length === 0 || waiters[waiters.length - 1]!.lsn <= lsn) waiters.push(waiter);
+    else waiters.splice(waiters.findIndex((other) => other.lsn > lsn), 0, waiter);
+  }
+
+  private queueSend(segment: SegmentId, record: RedoRecord): void {
+    let queue = this.outbox.get(segment);
+    if (queue === undefined) {
+      queue = [];
+      this.outbox.set(segment, queue);
+    }
+    queue.push(record);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.environment.defer(() => this.flush());
+  }
+
+  /** Sends everything queued, one batch per segment (split at the batch limit). */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const [segment, records] of this.outbox) {
+      for (let start = 0; start < records.length; start += this.options.limits.batchRecordsMax) {
+        this.sendBatch(segment, records.slice(start, start + this.options.limits.batchRecordsMax));
+      }
+    }
+    this.outbox.clear();
+  }
+
+  private sendBatch(segment: SegmentId, records: RedoRecord[]): void {
+    this.view(segment).lastSentMs = this.environment.nowMs();
+    this.environment.send(nodeAddress(nodeOf(segment)), {
+      kind: 'write',
+      from: this.options.address,
+      segment,
+      epoch: this.metadata.epoch,
+      vdlHint: this.vdl,
+      retentionLsn: this.retentionLsn,
+      records,
+    });
+  }
+
+  private onWriteAck(ack: WriteAck): void {
+    const group = groupOf(ack.segment);
+    if (group >= this.metadata.groups.length) return;
+    switch (ack.status) {
+      case 'ok':
+        this.noteSegment(ack.segment, ack.incarnation, ack.scl, ack.dataEpoch);
+        this.onGroupProgress(group);
+        return;
+      case 'fenced':
+        if (ack.fencedEpoch > this.metadata.epoch) this.becomeFenced(ack.segment);
+        return;
+      case 'stale_epoch':
+        if (this.state === 'open' || this.state === 'repairing') this.sendTruncates([ack.segment]);
+        return;
+      case 'unknown_segment':
+        // The node lost the segment (new disk): create it again; it hydrates from peers.
+        this.sendMembership(ack.segment, false);
+        return;
+      default:
+        this.environment.log('write_refused', { segment: ack.segment, status: ack.status });
+    }
+  }
+
+  private becomeFenced(segment: SegmentId): void {
+    if (this.state === 'fenced') return;
+    this.environment.log('writer_fenced', { epoch: this.metadata.epoch, by: segment });
+    this.state = 'fenced';
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    for (const waiter of waiters) waiter.done(new StorageError('commit_unknown_result', 'writer fenced before the commit was durable'));
+    if (this.openCallback) this.failOpen(new StorageError('fenced', 'a newer writer owns the volume'));
+  }
+
+  private noteSegment(segment: SegmentId, incarnation: number, scl: Lsn, dataEpoch: Epoch): void {
+    const view = this.view(segment);
+    view.lastHeardMs = this.environment.nowMs();
+    if (incarnation < view.incarnation) return;
+    if (incarnation > view.incarnation) {
+      view.incarnation = incarnation;
+      view.scl = scl;
+    } else view.scl = lsnMax(view.scl, scl);
+    view.dataEpoch = dataEpoch;
+  }
+
+  /** k-th highest SCL among segments of the set at this epoch (k = write quorum). */
+  private quorumPointOf(group: number, nodes: readonly NodeId[]): Lsn {
+    const scls = nodes
+      .map((node) => this.segments.get(segmentId(protectionGroupId(group), node)))
+      .map((view) => (view !== undefined && view.dataEpoch === this.metadata.epoch ? view.scl : -1n))
+      .sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+    return scls[this.options.writeQuorum - 1] ?? -1n;
+  }
+
+  private quorumPoint(group: number): Lsn {
+    const membership = this.metadata.groups[group]!;
+    const current = this.quorumPointOf(group, membership.members);
+    return membership.next ? lsnMin(current, this.quorumPointOf(group, membership.next)) : current;
+  }
+
+  private onGroupProgress(group: number): void {
+    if (this.state === 'repairing') return this.checkRepairDone();
+    if (this.state !== 'open') return;
+    const durable = this.quorumPoint(group);
+    const pending = this.pending[group]!;
+    let drop = 0;
+    while (drop < pending.length && pending[drop]!.lsn <= durable) drop++;
+    if (drop > 0) pending.splice(0, drop);
+    this.advanceDurablePoints();
+    this.checkMembershipChange(group);
+  }
+
+  private advanceDurablePoints(): void {
+    let vcl = this.nextLsn - 1n;
+    for (const pending of this.pending) {
+      const first = pending[0];
+      if (first !== undefined) vcl = lsnMin(vcl, first.lsn - 1n);
+    }
+    assert(vcl >= this.vcl, 'VCL went backwards');
+    this.vcl = vcl;
+    let vdl = this.vdl;
+    while (this.cplQueue.size > 0 && this.cplQueue.first() <= vcl) vdl = this.cplQueue.shift();
+    assert(vdl >= this.vdl, 'VDL went backwards');
+    this.vdl = vdl;
+    let fired = 0;
+    while (fired < this.commitWaiters.length && this.commitWaiters[fired]!.lsn <= vdl) fired++;
+    if (fired === 0) return;
+    const ready = this.commitWaiters.splice(0, fired);
+    for (const waiter of ready) waiter.done();
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** Reads a page as of atLsn from one segment known complete there, falling back to others. */
+  readPage(pageId: PageId, atLsn: Lsn, done: (error: StorageError | undefined, page?: Uint8Array) => void): void {
+    if (this.reads.size >= this.options.limits.readsInFlightMax) {
+      return this.environment.defer(() => done(new StorageError('overloaded', 'too many reads in flight')));
+    }
+    const requestId = this.nextRequestId++;
+    this.reads.set(requestId, { pageId, atLsn, tried: new Set(), sentMs: 0, target: undefined, done });
+    this.tryRead(requestId);
+  }
+
+  private tryRead(requestId: number): void {
+    const read = this.reads.get(requestId)!;
+    const group = this.groupOf(read.pageId);
+    const candidates = this.segmentsOf(group).filter((segment) => {
+      const view = this.segments.get(segment);
+      return !read.tried.has(segment) && view !== undefined && view.dataEpoch === this.metadata.epoch && view.scl >= read.atLsn;
+    });
+    if (candidates.length === 0) {
+      // Nobody is known complete right now; retry from scratch on the next tick.
+      read.target = undefined;
+      read.tried.clear();
+      read.sentMs = this.environment.nowMs();
+      return;
+    }
+    const target = this.environment.random.pick(candidates);
+    read.target = target;
+    read.tried.add(target);
+    read.sentMs = this.environment.nowMs();
+    this.environment.send(nodeAddress(nodeOf(target)), {
+      kind: 'get-page',
+      from: this.options.address,
+      requestId,
+      segment: target,
+      epoch: this.metadata.epoch,
+      pageId: read.pageId,
+      atLsn: read.atLsn,
+    });
+  }
+
+  private onPage(message: Extract<Message, { kind: 'page' }>): void {
+    const read = this.reads.get(message.requestId);
+    if (read === undefined || read.target !== message.segment) return;
+    const page = message.status === 'ok' ? unsealPage(message.page) : undefined;
+    if (page === undefined) {
+      this.environment.log('read_fallback', { segment: message.segment, status: message.status });
+      return this.tryRead(message.requestId);
+    }
+    this.reads.delete(message.requestId);
+    read.done(undefined, page);
+  }
+
+  // ------------------------------------------------------------------ membership
+
+  /**
+   * Replaces `oldNode` by `newNode` in a PG (ABCDEF -> ABCDEG). Until the new segment has
+   * caught up to the VCL of this moment, writes need a quorum of both sets.
+   */
+  replaceSegment(group: number, oldNode: NodeId, newNode: NodeId, done: (error?: Error) => void): void {
+    const membership = this.metadata.groups[group]!;
+    assert(membership.next === undefined, 'one membership change at a time per PG');
+    assert(membership.members.includes(oldNode) && !membership.members.includes(newNode), 'bad replacement');
+    const next: VolumeMetadata = structuredClone(this.metadata);
+    next.groups[group]!.next = membership.members.map((node) => (node === oldNode ? newNode : node));
+    this.environment.persistMetadata(next, (error) => {
+      if (error) return done(error);
+      this.metadata = next;
+      this.membershipChanges.set(group, { catchUpLsn: this.vcl, newNode });
+      this.environment.log('membership_change_started', { group, oldNode, newNode });
+      this.announceMembership(group);
+      done();
+    });
+  }
+
+  private announceMembership(group: number): void {
+    for (const segment of this.segmentsOf(group)) this.sendMembership(segment, false);
+  }
+
+  private sendMembership(segment: SegmentId, bootstrap: boolean): void {
+    this.environment.send(nodeAddress(nodeOf(segment)), {
+      kind: 'membership',
+      from: this.options.address,
+      requestId: 0,
+      segment,
+      peers: this.segmentsOf(groupOf(segment)).map(nodeOf),
+      history: this.metadata.history,
+      bootstrap,
+    });
+  }
+
+  private checkMembershipChange(group: number): void {
+    const change = this.membershipChanges.get(group);
+    const membership = this.metadata.groups[group]!;
+    if (change === undefined || membership.next === undefined) return;
+    const view = this.segments.get(segmentId(protectionGroupId(group), change.newNode));
+    if (view === undefined || view.dataEpoch !== this.metadata.epoch || view.scl < change.catchUpLsn) return;
+    const next: VolumeMetadata = structuredClone(this.metadata);
+    next.groups[group] = { members: membership.next };
+    this.membershipChanges.delete(group);
+    this.environment.persistMetadata(next, (error) => {
+      if (error) {
+        this.membershipChanges.set(group, change);
+        return;
+      }
+      this.metadata = next;
+      this.environment.log('membership_change_done', { group, members: next.groups[group]!.members });
+      this.announceMembership(group);
+    });
+  }
+
+  /** Replaces segments on nodes silent for longer than repairAfterMs with spares of the same AZ. */
+  private repairSilentNodes(now: number): void {
+    if (this.options.repairAfterMs <= 0 || this.state !== 'open') return;
+    this.metadata.groups.forEach((membership, group) => {
+      if (membership.next !== undefined || this.membershipChanges.has(group)) return;
+      for (const node of membership.members) {
+        const view = this.segments.get(segmentId(protectionGroupId(group), node));
+        if (view === undefined || now - view.lastHeardMs < this.options.repairAfterMs) continue;
+        const zone = this.metadata.nodes.find((entry) => entry.node === node)?.availabilityZone;
+        const spares = this.metadata.nodes.filter(
+          (entry) => entry.availabilityZone === zone && !membership.members.includes(entry.node) && this.nodeResponsive(entry.node, now),
+        );
+        if (spares.length === 0) continue;
+        const spare = this.environment.random.pick(spares).node;
+        this.membershipChanges.set(group, { catchUpLsn: this.vcl, newNode: spare });
+        this.replaceSegment(group, node, spare, (error) => {
+          if (error) this.membershipChanges.delete(group);
+        });
+        return;
+      }
+    });
+  }
+
+  private nodeResponsive(node: NodeId, now: number): boolean {
+    for (const [segment, view] of this.segments) {
+      if (nodeOf(segment) === node && now - view.lastHeardMs < this.options.repairAfterMs) return true;
+    }
+    // A node we have never talked to is given the benefit of the doubt.
+    return ![...this.segments.keys()].some((segment) => nodeOf(segment) === node);
+  }
+
+  // ------------------------------------------------------------------ messages and time
+
+  receive(message: Message): void {
+    switch (message.kind) {
+      case 'write-ack':
+        return this.onWriteAck(message);
+      case 'page':
+        return this.onPage(message);
+      case 'recovery-reply':
+        return this.onRecoveryReply(message);
+      case 'truncate-ack':
+        if (message.status === 'fenced') return this.becomeFenced(message.segment);
+        if (message.status === 'ok') {
+          this.noteSegment(message.segment, message.incarnation, message.scl, message.dataEpoch);
+          this.onGroupProgress(groupOf(message.segment));
+        }
+        return;
+      case 'membership-ack':
+        if (message.status === 'ok') this.view(message.segment).lastHeardMs = this.environment.nowMs();
+        return;
+      default:
+        this.environment.log('unexpected_message', { kind: message.kind });
+    }
+  }
+
+  tick(): void {
+    const now = this.environment.nowMs();
+    if (this.state === 'recovering' && this.recovery && now - this.recovery.sentMs >= this.options.resendAfterMs) this.sendRecoveryQueries();
+    if (this.state === 'repairing' || this.state === 'open') {
+      this.resend(now);
+      this.repairSilentNodes(now);
+    }
+    for (const [requestId, read] of this.reads) {
+      if (now - read.sentMs >= this.options.readTimeoutMs) this.tryRead(requestId);
+    }
+  }
+
+  /** Resends pending records to lagging segments; heartbeats the rest (carries the VDL). */
+  private resend(now: number): void {
+    for (let group = 0; group < this.metadata.groups.length; group++) {
+      const pending = this.pending[group]!;
+      for (const segment of this.segmentsOf(group)) {
+        const view = this.view(segment);
+        if (now - view.lastSentMs < this.options.resendAfterMs) continue;
+        if (view.dataEpoch !== this.metadata.epoch) {
+          this.sendTruncates([segment]);
+          continue;
+        }
+        const missing = pending.filter((record) => record.lsn > view.scl).slice(0, this.options.limits.batchRecordsMax);
+        if (missing.length > 0 || now - view.lastSentMs >= this.options.heartbeatMs) this.sendBatch(segment, missing);
+      }
+    }
+  }
+}
+
+class RecoveryProgress {
+  readonly replies = new Map<SegmentId, RecoveryReply>();
+  private readonly done: boolean[];
+  sentMs = 0;
+  completing = false;
+  constructor(groups: number) {
+    this.done = new Array<boolean>(groups).fill(false);
+  }
+  groupDone(group: number): boolean {
+    return this.done[group]!;
+  }
+  markGroupDone(group: number): void {
+    this.done[group] = true;
+  }
+  allDone(): boolean {
+    return this.done.every(Boolean);
+  }
+}
+
+export function nodeOf(segment: SegmentId): NodeId {
+  return Number(segment.slice(segment.indexOf('@node') + 5)) as NodeId;
+}
+
+export function groupOf(segment: SegmentId): number {
+  return Number(segment.slice(2, segment.indexOf('@')));
+}
