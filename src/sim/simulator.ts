@@ -474,7 +474,7 @@ export class Simulation {
       const materialized = segment.materialize(page, atLsn);
       if (!materialized.ok) continue; // corruption detected: never served
       if (!sameBytes(materialized.page, this.reference.page(page, atLsn))) {
-        throw new InvariantViolation(4, `${segment.id} page ${page} at ${atLsn} differs from the reference (segment scl ${segment.scl} gc ${segment.gcLsn} versioned ${segment.versionedLsn} epoch ${segment.control.dataEpoch}; page records ${(this.reference.byPage.get(page) ?? []).map((record) => record.lsn).filter((lsn) => lsn <= atLsn + 50n).slice(-8).join(',')}; segment has ${segment.describePage(page)})`);
+        throw new InvariantViolation(4, `${segment.id} page ${page} at ${atLsn} differs from the reference (segment scl ${segment.scl} gc ${segment.gcLsn} versioned ${segment.versionedLsn} epoch ${segment.control.dataEpoch}; page records ${(this.reference.byPage.get(page) ?? []).filter((record) => record.lsn <= atLsn + 50n).slice(-8).map((record) => `${record.lsn}e${record.epoch}p${record.prevLsnOfThisPg}`).join(',')}; segment has ${segment.describePage(page)})`);
       }
     }
   }
@@ -581,12 +581,20 @@ export class Simulation {
       this.tickEveryone();
     }
     const final = this.currentWriter();
-    if (final === undefined || final.client.state !== 'open') throw new InvariantViolation(1, 'liveness: the final writer did not open');
+    if (final === undefined || final.client.state !== 'open') {
+      throw new InvariantViolation(1, `liveness: the final writer did not open (${final?.client.state}: ${final?.client.describe()}; ${this.describeSegments()})`);
+    }
     for (let index = 0; index < 200; index++) {
       this.runUntil(this.events.nowMs + STEP_MS);
       this.tickEveryone();
     }
     this.checkConverged(final.client.vdl);
+  }
+
+  private describeSegments(): string {
+    return this.nodes
+      .map((simNode) => `node${simNode.id}${simNode.up ? '' : '(down)'}: ${(simNode.node?.allSegments() ?? []).map((segment) => `${segment.id} scl ${segment.scl} e${segment.control.dataEpoch}/${segment.control.fencedEpoch}${segment.control.hydrating ? ' hydrating' : ''}`).join(', ')}`)
+      .join('; ');
   }
 
   /** After healing every live segment holds the lineage up to the VDL and serves it. */

@@ -97,6 +97,8 @@ export function mergeHistory(mine: readonly TruncationEntry[], theirs: readonly 
 export class Segment {
   control: SegmentControl;
   scl: Lsn;
+  /** SCL as far as the page store alone covers it. */
+  private storedScl: Lsn;
   versionedLsn: Lsn;
   vdlHint: Lsn;
   gcLsn: Lsn;
@@ -122,6 +124,7 @@ export class Segment {
   ) {
     this.control = { ...meta, history: [...meta.history], peers: [...meta.peers] };
     this.scl = meta.scl;
+    this.storedScl = meta.scl;
     this.versionedLsn = meta.versionedLsn;
     this.vdlHint = meta.vdlHint;
     this.gcLsn = meta.gcLsn;
@@ -441,7 +444,9 @@ export class Segment {
           if (this.byPrevious.get(previous) === lsn) this.byPrevious.delete(previous);
         }
       }
-      this.scl = lsnMin(this.scl, cut);
+      // The SCL is always the LSN of a record of this PG (the chain links by LSN), so a
+      // cut between records moves it back to the last record at or below the cut.
+      if (this.scl > cut) this.scl = this.chainLsnAtOrBelow(cut);
       this.versionedLsn = lsnMin(this.versionedLsn, cut);
       this.vdlHint = lsnMin(this.vdlHint, cut);
     }
@@ -478,12 +483,15 @@ export class Segment {
         if (page === keys.HYDRATION_MARKER_PAGE) continue;
         deletes.push(keys.recordKey(this.id, page, lsn), keys.versionKey(this.id, page, lsn));
       }
-      const meta = this.metaSnapshot();
+      const storedScl = lsnMin(this.storedScl, this.scl);
+      const meta = this.metaSnapshot({ versionedLsn: this.versionedLsn, gcLsn: this.gcLsn, scl: storedScl });
+      const epoch = this.control.dataEpoch;
       return {
         puts: [[keys.metaKey(this.id), meta]],
         deletes,
         after: () => {
-          this.storedEpoch = this.control.dataEpoch;
+          this.storedEpoch = epoch;
+          this.storedScl = lsnMin(this.storedScl, storedScl);
         },
       };
     });
@@ -687,11 +695,16 @@ export class Segment {
       this.aboveChain.clear();
       this.byPrevious.clear();
       for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
+      // The snapshot, its anchor and the end of hydration reach the store in one commit.
+      this.control = { ...this.control, hydrating: false, controlSequence: this.control.controlSequence + 1 };
+      this.storedScl = chainLsn;
       return {
-        puts: [[keys.orderKey(this.id, chainLsn), keys.encodeU32(keys.HYDRATION_MARKER_PAGE)]],
+        puts: [
+          [keys.orderKey(this.id, chainLsn), keys.encodeU32(keys.HYDRATION_MARKER_PAGE)],
+          [keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: chainLsn, gcLsn: chainLsn, scl: chainLsn })],
+        ],
         deletes: [],
         after: () => {
-          this.persistControl({ ...this.control, hydrating: false }, () => undefined);
           this.advanceChain();
           this.services.environment.log('segment_hydrated', { segment: this.id, scl: String(this.scl) });
         },
@@ -717,7 +730,8 @@ export class Segment {
       this.aboveChain.clear();
       this.byPrevious.clear();
       for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
-      return { puts: [[keys.metaKey(this.id), this.metaSnapshot()]], deletes, after: () => this.requestHydrationChunk() };
+      this.storedScl = 0n;
+      return { puts: [[keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: 0n, gcLsn: 0n, scl: 0n })]], deletes, after: () => this.requestHydrationChunk() };
     });
   }
 
@@ -781,15 +795,21 @@ export class Segment {
     const gcFrom = this.gcLsn;
     const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
     const gcReached = gcTo > gcFrom ? this.collectGarbage(gcFrom, gcTo, deletes) : gcFrom;
-    this.versionedLsn = upTo;
-    this.gcLsn = gcReached;
-    const meta = this.metaSnapshot();
+    const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, scl: upTo });
     puts.push([keys.metaKey(this.id), meta]);
     const coveredControl = this.control.controlSequence;
+    const epochAtBuild = this.control.dataEpoch;
     return {
       puts,
       deletes,
       after: () => {
+        // Only now are the versions readable from the store; a truncation meanwhile has
+        // already lowered these points and must not be undone.
+        if (this.control.dataEpoch === epochAtBuild) {
+          this.storedScl = lsnMax(this.storedScl, upTo);
+          this.versionedLsn = lsnMax(this.versionedLsn, upTo);
+          this.gcLsn = lsnMax(this.gcLsn, gcReached);
+        }
         for (const [lsn, entry] of stored) {
           if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
         }
@@ -830,13 +850,17 @@ export class Segment {
     return reached;
   }
 
-  private metaSnapshot(): Uint8Array {
+  /**
+   * The store's meta may only claim an SCL whose records are all in the store: on restart
+   * the hot log is replayed only above it. Each store job says what its commit covers.
+   */
+  private metaSnapshot(points: { versionedLsn: Lsn; gcLsn: Lsn; scl: Lsn }): Uint8Array {
     const meta: SegmentMeta = {
       ...this.control,
-      scl: this.scl,
-      versionedLsn: this.versionedLsn,
+      scl: points.scl,
+      versionedLsn: points.versionedLsn,
       vdlHint: this.vdlHint,
-      gcLsn: this.gcLsn,
+      gcLsn: points.gcLsn,
       retentionLsn: this.retentionLsn,
     };
     return textEncoder.encode(toJson(meta));
@@ -931,7 +955,10 @@ export class Segment {
   describePage(page: PageId): string {
     const store = this.services.store;
     const versions = store.range({ start: keys.versionPrefix(this.id, page), end: `${keys.versionPrefix(this.id, page)}g` }).map(([key]) => keys.lsnOfKey(key));
-    const records = store.range({ start: keys.recordPrefix(this.id, page), end: `${keys.recordPrefix(this.id, page)}g` }).map(([key]) => keys.lsnOfKey(key));
+    const records = store.range({ start: keys.recordPrefix(this.id, page), end: `${keys.recordPrefix(this.id, page)}g` }).map(([key, value]) => {
+      const decoded = decodeRedo(value);
+      return decoded.ok ? `${decoded.value.lsn}e${decoded.value.epoch}p${decoded.value.prevLsnOfThisPg}` : `${keys.lsnOfKey(key)}!`;
+    });
     const tail = [...this.tail.values()].filter((entry) => entry.record.pageId === page).map((entry) => entry.record.lsn);
     return `versions ${versions.join(',')} stored records ${records.join(',')} tail ${tail.join(',')}`;
   }

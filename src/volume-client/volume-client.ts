@@ -665,6 +665,19 @@ export class VolumeClient {
     return ![...this.segments.keys()].some((segment) => nodeOf(segment) === node);
   }
 
+  /** For failure reports and status: the client's view of every PG. */
+  describe(): string {
+    return this.metadata.groups
+      .map((membership, group) => {
+        const segments = this.segmentsOf(group).map((segment) => {
+          const view = this.segments.get(segment);
+          return `${nodeOf(segment)}:${view ? `${view.scl}@e${view.dataEpoch}` : '?'}`;
+        });
+        return `pg${group} last ${this.lastLsnOfGroup[group]} quorum ${this.quorumPoint(group)} members ${membership.members.join(',')}${membership.next ? ` next ${membership.next.join(',')}` : ''} [${segments.join(' ')}]`;
+      })
+      .join('; ');
+  }
+
   // ------------------------------------------------------------------ messages and time
 
   receive(message: Message): void {
