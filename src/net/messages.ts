@@ -157,6 +157,8 @@ export interface HydrateRequest {
   /** 0n on the first request: the peer picks the snapshot LSN. */
   atLsn: Lsn;
   afterPageId: number;
+  /** Names one hydration attempt, so late or duplicated chunks of another are ignored. */
+  session: number;
 }
 
 export interface HydrateChunk {
@@ -168,6 +170,9 @@ export interface HydrateChunk {
   atLsn: Lsn;
   /** Chain LSN at atLsn (the last record at or below it), to continue the chain from. */
   chainLsn: Lsn;
+  session: number;
+  /** The request's afterPageId: a chunk is accepted only in order. */
+  afterPageId: number;
   pageIds: number[];
   done: boolean;
   /** Sealed pages, concatenated in pageIds order. */

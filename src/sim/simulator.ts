@@ -189,6 +189,7 @@ export class Simulation {
       groupCommit: this.random.chance(0.8),
       gossipIntervalMs: 20,
       coalesceIntervalMs: 15 + this.random.integer(40),
+      hydrationTimeoutMs: 100,
       ...(this.options.bug === 'ack-before-fsync' ? { acknowledgeBeforeSync: true } : {}),
     });
     simNode.node = node;
@@ -607,7 +608,7 @@ export class Simulation {
         const inGroup = members.members.includes(simNode.id) || (members.next ?? []).includes(simNode.id);
         if (!inGroup) continue;
         if (segment.control.dataEpoch !== this.reference.lineageEpoch || segment.control.hydrating) {
-          throw new InvariantViolation(1, `liveness: ${segment.id} did not converge (epoch ${segment.control.dataEpoch}, hydrating ${segment.control.hydrating})`);
+          throw new InvariantViolation(1, `liveness: ${segment.id} did not converge (epoch ${segment.control.dataEpoch}, hydrating ${segment.control.hydrating}: ${segment.describeState()})`);
         }
         let lastOfGroup = 0n;
         for (const [lsn, record] of this.reference.records) if (lsn <= vdl && Math.floor(record.pageId / PAGES_PER_GROUP) === group && lsn > lastOfGroup) lastOfGroup = lsn;

@@ -73,9 +73,10 @@ interface TailEntry {
   file: string | undefined;
 }
 
+type ChunkBody = Omit<HydrateChunk, 'kind' | 'segment' | 'fromSegment' | 'dataEpoch' | 'session' | 'afterPageId'>;
+
 type StoreJob = () => { puts: Array<[string, Uint8Array]>; deletes: string[]; after: () => void } | undefined;
 
-const HYDRATION_TIMEOUT_MS = 2000;
 const SEALED_PAGE_BYTES = PAGE_BYTES + 4;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -115,7 +116,7 @@ export class Segment {
   private readonly storeJobs: StoreJob[] = [];
   private storeBusy = false;
   private storedControlSequence: number;
-  private hydration: { peer: SegmentId; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
+  private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
   private lastCoalesceMs = 0;
 
   constructor(
@@ -348,6 +349,7 @@ export class Segment {
       dataEpoch: this.control.dataEpoch,
       atLsn: versionLsn,
       afterPageId: -(page + 2),
+      session: 0,
     });
   }
 
@@ -597,12 +599,14 @@ export class Segment {
   }
 
   onHydrateRequest(request: HydrateRequest, from: SegmentId): void {
-    const reply = (chunk: Omit<HydrateChunk, 'kind' | 'segment' | 'fromSegment' | 'dataEpoch'>): void =>
+    const reply = (chunk: ChunkBody): void =>
       this.services.environment.send(`node:${nodeOfSegment(from)}`, {
         kind: 'hydrate-chunk',
         segment: from,
         fromSegment: this.id,
         dataEpoch: this.control.dataEpoch,
+        session: request.session,
+        afterPageId: request.afterPageId,
         ...chunk,
       });
     const refuse = (status: AckStatus): void => reply({ status, atLsn: request.atLsn, chainLsn: 0n, pageIds: [], done: true, pages: new Uint8Array(0) });
@@ -632,7 +636,7 @@ export class Segment {
     reply({ status: 'ok', atLsn, chainLsn: this.chainLsnAtOrBelow(atLsn), pageIds, done, pages: concatBytes(sealed) });
   }
 
-  private replyRepair(request: HydrateRequest, reply: (chunk: Omit<HydrateChunk, 'kind' | 'segment' | 'fromSegment' | 'dataEpoch'>) => void, refuse: (status: AckStatus) => void): void {
+  private replyRepair(request: HydrateRequest, reply: (chunk: ChunkBody) => void, refuse: (status: AckStatus) => void): void {
     const page = -request.afterPageId - 2;
     if (request.atLsn < this.gcLsn || request.atLsn > this.scl) return refuse('not_readable');
     const materialized = this.materialize(page as PageId, request.atLsn);
@@ -642,12 +646,14 @@ export class Segment {
 
   onHydrateChunk(chunk: HydrateChunk): void {
     if (chunk.status !== 'ok' || chunk.dataEpoch !== this.control.dataEpoch) {
+      this.services.environment.log('hydration_refused', { segment: this.id, peer: chunk.fromSegment, status: chunk.status, peerEpoch: chunk.dataEpoch });
       this.hydration = undefined;
       return;
     }
-    if (chunk.chainLsn === 0n && chunk.pageIds.length === 1 && !this.control.hydrating) return this.storeRepairedPage(chunk);
+    if (chunk.session === 0 && chunk.pageIds.length === 1 && !this.control.hydrating) return this.storeRepairedPage(chunk);
     const hydration = this.hydration;
     if (!this.control.hydrating || hydration === undefined || hydration.peer !== chunk.fromSegment) return;
+    if (chunk.session !== hydration.session || chunk.afterPageId !== hydration.afterPageId) return;
     if (hydration.atLsn !== 0n && hydration.atLsn !== chunk.atLsn) {
       this.hydration = undefined;
       return;
@@ -657,6 +663,7 @@ export class Segment {
       const sealed = chunk.pages.subarray(index * SEALED_PAGE_BYTES, (index + 1) * SEALED_PAGE_BYTES);
       if (unsealPage(sealed)) puts.push([keys.versionKey(this.id, page, chunk.chainLsn), sealed.slice()]);
     });
+    this.services.environment.log('hydration_chunk', { segment: this.id, peer: chunk.fromSegment, atLsn: String(chunk.atLsn), chainLsn: String(chunk.chainLsn), pages: chunk.pageIds.join(','), done: chunk.done });
     hydration.atLsn = chunk.atLsn;
     hydration.chainLsn = chunk.chainLsn;
     hydration.afterPageId = chunk.pageIds[chunk.pageIds.length - 1] ?? hydration.afterPageId;
@@ -715,7 +722,7 @@ export class Segment {
   private startHydration(): void {
     const peer = this.randomPeer();
     if (peer === undefined) return;
-    this.hydration = { peer: peerSegment(this.id, peer), atLsn: 0n, chainLsn: 0n, afterPageId: -1, sentMs: this.services.environment.nowMs() };
+    this.hydration = { peer: peerSegment(this.id, peer), session: 1 + this.services.environment.random.integer(2 ** 30), atLsn: 0n, chainLsn: 0n, afterPageId: -1, sentMs: this.services.environment.nowMs() };
     // Old versions and records are useless once a peer's snapshot replaces them.
     this.enqueueStoreJob(() => {
       if (this.truncationPoint() !== undefined) return undefined;
@@ -746,15 +753,16 @@ export class Segment {
       dataEpoch: this.control.dataEpoch,
       atLsn: hydration.atLsn,
       afterPageId: hydration.afterPageId,
+      session: hydration.session,
     });
   }
 
   // ---------------------------------------------------------------- background work
 
-  tick(nowMs: number, options: { coalesceIntervalMs: number }): void {
+  tick(nowMs: number, options: { coalesceIntervalMs: number; hydrationTimeoutMs: number }): void {
     if (this.control.hydrating) {
       if (this.hydration === undefined && !this.storeBusy) this.startHydration();
-      else if (this.hydration !== undefined && nowMs - this.hydration.sentMs > HYDRATION_TIMEOUT_MS) this.hydration = undefined;
+      else if (this.hydration !== undefined && nowMs - this.hydration.sentMs > options.hydrationTimeoutMs) this.hydration = undefined;
     }
     const due = nowMs - this.lastCoalesceMs >= options.coalesceIntervalMs || this.tail.size >= this.services.limits.hotTailRecordsMax / 2;
     if (due && !this.storeBusy && this.storeJobs.length === 0 && (this.tail.size > 0 || this.controlFrames.length > 0 || this.gcDue())) {
@@ -949,6 +957,12 @@ export class Segment {
   /** For the simulator's invariant checks: the records this segment holds on its chain. */
   inspectChain(after: Lsn, upTo: Lsn): RedoRecord[] {
     return this.chainRecords(after, lsnMin(upTo, this.scl), Number.MAX_SAFE_INTEGER);
+  }
+
+  /** For failure reports: the segment's background machinery. */
+  describeState(): string {
+    const hydration = this.hydration ? `hydration from ${this.hydration.peer} at ${this.hydration.atLsn} after page ${this.hydration.afterPageId}` : 'no hydration';
+    return `${hydration}, store ${this.storeBusy ? 'busy' : 'idle'} with ${this.storeJobs.length} jobs, truncation ${String(this.truncationPoint())}, tail ${this.tail.size}, peers ${this.control.peers.join(',')}`;
   }
 
   /** For failure reports: what the segment holds for one page. */

@@ -21,6 +21,8 @@ export interface StorageNodeOptions {
   groupCommit: boolean;
   gossipIntervalMs: number;
   coalesceIntervalMs: number;
+  /** A hydration chunk not answered in this time is asked of another peer. */
+  hydrationTimeoutMs: number;
   /** Deliberate bug, for proving that the simulator catches it. */
   acknowledgeBeforeSync?: boolean;
 }
@@ -229,7 +231,7 @@ export class StorageNode {
     const gossipDue = now - this.lastGossipMs >= this.options.gossipIntervalMs;
     if (gossipDue) this.lastGossipMs = now;
     for (const segment of this.segments.values()) {
-      segment.tick(now, { coalesceIntervalMs: this.options.coalesceIntervalMs });
+      segment.tick(now, this.options);
       if (gossipDue) segment.gossip();
     }
   }
