@@ -1,6 +1,6 @@
 export * from './types.js';
 export * from './assert.js';
-export * from './crc32c.js';
+export * from './checksum.js';
 export * from './random.js';
 export * from './limits.js';
 export * from './errors.js';

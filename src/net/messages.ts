@@ -1,11 +1,11 @@
 // The storage protocol's messages and their pure codec (bytes in, messages out).
 //
-// Frame: u32 frameBytes | u32 crc32c(rest) | u8 kind | u32 headerBytes | header (JSON,
+// Frame: u32 frameBytes | u32 checksum(rest) | u8 kind | u32 headerBytes | header (JSON,
 // bigints as "<digits>n") | u32 recordCount | records (redo binary layout) | u32 blobBytes | blob.
 // Records keep their own checksums end to end; the frame checksum covers the rest, so a
 // bit flip anywhere on the wire is detected and the frame dropped.
 
-import { crc32c, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
+import { checksum, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
 import { decodeRedo, encodeRedo, encodedRedoBytes, type RedoRecord } from '../page/index.js';
 
 /** "node:<id>" for storage nodes, "client:<name>" for volume clients. */
@@ -281,7 +281,7 @@ export function encodeMessage(message: Message): Uint8Array {
   view.setUint32(at, blob.length, true);
   at += 4;
   frame.set(blob, at);
-  view.setUint32(4, crc32c(frame, FRAME_PREFIX_BYTES, total), true);
+  view.setUint32(4, checksum(frame, FRAME_PREFIX_BYTES, total), true);
   return frame;
 }
 
@@ -313,7 +313,7 @@ export function decodeMessage(frame: Uint8Array): DecodedFrame {
   if (frame.length < FRAME_PREFIX_BYTES + 13) return { ok: false, error: 'malformed_frame', detail: 'frame shorter than its fixed fields' };
   const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
   if (view.getUint32(0, true) !== frame.length) return { ok: false, error: 'malformed_frame', detail: 'length field disagrees' };
-  if (crc32c(frame, FRAME_PREFIX_BYTES) !== view.getUint32(4, true)) return { ok: false, error: 'checksum_mismatch', detail: 'frame checksum' };
+  if (checksum(frame, FRAME_PREFIX_BYTES) !== view.getUint32(4, true)) return { ok: false, error: 'checksum_mismatch', detail: 'frame checksum' };
   try {
     let at = FRAME_PREFIX_BYTES;
     const kind = kindsByCode.get(view.getUint8(at));

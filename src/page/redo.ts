@@ -8,9 +8,9 @@
 // the page store, so a record's checksum is computed once by the writer and checked by
 // every hop:
 //   u64 lsn | u64 prevLsnOfThisPg | u32 pageId | u32 epoch | u8 flags | u8 kind
-//   | u16 offset | u32 dataBytes | data | u32 crc32c(all preceding bytes)
+//   | u16 offset | u32 dataBytes | data | u32 checksum(all preceding bytes)
 
-import { assert, crc32c, PAGE_BYTES, type Epoch, type Lsn, type PageId, epoch as toEpoch, pageId as toPageId } from '../common/index.js';
+import { assert, checksum, PAGE_BYTES, type Epoch, type Lsn, type PageId, epoch as toEpoch, pageId as toPageId } from '../common/index.js';
 
 export const enum RedoKind {
   /** Zero the page. */
@@ -71,7 +71,7 @@ export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uin
   view.setUint16(26, record.offset, true);
   view.setUint32(28, record.data.length, true);
   bytes.set(record.data, at + REDO_HEADER_BYTES);
-  view.setUint32(total - 4, crc32c(bytes, at, at + total - 4), true);
+  view.setUint32(total - 4, checksum(bytes, at, at + total - 4), true);
   return target ? bytes.subarray(at, at + total) : bytes;
 }
 
@@ -86,7 +86,7 @@ export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> 
   const total = REDO_HEADER_BYTES + dataBytes + REDO_TRAILER_BYTES;
   if (bytes.length - at < total) return { ok: false, error: 'truncated' };
   const expected = view.getUint32(total - 4, true);
-  if (crc32c(bytes, at, at + total - 4) !== expected) return { ok: false, error: 'checksum_mismatch' };
+  if (checksum(bytes, at, at + total - 4) !== expected) return { ok: false, error: 'checksum_mismatch' };
   const record: RedoRecord = {
     lsn: view.getBigUint64(0, true),
     prevLsnOfThisPg: view.getBigUint64(8, true),
@@ -125,11 +125,11 @@ export function applyRedo(page: Uint8Array, record: RedoRecord): void {
   }
 }
 
-/** A stored page version: the page bytes followed by their CRC-32C. */
+/** A stored page version: the page bytes followed by their CRC-32. */
 export function sealPage(page: Uint8Array): Uint8Array {
   const sealed = new Uint8Array(PAGE_BYTES + 4);
   sealed.set(page, 0);
-  new DataView(sealed.buffer).setUint32(PAGE_BYTES, crc32c(page), true);
+  new DataView(sealed.buffer).setUint32(PAGE_BYTES, checksum(page), true);
   return sealed;
 }
 
@@ -137,7 +137,7 @@ export function sealPage(page: Uint8Array): Uint8Array {
 export function unsealPage(sealed: Uint8Array): Uint8Array | undefined {
   if (sealed.length !== PAGE_BYTES + 4) return undefined;
   const view = new DataView(sealed.buffer, sealed.byteOffset, sealed.length);
-  if (crc32c(sealed, 0, PAGE_BYTES) !== view.getUint32(PAGE_BYTES, true)) return undefined;
+  if (checksum(sealed, 0, PAGE_BYTES) !== view.getUint32(PAGE_BYTES, true)) return undefined;
   return sealed.slice(0, PAGE_BYTES);
 }
 

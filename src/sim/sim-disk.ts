@@ -159,15 +159,16 @@ export class SimOrderedStore implements OrderedStore {
     const generation = this.generation;
     this.events.after(0.5 + this.random.next() * 3, () => {
       if (generation !== this.generation) return;
-      for (const key of deletes) {
-        if (!this.values.has(key)) continue;
-        this.values.delete(key);
-        this.keys.splice(this.lowerBound(key), 1);
-      }
+      // Apply as one sorted merge: O(keys) per commit rather than per key.
+      let removed = false;
+      for (const key of deletes) if (this.values.delete(key)) removed = true;
+      const added: string[] = [];
       for (const [key, value] of puts) {
-        if (!this.values.has(key)) this.keys.splice(this.lowerBound(key), 0, key);
+        if (!this.values.has(key)) added.push(key);
         this.values.set(key, value.slice());
       }
+      if (removed) this.keys = this.keys.filter((key) => this.values.has(key));
+      if (added.length > 0) this.keys = mergeSorted(this.keys, [...new Set(added)].sort());
       done();
     });
   }
@@ -192,4 +193,15 @@ export class SimOrderedStore implements OrderedStore {
   get size(): number {
     return this.keys.length;
   }
+}
+
+function mergeSorted(a: string[], b: string[]): string[] {
+  const merged: string[] = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) merged[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) merged[k++] = a[i++]!;
+  while (j < b.length) merged[k++] = b[j++]!;
+  return merged;
 }

@@ -1,7 +1,7 @@
 // The node's hot log: one sequence of append-only files shared by all its segments, so
 // that one fdatasync makes a whole group of writes durable (group commit).
 //
-// Frame on disk: u32 frameBytes | u32 crc32c(rest) | u8 type | u16 segmentBytes | segment
+// Frame on disk: u32 frameBytes | u32 checksum(rest) | u8 type | u16 segmentBytes | segment
 // | payload. Type 1 payload: one redo record. Type 2 payload: a segment's control state
 // (JSON). Replay stops at the first frame that does not check out in a file: what follows
 // a torn write was never acknowledged, because acknowledgement waits for the sync.
@@ -11,7 +11,7 @@
 //   --append or sync error--> idle (callbacks run with the error; the file is abandoned
 //     and later frames go to a new file, so garbage never sits before acknowledged data)
 
-import { assert, crc32c } from '../common/index.js';
+import { assert, checksum } from '../common/index.js';
 import type { DiskCallback, LogDisk } from './environment.js';
 
 export const enum LogFrameType {
@@ -53,7 +53,7 @@ export function encodeLogFrame(frame: LogFrame): Uint8Array {
   view.setUint16(9, segmentBytes.length, true);
   bytes.set(segmentBytes, 11);
   bytes.set(frame.payload, 11 + segmentBytes.length);
-  view.setUint32(4, crc32c(bytes, 8), true);
+  view.setUint32(4, checksum(bytes, 8), true);
   return bytes;
 }
 
@@ -61,7 +61,7 @@ function frameAt(bytes: Uint8Array, view: DataView, at: number): LogFrame | unde
   if (at + 11 > bytes.length) return undefined;
   const total = view.getUint32(at, true);
   if (total < 11 || at + total > bytes.length) return undefined;
-  if (crc32c(bytes, at + 8, at + total) !== view.getUint32(at + 4, true)) return undefined;
+  if (checksum(bytes, at + 8, at + total) !== view.getUint32(at + 4, true)) return undefined;
   const segmentBytes = view.getUint16(at + 9, true);
   if (11 + segmentBytes > total) return undefined;
   return {
