@@ -14,7 +14,7 @@ interface Arguments {
 }
 
 function parse(argv: string[]): Arguments {
-  const result: Arguments = { seeds: 1, seed: 1, bug: 'none', verbose: false, faultPhaseMs: 3000, stopAtFirstFailure: true };
+  const result: Arguments = { seeds: 1, seed: 1, bug: 'none', verbose: false, faultPhaseMs: 2000, stopAtFirstFailure: true };
   for (let index = 0; index < argv.length; index++) {
     const flag = argv[index];
     const value = argv[index + 1];
@@ -65,7 +65,7 @@ function main(): void {
       firstFailure ??= seed;
       const bugFlag = args.bug === 'none' ? '' : ` --bug ${args.bug}`;
       console.log(`seed ${seed} FAILED: ${result.failure}`);
-      console.log(`replay: npm run sim -- --seed ${seed} --seeds 1${bugFlag}${args.faultPhaseMs === 3000 ? '' : ` --fault-ms ${args.faultPhaseMs}`} --verbose`);
+      console.log(`replay: npm run sim -- --seed ${seed} --seeds 1${bugFlag}${args.faultPhaseMs === 2000 ? '' : ` --fault-ms ${args.faultPhaseMs}`} --verbose`);
       if (args.stopAtFirstFailure) break;
     }
     if ((seed - args.seed + 1) % 100 === 0) console.log(`... ${seed - args.seed + 1} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -42,9 +42,10 @@ export class SimLogDisk implements LogDisk {
     private readonly faults: DiskFaults,
   ) {}
 
-  private later(done: () => void): void {
+  /** Appends land in the page cache quickly; an fdatasync takes milliseconds. */
+  private later(done: () => void, slowMs = 0.3): void {
     const generation = this.generation;
-    this.events.after(0.2 + this.random.next() * 2, () => {
+    this.events.after(0.05 + this.random.next() * slowMs, () => {
       if (generation === this.generation) done();
     });
   }
@@ -80,7 +81,7 @@ export class SimLogDisk implements LogDisk {
         file.unsynced = file.unsynced.slice(syncedLength);
       }
       done();
-    });
+    }, 4);
   }
   remove(name: string, done: DiskCallback): void {
     this.files.delete(name);

@@ -115,6 +115,8 @@ export class Simulation {
   private faultsEnabled = true;
   private networkFaults = { drop: 0.02, duplicate: 0.02, flip: 0.005, slow: 0.05 };
   private damagedNode: { node: NodeId; untilVdl: Lsn } | undefined;
+  /** While set, messages between these addresses and everyone else are lost. */
+  private partition: Set<Address> | undefined;
   private readonly stats: Record<string, number> = {
     commitsAcked: 0,
     recoveries: 0,
@@ -210,6 +212,7 @@ export class Simulation {
     const bytes = encodeMessage(message);
     const faults = this.faultsEnabled ? this.networkFaults : { drop: 0, duplicate: 0, flip: 0, slow: 0 };
     if (this.random.chance(faults.drop)) return;
+    if (this.partition !== undefined && this.partition.has(from) !== this.partition.has(to)) return;
     const copies = this.random.chance(faults.duplicate) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       let delivered = bytes;
@@ -220,7 +223,7 @@ export class Simulation {
         this.stats['wireFlips']! += 1;
       }
       // Random latency reorders messages; a few are very slow.
-      const delayMs = this.random.chance(faults.slow) ? 20 + this.random.next() * 200 : 0.1 + this.random.next() * 2;
+      const delayMs = this.random.chance(faults.slow) ? 20 + this.random.next() * 200 : 0.05 + this.random.next();
       const frame = delivered;
       this.events.after(delayMs, () => this.deliver(from, to, frame));
     }
@@ -379,6 +382,10 @@ export class Simulation {
       this.crashWriter();
     } else if (roll < 50) {
       this.killNodeForGood();
+    } else if (roll < 54) {
+      this.partitionWriter();
+    } else if (roll < 56) {
+      this.powerLossEverywhere();
     } else if (roll < 60) {
       const writer = this.currentWriter();
       if (writer && writer.client.state === 'open') {
@@ -428,6 +435,52 @@ export class Simulation {
       this.note(`${writer.name} crashed`);
     }
     this.events.after(this.random.integer(50), () => this.startWriter());
+  }
+
+  /**
+   * Cuts the writer and 3 or 4 nodes off from the rest; a new writer starts on the other
+   * side. Sometimes the cut-off side then loses power at once (nodes and writer crash).
+   * A correct protocol acknowledges nothing that the other side cannot recover.
+   */
+  private partitionWriter(): void {
+    const writer = this.currentWriter();
+    if (this.partition !== undefined || writer === undefined || writer.client.state !== 'open') return;
+    const up = this.nodes.filter((node) => node.up);
+    const side = new Set<Address>([`client:${writer.name}`]);
+    const size = 3 + this.random.integer(2);
+    for (const node of shuffle(up, this.random).slice(0, size)) side.add(`node:${node.id}`);
+    this.partition = side;
+    this.note(`partition: ${[...side].join(' ')} cut off from the rest`);
+    const powerLoss = this.random.chance(0.5);
+    this.events.after(30 + this.random.integer(150), () => {
+      if (powerLoss) {
+        this.note('the cut-off side loses power');
+        for (const node of this.nodes) if (side.has(`node:${node.id}`) && node.up) this.crashNode(node);
+        writer.alive = false;
+        this.events.after(50 + this.random.integer(200), () => {
+          for (const node of this.nodes) if (side.has(`node:${node.id}`) && !node.up && !node.permanentlyDown) this.startNode(node);
+        });
+      } else {
+        writer.zombie = true;
+        this.events.after(200, () => (writer.alive = false));
+      }
+      this.startWriter();
+      this.events.after(100 + this.random.integer(200), () => {
+        this.partition = undefined;
+        this.note('partition healed');
+      });
+    });
+  }
+
+  /** Every node and the writer lose power at once: only what was synced survives. */
+  private powerLossEverywhere(): void {
+    this.note('power loss everywhere');
+    for (const node of this.nodes) if (node.up) this.crashNode(node);
+    for (const writer of this.writers) writer.alive = false;
+    this.events.after(20 + this.random.integer(100), () => {
+      for (const node of this.nodes) if (!node.up && !node.permanentlyDown) this.startNode(node);
+      this.startWriter();
+    });
   }
 
   private killNodeForGood(): void {
@@ -557,6 +610,7 @@ export class Simulation {
    */
   private heal(): void {
     this.faultsEnabled = false;
+    this.partition = undefined;
     for (const node of this.nodes) if (!node.up && !node.permanentlyDown) this.startNode(node);
     for (const writer of this.writers) if (writer.zombie) writer.alive = false;
     if (this.currentWriter() === undefined || this.currentWriter()!.client.state === 'fenced') this.startWriter();
@@ -627,6 +681,15 @@ export class Simulation {
       if (!this.reference.records.has(commit)) throw new InvariantViolation(1, `acknowledged commit ${commit} is not in the lineage`);
     }
   }
+}
+
+function shuffle<T>(items: readonly T[], random: Random): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index--) {
+    const other = random.integer(index + 1);
+    [copy[index], copy[other]] = [copy[other]!, copy[index]!];
+  }
+  return copy;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
