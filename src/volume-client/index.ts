@@ -1,2 +1,3 @@
 export * from './volume-client.js';
 export { LsnQueue } from './lsn-queue.js';
+export * from './process.js';

@@ -93,6 +93,7 @@ interface PendingRead {
   pageId: PageId;
   atLsn: Lsn;
   tried: Set<SegmentId>;
+  startedMs: number;
   sentMs: number;
   target: SegmentId | undefined;
   done: (error: StorageError | undefined, page?: Uint8Array) => void;
@@ -531,7 +532,8 @@ export class VolumeClient {
       return this.environment.defer(() => done(new StorageError('overloaded', 'too many reads in flight')));
     }
     const requestId = this.nextRequestId++;
-    this.reads.set(requestId, { pageId, atLsn, tried: new Set(), sentMs: 0, target: undefined, done });
+    const now = this.environment.nowMs();
+    this.reads.set(requestId, { pageId, atLsn, tried: new Set(), startedMs: now, sentMs: 0, target: undefined, done });
     this.tryRead(requestId);
   }
 
@@ -711,7 +713,10 @@ export class VolumeClient {
       this.repairSilentNodes(now);
     }
     for (const [requestId, read] of this.reads) {
-      if (now - read.sentMs >= this.options.readTimeoutMs) this.tryRead(requestId);
+      if (now - read.startedMs >= this.options.readTimeoutMs * 10) {
+        this.reads.delete(requestId);
+        read.done(new StorageError('unavailable', `no segment served page ${read.pageId} at ${read.atLsn}`));
+      } else if (now - read.sentMs >= this.options.readTimeoutMs) this.tryRead(requestId);
     }
   }
 

@@ -1,0 +1,80 @@
+// The `boreal storage-node` process: a StorageNode wired to node:fs, lmdb, TCP and timers.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultStorageLimits, MathRandom, nodeId, type NodeId } from '../common/index.js';
+import { nodeAddress, type Address } from '../net/messages.js';
+import { TcpTransport, type PeerAddress } from '../net/tcp-transport.js';
+import { FsLogDisk, LmdbOrderedStore } from './real-disk.js';
+import { StorageNode } from './storage-node.js';
+
+export interface StorageNodeProcessOptions {
+  id: NodeId;
+  availabilityZone: string;
+  directory: string;
+  host: string;
+  port: number;
+  peers: Map<NodeId, PeerAddress>;
+  groupCommit: boolean;
+}
+
+export const TICK_MS = 5;
+
+export async function runStorageNode(options: StorageNodeProcessOptions): Promise<{ stop: () => Promise<void>; port: number }> {
+  fs.mkdirSync(options.directory, { recursive: true });
+  const logStream = fs.createWriteStream(path.join(options.directory, 'node.log'), { flags: 'a' });
+  const log = (event: string, fields: Record<string, unknown>): void => {
+    logStream.write(`${JSON.stringify({ time: new Date().toISOString(), node: options.id, event, ...fields }, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))}\n`);
+  };
+  const disk = new FsLogDisk(path.join(options.directory, 'hot-log'));
+  const store = new LmdbOrderedStore(options.directory);
+  const addressBook = new Map<Address, PeerAddress>();
+  for (const [peer, address] of options.peers) addressBook.set(nodeAddress(peer), address);
+  let node: StorageNode | undefined;
+  const transport = new TcpTransport({
+    self: nodeAddress(options.id),
+    listen: { host: options.host, port: options.port },
+    addressBook,
+    frameBytesMax: defaultStorageLimits.frameBytesMax,
+    connectionsMax: defaultStorageLimits.connectionsMax,
+    sendQueueBytesMax: 64 * 1024 * 1024,
+    onMessage: (message) => node?.receive(message),
+    log,
+  });
+  await transport.listen();
+  node = new StorageNode(
+    { nowMs: () => performance.now(), random: new MathRandom(), send: (to, message) => transport.send(to, message), log },
+    disk,
+    store,
+    {
+      node: options.id,
+      availabilityZone: options.availabilityZone,
+      limits: defaultStorageLimits,
+      groupCommit: options.groupCommit,
+      gossipIntervalMs: 50,
+      coalesceIntervalMs: 100,
+      hydrationTimeoutMs: 2000,
+    },
+  );
+  await new Promise<void>((resolve, reject) => node!.start((error) => (error ? reject(error) : resolve())));
+  const timer = setInterval(() => node?.tick(), TICK_MS);
+  const stop = async (): Promise<void> => {
+    clearInterval(timer);
+    await transport.close();
+    disk.close();
+    await store.close();
+    logStream.end();
+  };
+  return { stop, port: transport.port ?? options.port };
+}
+
+/** "1=127.0.0.1:7001,2=127.0.0.1:7002" */
+export function parsePeers(text: string): Map<NodeId, PeerAddress> {
+  const peers = new Map<NodeId, PeerAddress>();
+  for (const item of text.split(',').filter(Boolean)) {
+    const match = /^(\d+)=([^:]+):(\d+)$/.exec(item.trim());
+    if (match === null) throw new Error(`bad peer "${item}": expected id=host:port`);
+    peers.set(nodeId(Number(match[1])), { host: match[2]!, port: Number(match[3]) });
+  }
+  return peers;
+}

@@ -1,0 +1,133 @@
+// Production adapters for the hot log (node:fs) and the page store (lmdb).
+//
+// Why lmdb for page versions: a B+tree in one memory-mapped file with ordered keys (so
+// "newest version of page P at or below LSN L" is one reverse range read), atomic
+// multi-key commits that are durable when they resolve, reads that never block on writes,
+// and memory that is the OS page cache rather than the Node heap, so a node's RSS does
+// not grow with the volume. RocksDB/LevelDB bindings would add compaction stalls and a
+// second write-ahead log under ours; SQLite would serialize readers behind the writer.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { DiskCallback, LogDisk, OrderedStore, RangeQuery } from './environment.js';
+
+export class FsLogDisk implements LogDisk {
+  private readonly descriptors = new Map<string, number>();
+
+  constructor(private readonly directory: string) {
+    fs.mkdirSync(directory, { recursive: true });
+  }
+
+  list(): string[] {
+    return fs.readdirSync(this.directory).filter((name) => name.startsWith('hot-log-'));
+  }
+
+  read(name: string): Uint8Array {
+    return new Uint8Array(fs.readFileSync(path.join(this.directory, name)));
+  }
+
+  private descriptor(name: string, done: (error: Error | null, descriptor?: number) => void): void {
+    const existing = this.descriptors.get(name);
+    if (existing !== undefined) return done(null, existing);
+    fs.open(path.join(this.directory, name), 'a', (error, descriptor) => {
+      if (error) return done(error);
+      this.descriptors.set(name, descriptor);
+      // A new file's directory entry must be durable too before its frames are acknowledged.
+      this.syncDirectory((directoryError) => done(directoryError ?? null, descriptor));
+    });
+  }
+
+  private syncDirectory(done: DiskCallback): void {
+    fs.open(this.directory, 'r', (error, descriptor) => {
+      if (error) return done(error);
+      fs.fsync(descriptor, (syncError) => fs.close(descriptor, () => done(syncError ?? undefined)));
+    });
+  }
+
+  append(name: string, bytes: Uint8Array, done: DiskCallback): void {
+    this.descriptor(name, (error, descriptor) => {
+      if (error || descriptor === undefined) return done(error ?? new Error('no descriptor'));
+      writeAll(descriptor, bytes, done);
+    });
+  }
+
+  sync(name: string, done: DiskCallback): void {
+    const descriptor = this.descriptors.get(name);
+    if (descriptor === undefined) return done();
+    fs.fdatasync(descriptor, (error) => done(error ?? undefined));
+  }
+
+  remove(name: string, done: DiskCallback): void {
+    const descriptor = this.descriptors.get(name);
+    this.descriptors.delete(name);
+    const unlink = (): void => fs.unlink(path.join(this.directory, name), (error) => done(error ?? undefined));
+    if (descriptor === undefined) unlink();
+    else fs.close(descriptor, unlink);
+  }
+
+  close(): void {
+    for (const descriptor of this.descriptors.values()) fs.closeSync(descriptor);
+    this.descriptors.clear();
+  }
+}
+
+function writeAll(descriptor: number, bytes: Uint8Array, done: DiskCallback): void {
+  fs.write(descriptor, bytes, 0, bytes.length, null, (error, written) => {
+    if (error) return done(error);
+    if (written < bytes.length) return writeAll(descriptor, bytes.subarray(written), done);
+    done();
+  });
+}
+
+export class LmdbOrderedStore implements OrderedStore {
+  private readonly root: RootDatabase;
+  private readonly database: Database<Buffer, string>;
+
+  constructor(directory: string) {
+    fs.mkdirSync(directory, { recursive: true });
+    this.root = open({ path: path.join(directory, 'pages.lmdb'), keyEncoding: 'ordered-binary', encoding: 'binary', compression: false });
+    this.database = this.root as unknown as Database<Buffer, string>;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const value = this.database.get(key);
+    return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.length).slice();
+  }
+
+  range(query: RangeQuery): Array<[string, Uint8Array]> {
+    const limit = query.limit ?? Number.MAX_SAFE_INTEGER;
+    const result: Array<[string, Uint8Array]> = [];
+    if (query.reverse) {
+      // lmdb's reverse ranges start inclusive at the high end; ours is exclusive there.
+      for (const { key, value } of this.database.getRange({ start: query.end, reverse: true })) {
+        if (key >= query.end) continue;
+        if (key < query.start || result.length >= limit) break;
+        result.push([key, copy(value)]);
+      }
+      return result;
+    }
+    for (const { key, value } of this.database.getRange({ start: query.start, end: query.end, limit })) result.push([key, copy(value)]);
+    return result;
+  }
+
+  commit(puts: Array<[string, Uint8Array]>, deletes: string[], done: DiskCallback): void {
+    this.database
+      .transaction(() => {
+        for (const key of deletes) this.database.remove(key);
+        for (const [key, value] of puts) this.database.put(key, Buffer.from(value.buffer, value.byteOffset, value.length));
+      })
+      .then(
+        () => done(),
+        (error: unknown) => done(error as Error),
+      );
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}
+
+function copy(value: Buffer): Uint8Array {
+  return new Uint8Array(value.buffer, value.byteOffset, value.length).slice();
+}

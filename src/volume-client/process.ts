@@ -1,0 +1,107 @@
+// A VolumeClient wired to TCP, timers and a metadata file (the local stand-in for the
+// control plane's store until the control plane exists).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultClientLimits, defaultStorageLimits, MathRandom, StorageError, type ClientLimits, type Lsn, type NodeId, type PageId } from '../common/index.js';
+import { fromJson, toJson } from '../common/json.js';
+import { nodeAddress, type Address } from '../net/messages.js';
+import { TcpTransport, type PeerAddress } from '../net/tcp-transport.js';
+import { VolumeClient, type VolumeClientOptions, type VolumeMetadata } from './volume-client.js';
+
+export interface VolumeConnectionOptions {
+  name: string;
+  metadataPath: string;
+  nodes: Map<NodeId, PeerAddress>;
+  limits?: Partial<ClientLimits>;
+  client?: Partial<Omit<VolumeClientOptions, 'address' | 'limits'>>;
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+export interface VolumeConnection {
+  client: VolumeClient;
+  open(): Promise<void>;
+  commit(lsn: Lsn): Promise<void>;
+  readPage(page: PageId, atLsn: Lsn): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export function readMetadata(metadataPath: string): VolumeMetadata {
+  return fromJson<VolumeMetadata>(fs.readFileSync(metadataPath, 'utf8'));
+}
+
+/** Atomic and durable: write a temporary file, fsync it, rename it over, fsync the folder. */
+export function writeMetadataSync(metadataPath: string, metadata: VolumeMetadata): void {
+  const temporary = `${metadataPath}.tmp`;
+  const descriptor = fs.openSync(temporary, 'w');
+  fs.writeSync(descriptor, toJson(metadata));
+  fs.fsyncSync(descriptor);
+  fs.closeSync(descriptor);
+  fs.renameSync(temporary, metadataPath);
+  const directory = fs.openSync(path.dirname(metadataPath), 'r');
+  fs.fsyncSync(directory);
+  fs.closeSync(directory);
+}
+
+export function connectVolume(options: VolumeConnectionOptions): VolumeConnection {
+  const address: Address = `client:${options.name}`;
+  const log = options.log ?? (() => undefined);
+  const addressBook = new Map<Address, PeerAddress>();
+  for (const [node, peer] of options.nodes) addressBook.set(nodeAddress(node), peer);
+  let client: VolumeClient | undefined;
+  const transport = new TcpTransport({
+    self: address,
+    addressBook,
+    frameBytesMax: defaultStorageLimits.frameBytesMax,
+    connectionsMax: 64,
+    sendQueueBytesMax: 256 * 1024 * 1024,
+    onMessage: (message) => client?.receive(message),
+    log,
+  });
+  client = new VolumeClient(
+    {
+      nowMs: () => performance.now(),
+      random: new MathRandom(),
+      send: (to, message) => transport.send(to, message),
+      defer: (task) => setImmediate(task),
+      log,
+      persistMetadata: (metadata, done) => {
+        try {
+          const current = readMetadata(options.metadataPath);
+          if (metadata.epoch < current.epoch) return done(new Error(`epoch ${metadata.epoch} is older than the volume's ${current.epoch}`));
+          writeMetadataSync(options.metadataPath, metadata);
+          done();
+        } catch (error) {
+          done(error as Error);
+        }
+      },
+    },
+    readMetadata(options.metadataPath),
+    {
+      address,
+      limits: { ...defaultClientLimits, ...options.limits },
+      writeQuorum: 4,
+      readQuorum: 3,
+      resendAfterMs: 200,
+      heartbeatMs: 100,
+      readTimeoutMs: 1000,
+      repairAfterMs: 0,
+      ...options.client,
+    },
+  );
+  const timer = setInterval(() => client?.tick(), 5);
+  const connection: VolumeConnection = {
+    client,
+    open: () => new Promise((resolve, reject) => client!.open((error) => (error ? reject(error) : resolve()))),
+    commit: (lsn) => new Promise((resolve, reject) => client!.commit(lsn, (error) => (error ? reject(error) : resolve()))),
+    readPage: (page, atLsn) =>
+      new Promise((resolve, reject) =>
+        client!.readPage(page, atLsn, (error, bytes) => (error || bytes === undefined ? reject(error ?? new StorageError('unavailable', 'no page')) : resolve(bytes))),
+      ),
+    close: async () => {
+      clearInterval(timer);
+      await transport.close();
+    },
+  };
+  return connection;
+}
