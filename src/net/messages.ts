@@ -53,6 +53,11 @@ export interface GetPage {
   epoch: Epoch;
   pageId: PageId;
   atLsn: Lsn;
+  /**
+   * The PG's last record at or below atLsn, as the client knows it: the segment serves the
+   * read only if its SCL reaches this (it cannot know about LSNs of other PGs itself).
+   */
+  requiredScl: Lsn;
 }
 
 export interface PageReply {

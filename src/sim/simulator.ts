@@ -128,6 +128,7 @@ export class Simulation {
     membershipChanges: 0,
     checks: 0,
     zombies: 0,
+    pageReads: 0,
   };
   private readonly trace: string[] = [];
 
@@ -344,6 +345,23 @@ export class Simulation {
       this.ackedCommits.push(commitLsn);
       if (commitLsn > this.maxAckedCommit) this.maxAckedCommit = commitLsn;
       this.stats['commitsAcked']! += 1;
+    });
+  }
+
+  /** Reads a page at the VDL through the client; what comes back must equal the reference. */
+  private readSomething(writer: SimWriter): void {
+    const client = writer.client;
+    const atLsn = client.vdl;
+    const page = pageId(this.random.integer(client.pageCount));
+    const lineage = this.reference.lineageEpoch;
+    client.readPage(page, atLsn, (error, bytes) => {
+      if (error || bytes === undefined) return;
+      this.stats['pageReads']! += 1;
+      // Compare only while the lineage is the one the read was issued in.
+      if (this.reference.lineageEpoch !== lineage || client.epoch !== lineage) return;
+      if (!sameBytes(bytes, this.reference.page(page, atLsn))) {
+        throw new InvariantViolation(4, `${writer.name} read page ${page} at ${atLsn} and got bytes that differ from the reference`);
+      }
     });
   }
 
@@ -577,7 +595,10 @@ export class Simulation {
       this.runUntil(now + STEP_MS);
       this.tickEveryone();
       const writer = this.currentWriter();
-      if (writer && writer.client.state === 'open') for (let index = 0; index < 4; index++) this.writeSomething(writer);
+      if (writer && writer.client.state === 'open') {
+        for (let index = 0; index < 4; index++) this.writeSomething(writer);
+        this.readSomething(writer);
+      }
       for (const zombie of this.writers.filter((candidate) => candidate.alive && candidate.zombie)) {
         if (zombie.client.state === 'open') this.writeSomething(zombie);
       }

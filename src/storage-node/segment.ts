@@ -295,7 +295,7 @@ export class Segment {
     const reply = (status: AckStatus, page: Uint8Array = new Uint8Array(0)): void =>
       this.services.environment.send(request.from, { kind: 'page', requestId: request.requestId, segment: this.id, status, page });
     if (request.epoch !== this.control.dataEpoch) return reply('stale_epoch');
-    if (this.control.hydrating || request.atLsn > this.scl || request.atLsn < this.gcLsn) return reply('not_readable');
+    if (this.control.hydrating || request.requiredScl > this.scl || request.requiredScl > request.atLsn || request.atLsn < this.gcLsn) return reply('not_readable');
     const result = this.materialize(request.pageId, request.atLsn);
     if (!result.ok) return reply(result.status);
     reply('ok', sealPage(result.page));

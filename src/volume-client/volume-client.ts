@@ -540,9 +540,10 @@ export class VolumeClient {
   private tryRead(requestId: number): void {
     const read = this.reads.get(requestId)!;
     const group = this.groupOf(read.pageId);
+    const required = this.requiredScl(group, read.atLsn);
     const candidates = this.segmentsOf(group).filter((segment) => {
       const view = this.segments.get(segment);
-      return !read.tried.has(segment) && view !== undefined && view.dataEpoch === this.metadata.epoch && view.scl >= read.atLsn;
+      return !read.tried.has(segment) && view !== undefined && view.dataEpoch === this.metadata.epoch && view.scl >= required;
     });
     if (candidates.length === 0) {
       // Nobody is known complete right now; retry from scratch on the next tick.
@@ -563,7 +564,28 @@ export class VolumeClient {
       epoch: this.metadata.epoch,
       pageId: read.pageId,
       atLsn: read.atLsn,
+      requiredScl: required,
     });
+  }
+
+  /**
+   * The SCL a segment of `group` needs to serve a read at `atLsn`: the PG's last record at
+   * or below it. SCLs are record LSNs of their own PG, so "SCL >= atLsn" would wait for a
+   * record that may never come; what the client knows of the PG's recent records tells
+   * the exact point, and where it does not, atLsn itself is a safe bound.
+   */
+  private requiredScl(group: number, atLsn: Lsn): Lsn {
+    const pending = this.pending[group] ?? [];
+    let lastAtOrBelow: Lsn | undefined;
+    for (const record of pending) {
+      if (record.lsn > atLsn) break;
+      lastAtOrBelow = record.lsn;
+    }
+    if (lastAtOrBelow !== undefined) return lastAtOrBelow;
+    const first = pending[0];
+    if (first !== undefined) return first.prevLsnOfThisPg <= atLsn ? first.prevLsnOfThisPg : atLsn;
+    const last = this.lastLsnOfGroup[group] ?? atLsn;
+    return last <= atLsn ? last : atLsn;
   }
 
   private onPage(message: Extract<Message, { kind: 'page' }>): void {

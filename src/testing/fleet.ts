@@ -1,0 +1,149 @@
+// Real storage-node processes on loopback for tests and benchmarks: start, kill -9,
+// restart, stop. Every process started here is ended here, by pid.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { epoch, nodeId, type NodeId } from '../common/index.js';
+import { queryNodeStatus } from '../cli/node-status.js';
+import { writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
+
+export const BIN = fileURLToPath(new URL('../../../bin/boreal.js', import.meta.url));
+export const STREAM_WRITER = fileURLToPath(new URL('../volume-client/stream-writer.js', import.meta.url));
+
+export interface FleetNode {
+  id: NodeId;
+  zone: string;
+  port: number;
+  dir: string;
+  process: ChildProcess | undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class Fleet {
+  readonly nodes: FleetNode[] = [];
+  readonly root: string;
+  readonly metadataPath: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.metadataPath = path.join(root, 'volume.json');
+  }
+
+  /** `count` nodes, zones assigned round-robin in pairs (2 per AZ for 6 nodes). */
+  static async start(options: { count?: number; groups?: number; pagesPerGroup?: number; extraArgs?: string[] } = {}): Promise<Fleet> {
+    const fleet = new Fleet(fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-fleet-')));
+    const count = options.count ?? 6;
+    for (let index = 0; index < count; index++) {
+      fleet.nodes.push({
+        id: nodeId(index + 1),
+        zone: ['az-a', 'az-b', 'az-c'][Math.floor(index / 2) % 3]!,
+        port: await freePort(),
+        dir: path.join(fleet.root, `node-${index + 1}`),
+        process: undefined,
+      });
+    }
+    const metadata: VolumeMetadata = {
+      epoch: epoch(0),
+      history: [],
+      pagesPerGroup: options.pagesPerGroup ?? 16,
+      groups: Array.from({ length: options.groups ?? 4 }, () => ({ members: fleet.nodes.slice(0, 6).map((node) => node.id) })),
+      nodes: fleet.nodes.map((node) => ({ node: node.id, availabilityZone: node.zone })),
+    };
+    writeMetadataSync(fleet.metadataPath, metadata);
+    for (const node of fleet.nodes) fleet.spawn(node, options.extraArgs ?? []);
+    await fleet.waitServing(fleet.nodes);
+    return fleet;
+  }
+
+  get peers(): string {
+    return this.nodes.map((node) => `${node.id}=127.0.0.1:${node.port}`).join(',');
+  }
+
+  get addresses(): Map<NodeId, { host: string; port: number }> {
+    return new Map(this.nodes.map((node) => [node.id, { host: '127.0.0.1', port: node.port }]));
+  }
+
+  node(id: number): FleetNode {
+    const node = this.nodes.find((candidate) => candidate.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  private spawn(node: FleetNode, extraArgs: string[]): void {
+    fs.mkdirSync(node.dir, { recursive: true });
+    const output = fs.openSync(path.join(node.dir, 'process.log'), 'a');
+    node.process = spawn(
+      process.execPath,
+      [BIN, 'storage-node', '--id', String(node.id), '--az', node.zone, '--dir', node.dir, '--port', String(node.port), '--peers', this.peers, ...extraArgs],
+      { stdio: ['ignore', output, output] },
+    );
+    fs.closeSync(output);
+  }
+
+  async waitServing(nodes: FleetNode[], timeoutMs = 20000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const node of nodes) {
+      while ((await queryNodeStatus('127.0.0.1', node.port, 200)) === undefined) {
+        if (Date.now() > deadline) throw new Error(`node ${node.id} did not start: ${fs.readFileSync(path.join(node.dir, 'process.log'), 'utf8').slice(-500)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  /** kill -9: the process gets no chance to flush anything. */
+  async kill(id: number): Promise<void> {
+    const node = this.node(id);
+    const child = node.process;
+    node.process = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(id: number, extraArgs: string[] = []): Promise<void> {
+    const node = this.node(id);
+    if (node.process !== undefined) await this.kill(id);
+    this.spawn(node, extraArgs);
+    await this.waitServing([node]);
+  }
+
+  pid(id: number): number | undefined {
+    return this.node(id).process?.pid;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        const child = node.process;
+        node.process = undefined;
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
