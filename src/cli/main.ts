@@ -270,7 +270,7 @@ export interface ProcessStatus {
   port: number;
   state: 'serving' | 'unreachable' | 'stopped';
   incarnation: number | null;
-  segments: Array<{ segment: string; dataEpoch: number; scl: string; hydrating: boolean }>;
+  segments: Array<{ segment: string; dataEpoch: number; scl: string; hydrating: boolean; repairing: boolean }>;
 }
 
 export async function collectStatus(dataDir: string): Promise<ProcessStatus[]> {
@@ -288,7 +288,7 @@ export async function collectStatus(dataDir: string): Promise<ProcessStatus[]> {
         port: node.port,
         state: reply ? 'serving' : alive ? 'unreachable' : 'stopped',
         incarnation: reply?.incarnation ?? null,
-        segments: (reply?.segments ?? []).map((segment) => ({ segment: segment.segment, dataEpoch: segment.dataEpoch, scl: String(segment.scl), hydrating: segment.hydrating })),
+        segments: (reply?.segments ?? []).map((segment) => ({ segment: segment.segment, dataEpoch: segment.dataEpoch, scl: String(segment.scl), hydrating: segment.hydrating, repairing: segment.repairing })),
       };
     }),
   );
@@ -303,7 +303,7 @@ async function printStatus(dataDir: string, json: boolean): Promise<void> {
   console.log(`storage fleet in ${dataDir}:`);
   console.log('  role          id  az    pid      port   state        segments');
   for (const status of statuses) {
-    const segments = status.segments.map((segment) => `${segment.segment.split('@')[0]} scl ${segment.scl}${segment.hydrating ? ' (hydrating)' : ''}`).join(', ');
+    const segments = status.segments.map((segment) => `${segment.segment.split('@')[0]} scl ${segment.scl}${segment.hydrating ? ' (hydrating)' : segment.repairing ? ' (repairing)' : ''}`).join(', ');
     console.log(
       `  ${status.role.padEnd(13)} ${String(status.id).padEnd(3)} ${status.availabilityZone.padEnd(5)} ${String(status.pid ?? '-').padEnd(8)} ${String(status.port).padEnd(6)} ${status.state.padEnd(12)} ${segments}`,
     );

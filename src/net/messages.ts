@@ -43,6 +43,23 @@ export interface WriteAck {
   scl: Lsn;
   /** Bumped on every node start: SCLs of a newer incarnation replace older ones. */
   incarnation: number;
+  /** The segment lost data it may have acknowledged and is catching up: count it in no quorum. */
+  repairing: boolean;
+  /** Whether a repairing segment already knows the point it must reach. */
+  repairTargetKnown: boolean;
+  /** Durable and increasing: a reordered older ack must not undo a newer repair state. */
+  controlSequence: number;
+}
+
+/**
+ * Tells a repairing segment how far it must catch up before it counts in quorums again: the
+ * writer's VCL, which covers everything the segment may have acknowledged before its loss.
+ */
+export interface RepairTarget {
+  kind: 'repair-target';
+  from: Address;
+  segment: SegmentId;
+  targetLsn: Lsn;
 }
 
 export interface GetPage {
@@ -89,8 +106,8 @@ export interface RecoveryReply {
   chainLsnAtHint: Lsn;
   /** Chain records above vdlHint up to scl: [lsn, isCpl]. */
   chain: Array<[Lsn, boolean]>;
-  /** A hydrating or damaged segment knows nothing reliable and is not part of a read quorum. */
-  hydrating: boolean;
+  /** A repairing segment (damaged, hydrating or catching up) is not part of a read quorum. */
+  repairing: boolean;
   incarnation: number;
 }
 
@@ -196,7 +213,7 @@ export interface StatusReply {
   node: NodeId;
   availabilityZone: string;
   incarnation: number;
-  segments: Array<{ segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean }>;
+  segments: Array<{ segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean; repairing: boolean }>;
 }
 
 export interface Hello {
@@ -207,6 +224,7 @@ export interface Hello {
 export type Message =
   | WriteBatch
   | WriteAck
+  | RepairTarget
   | GetPage
   | PageReply
   | RecoveryQuery
@@ -243,6 +261,7 @@ const kindCodes: Record<MessageKind, number> = {
   'status-request': 15,
   'status-reply': 16,
   hello: 17,
+  'repair-target': 18,
 };
 const kindsByCode = new Map<number, MessageKind>(Object.entries(kindCodes).map(([kind, code]) => [code, kind as MessageKind]));
 

@@ -252,6 +252,7 @@ export class Simulation {
       send: (to, message) => this.send(`client:${name}`, to, message),
       defer: (task) => this.events.after(0, task),
       log: (event, fields) => {
+        if (event === 'membership_change_done') this.stats['membershipChanges']! += 1;
         if (this.options.verbose) console.log(`[${this.events.nowMs.toFixed(1)}] ${name} ${event} ${JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
       },
       persistMetadata: (metadata, done) => {
@@ -524,7 +525,7 @@ export class Simulation {
     const simNode = this.random.pick(this.nodes);
     if (!simNode.up || simNode.node === undefined) return;
     for (const segment of simNode.node.allSegments()) {
-      if (segment.control.dataEpoch < this.reference.lineageEpoch || segment.control.hydrating) continue;
+      if (segment.control.dataEpoch < this.reference.lineageEpoch || segment.control.repairing) continue;
       // Invariants 2 and 3: a segment at the current epoch holds exactly the lineage's records.
       const from = segment.scl > 40n ? segment.scl - 40n : 0n;
       for (const record of segment.inspectChain(lsnMaxOf(from, segment.gcLsn), segment.scl)) {
@@ -564,7 +565,7 @@ export class Simulation {
     const simNode = this.nodes.find((node) => node.id === damaged.node)!;
     if (simNode.permanentlyDown) return;
     if (!simNode.up || simNode.node === undefined) return;
-    const repaired = simNode.node.allSegments().every((segment) => !segment.control.hydrating && segment.scl >= damaged.untilVdl);
+    const repaired = simNode.node.allSegments().every((segment) => !segment.control.repairing && segment.scl >= damaged.untilVdl);
     if (repaired) this.damagedNode = undefined;
   }
 
@@ -669,7 +670,7 @@ export class Simulation {
 
   private describeSegments(): string {
     return this.nodes
-      .map((simNode) => `node${simNode.id}${simNode.up ? '' : '(down)'}: ${(simNode.node?.allSegments() ?? []).map((segment) => `${segment.id} scl ${segment.scl} e${segment.control.dataEpoch}/${segment.control.fencedEpoch}${segment.control.hydrating ? ' hydrating' : ''}`).join(', ')}`)
+      .map((simNode) => `node${simNode.id}${simNode.up ? '' : '(down)'}: ${(simNode.node?.allSegments() ?? []).map((segment) => `${segment.id} scl ${segment.scl} e${segment.control.dataEpoch}/${segment.control.fencedEpoch}${segment.control.hydrating ? ' hydrating' : ''}${segment.control.repairing ? ' repairing' : ''}`).join(', ')}`)
       .join('; ');
   }
 
@@ -682,8 +683,8 @@ export class Simulation {
         const members = this.metadata.groups[group]!;
         const inGroup = members.members.includes(simNode.id) || (members.next ?? []).includes(simNode.id);
         if (!inGroup) continue;
-        if (segment.control.dataEpoch !== this.reference.lineageEpoch || segment.control.hydrating) {
-          throw new InvariantViolation(1, `liveness: ${segment.id} did not converge (epoch ${segment.control.dataEpoch}, hydrating ${segment.control.hydrating}: ${segment.describeState()})`);
+        if (segment.control.dataEpoch !== this.reference.lineageEpoch || segment.control.repairing) {
+          throw new InvariantViolation(1, `liveness: ${segment.id} did not converge (epoch ${segment.control.dataEpoch}, repairing ${segment.control.repairing}, hydrating ${segment.control.hydrating}: ${segment.describeState()})`);
         }
         let lastOfGroup = 0n;
         for (const [lsn, record] of this.reference.records) if (lsn <= vdl && Math.floor(record.pageId / PAGES_PER_GROUP) === group && lsn > lastOfGroup) lastOfGroup = lsn;

@@ -29,6 +29,7 @@ export interface LogFrame {
 
 interface PendingAppend {
   bytes: Uint8Array;
+  frameCount: number;
   done: (error: Error | undefined, file: string) => void;
 }
 
@@ -143,14 +144,7 @@ export class LogWriter {
       bytes.set(frame, at);
       at += frame.length;
     }
-    const frameCount = frames.length;
-    this.queue.push({
-      bytes,
-      done: (error, file) => {
-        if (!error) this.liveFrames.set(file, (this.liveFrames.get(file) ?? 0) + frameCount);
-        done(error, file);
-      },
-    });
+    this.queue.push({ bytes, frameCount: frames.length, done });
     this.flush();
     return true;
   }
@@ -181,9 +175,17 @@ export class LogWriter {
     bytes.set(commit, at);
     const file = this.currentFile;
     this.flushing = true;
+    // Counted before the write, so that no rotation can delete the file under these frames.
+    let frameCount = 0;
+    for (const entry of batch) frameCount += entry.frameCount;
+    this.liveFrames.set(file, (this.liveFrames.get(file) ?? 0) + frameCount);
     const finish: DiskCallback = (error) => {
       this.flushing = false;
-      if (error) this.abandonCurrentFile();
+      if (error) {
+        // Nothing of this batch was acknowledged, so nothing will ever release its frames.
+        this.liveFrames.set(file, (this.liveFrames.get(file) ?? 0) - frameCount);
+        this.abandonCurrentFile();
+      }
       else {
         this.currentBytes += total;
         if (this.currentBytes >= this.options.fileBytesMax) this.abandonCurrentFile();

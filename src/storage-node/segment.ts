@@ -10,7 +10,13 @@
 // durable here. It advances only along the prevLsnOfThisPg chain, so a hole (a lost
 // message) stops it until gossip or a resend fills the hole.
 //
-// States:  active <-> hydrating (copying pages from a peer; serves no reads)
+// States:  active --(data lost: corrupt log or record; too far behind its peers; created
+//   to replace another)--> repairing+hydrating (copying pages from a peer; serves nothing)
+//   --snapshot in--> repairing (catching up by gossip; counts in no quorum)
+//   --SCL reaches the repair target the writer sent--> active
+// A repairing segment may have lost records it acknowledged, so until it has caught up with
+// the writer's VCL of the moment it learned of the loss, it must not count in any quorum:
+// with 4/6 writes and 3/6 reads, one copy that forgot is enough to make a read quorum miss.
 // Epochs:  fencedEpoch >= dataEpoch. A recovery query raises fencedEpoch (writes with a
 // lower epoch are refused from then on); a truncate raises dataEpoch to fencedEpoch and
 // discards every record above the recovered VDL written under an older epoch.
@@ -47,6 +53,9 @@ export interface SegmentControl {
   history: TruncationEntry[];
   peers: NodeId[];
   hydrating: boolean;
+  repairing: boolean;
+  /** Where a repairing segment is whole again; null until the writer has said. */
+  repairTargetLsn: Lsn | null;
 }
 
 /** What the page store knows about a segment as of its last coalesce. */
@@ -143,6 +152,8 @@ export class Segment {
       history: [],
       peers: [],
       hydrating: false,
+      repairing: false,
+      repairTargetLsn: null,
       scl: 0n,
       versionedLsn: 0n,
       vdlHint: 0n,
@@ -270,6 +281,7 @@ export class Segment {
       assert(next > this.scl, 'chain must move forward');
       this.scl = next;
     }
+    this.checkRepaired();
   }
 
   private ack(to: Address, status: AckStatus): void {
@@ -281,8 +293,34 @@ export class Segment {
       fencedEpoch: this.control.fencedEpoch,
       scl: this.readableScl(),
       incarnation: this.services.incarnation(),
+      repairing: this.control.repairing,
+      repairTargetKnown: this.control.repairTargetLsn !== null,
+      controlSequence: this.control.controlSequence,
     });
   }
+
+  onRepairTarget(target: Extract<Message, { kind: 'repair-target' }>): void {
+    if (!this.control.repairing) return this.ack(target.from, 'ok');
+    const current = this.control.repairTargetLsn;
+    if (current !== null && current >= target.targetLsn) return this.ack(target.from, 'ok');
+    this.persistControl({ ...this.control, repairTargetLsn: target.targetLsn }, (error) => {
+      this.ack(target.from, error ? 'disk_error' : 'ok');
+      this.checkRepaired();
+    });
+  }
+
+  /** Leaves the repairing state once the chain has reached the writer's target. */
+  private checkRepaired(): void {
+    const target = this.control.repairTargetLsn;
+    if (!this.control.repairing || this.control.hydrating || target === null || this.scl < target || this.repairDonePending) return;
+    this.repairDonePending = true;
+    this.persistControl({ ...this.control, repairing: false, repairTargetLsn: null }, () => {
+      this.repairDonePending = false;
+      this.services.environment.log('segment_repaired', { segment: this.id, scl: String(this.scl) });
+    });
+  }
+
+  private repairDonePending = false;
 
   /** A hydrating segment's chain is not yet anchored: it reports nothing complete. */
   private readableScl(): Lsn {
@@ -295,7 +333,7 @@ export class Segment {
     const reply = (status: AckStatus, page: Uint8Array = new Uint8Array(0)): void =>
       this.services.environment.send(request.from, { kind: 'page', requestId: request.requestId, segment: this.id, status, page });
     if (request.epoch !== this.control.dataEpoch) return reply('stale_epoch');
-    if (this.control.hydrating || request.requiredScl > this.scl || request.requiredScl > request.atLsn || request.atLsn < this.gcLsn) return reply('not_readable');
+    if (this.control.repairing || request.requiredScl > this.scl || request.atLsn < this.gcLsn) return reply('not_readable');
     const result = this.materialize(request.pageId, request.atLsn);
     if (!result.ok) return reply(result.status);
     reply('ok', sealPage(result.page));
@@ -324,6 +362,7 @@ export class Segment {
       const decoded = decodeRedo(value);
       if (!decoded.ok) {
         this.services.environment.log('corrupt_record', { segment: this.id, page, lsn: String(keys.lsnOfKey(key)) });
+        this.markDamaged();
         return { ok: false, status: 'checksum_mismatch' };
       }
       records.set(decoded.value.lsn, decoded.value);
@@ -365,7 +404,7 @@ export class Segment {
     const chain: Array<[Lsn, boolean]> = [];
     let chainLsnAtHint = 0n;
     const base = lsnMax(this.vdlHint, this.gcLsn);
-    if (status === 'ok' && !this.control.hydrating) {
+    if (status === 'ok' && !this.control.repairing) {
       for (const record of this.chainRecords(base, this.scl, Number.MAX_SAFE_INTEGER)) chain.push([record.lsn, isCpl(record)]);
       chainLsnAtHint = this.chainLsnAtOrBelow(base);
     }
@@ -379,7 +418,7 @@ export class Segment {
       vdlHint: base,
       chainLsnAtHint,
       chain,
-      hydrating: this.control.hydrating,
+      repairing: this.control.repairing,
       incarnation: this.services.incarnation(),
     });
   }
@@ -540,7 +579,7 @@ export class Segment {
     if (push.dataEpoch !== this.control.dataEpoch) return;
     if (push.hydrateFromLsn > this.scl && !this.control.hydrating) {
       this.services.environment.log('segment_needs_hydration', { segment: this.id, scl: String(this.scl), peerGcLsn: String(push.hydrateFromLsn) });
-      this.persistControl({ ...this.control, hydrating: true }, () => undefined);
+      this.persistControl({ ...this.control, hydrating: true, repairing: true, repairTargetLsn: null }, () => undefined);
       return;
     }
     if (push.records.length > 0) {
@@ -577,7 +616,7 @@ export class Segment {
   markDamaged(): void {
     if (this.control.hydrating) return;
     this.services.environment.log('segment_damaged', { segment: this.id });
-    this.persistControl({ ...this.control, hydrating: true }, () => undefined);
+    this.persistControl({ ...this.control, hydrating: true, repairing: true, repairTargetLsn: null }, () => undefined);
   }
 
   /** First control state of a segment the node did not host before. */
@@ -585,7 +624,7 @@ export class Segment {
     const newest = request.history[request.history.length - 1];
     const epoch = newest?.epoch ?? (0 as Epoch);
     this.persistControl(
-      { ...this.control, peers: [...request.peers], history: [...request.history], dataEpoch: epoch, fencedEpoch: epoch, hydrating: !request.bootstrap },
+      { ...this.control, peers: [...request.peers], history: [...request.history], dataEpoch: epoch, fencedEpoch: epoch, hydrating: !request.bootstrap, repairing: !request.bootstrap, repairTargetLsn: null },
       (error) =>
         this.services.environment.send(request.from, {
           kind: 'membership-ack',
@@ -927,7 +966,9 @@ export class Segment {
     if (bytes === undefined) return undefined;
     const decoded = decodeRedo(bytes);
     if (!decoded.ok) {
+      // A record this segment may have acknowledged is gone: it can vouch for nothing.
       this.services.environment.log('corrupt_record', { segment: this.id, page, lsn: String(lsn) });
+      this.markDamaged();
       return undefined;
     }
     return decoded.value;
@@ -950,8 +991,8 @@ export class Segment {
     return this.services.environment.random.pick(peers);
   }
 
-  status(): { segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean } {
-    return { segment: this.id, dataEpoch: this.control.dataEpoch, scl: this.readableScl(), gcLsn: this.gcLsn, hydrating: this.control.hydrating };
+  status(): { segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean; repairing: boolean } {
+    return { segment: this.id, dataEpoch: this.control.dataEpoch, scl: this.readableScl(), gcLsn: this.gcLsn, hydrating: this.control.hydrating, repairing: this.control.repairing };
   }
 
   /** For the simulator's invariant checks: the records this segment holds on its chain. */

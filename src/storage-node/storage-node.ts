@@ -142,6 +142,7 @@ export class StorageNode {
         return segment.onMembership(message);
       }
       case 'write':
+      case 'repair-target':
       case 'get-page':
       case 'recovery-query':
       case 'truncate':
@@ -170,6 +171,8 @@ export class StorageNode {
     switch (message.kind) {
       case 'write':
         return segment.onWrite(message);
+      case 'repair-target':
+        return segment.onRepairTarget(message);
       case 'get-page':
         return segment.onGetPage(message);
       case 'recovery-query':
@@ -195,7 +198,18 @@ export class StorageNode {
     const zero = 0 as Epoch;
     switch (message.kind) {
       case 'write':
-        return this.environment.send(message.from, { kind: 'write-ack', segment: message.segment, status, dataEpoch: zero, fencedEpoch: zero, scl: 0n, incarnation: this.incarnation });
+        return this.environment.send(message.from, {
+          kind: 'write-ack',
+          segment: message.segment,
+          status,
+          dataEpoch: zero,
+          fencedEpoch: zero,
+          scl: 0n,
+          incarnation: this.incarnation,
+          repairing: false,
+          repairTargetKnown: false,
+          controlSequence: 0,
+        });
       case 'get-page':
         return this.environment.send(message.from, { kind: 'page', requestId: message.requestId, segment: message.segment, status, page: new Uint8Array(0) });
       case 'recovery-query':
@@ -209,7 +223,7 @@ export class StorageNode {
           vdlHint: 0n,
           chainLsnAtHint: 0n,
           chain: [],
-          hydrating: false,
+          repairing: false,
           incarnation: this.incarnation,
         });
       case 'truncate':

@@ -82,6 +82,9 @@ export interface PagePatch {
 type State = 'closed' | 'recovering' | 'repairing' | 'open' | 'fenced';
 
 interface SegmentView {
+  /** Counted in no quorum and read from never while set. */
+  repairing: boolean;
+  controlSequence: number;
   incarnation: number;
   scl: Lsn;
   dataEpoch: Epoch;
@@ -160,7 +163,7 @@ export class VolumeClient {
   private view(segment: SegmentId): SegmentView {
     let view = this.segments.get(segment);
     if (view === undefined) {
-      view = { incarnation: 0, scl: 0n, dataEpoch: 0 as Epoch, lastSentMs: 0, lastHeardMs: this.environment.nowMs() };
+      view = { repairing: false, controlSequence: 0, incarnation: 0, scl: 0n, dataEpoch: 0 as Epoch, lastSentMs: 0, lastHeardMs: this.environment.nowMs() };
       this.segments.set(segment, view);
     }
     return view;
@@ -245,7 +248,7 @@ export class VolumeClient {
       // segment and it must hydrate from its peers.
       return this.sendMembership(reply.segment, this.metadata.history.length === 0);
     }
-    if (reply.status !== 'ok' || reply.hydrating) return;
+    if (reply.status !== 'ok' || reply.repairing) return;
     const group = groupOf(reply.segment);
     if (!this.metadata.groups[group]!.members.includes(nodeOf(reply.segment))) return;
     recovery.replies.set(reply.segment, reply);
@@ -291,7 +294,12 @@ export class VolumeClient {
     });
     const history = [...this.metadata.history, { epoch: this.metadata.epoch, truncateAboveLsn: vdl }].slice(-64);
     const next: VolumeMetadata = { ...this.metadata, history };
-    this.environment.log('recovery_quorum', { epoch: this.metadata.epoch, vdl: String(vdl), base: String(base) });
+    this.environment.log('recovery_quorum', {
+      epoch: this.metadata.epoch,
+      vdl: String(vdl),
+      base: String(base),
+      replies: replies.map((reply) => `${reply.segment} e${reply.dataEpoch} scl ${reply.scl} hint ${reply.vdlHint} chain ${reply.chain.length}`).join('; '),
+    });
     this.environment.persistMetadata(next, (error) => {
       if (error) return this.failOpen(new StorageError('unavailable', `cannot persist the truncation: ${error.message}`));
       this.metadata = next;
@@ -440,6 +448,12 @@ export class VolumeClient {
     switch (ack.status) {
       case 'ok':
         this.noteSegment(ack.segment, ack.incarnation, ack.scl, ack.dataEpoch);
+        const view = this.view(ack.segment);
+        if (ack.controlSequence >= view.controlSequence) {
+          view.controlSequence = ack.controlSequence;
+          view.repairing = ack.repairing;
+        }
+        if (ack.repairing && !ack.repairTargetKnown) this.sendRepairTarget(ack.segment);
         this.onGroupProgress(group);
         return;
       case 'fenced':
@@ -455,6 +469,13 @@ export class VolumeClient {
       default:
         this.environment.log('write_refused', { segment: ack.segment, status: ack.status });
     }
+  }
+
+  /** Everything the segment may have acknowledged is at or below the VCL. */
+  private sendRepairTarget(segment: SegmentId): void {
+    if (this.state !== 'open' && this.state !== 'repairing') return;
+    const targetLsn = this.requiredScl(groupOf(segment), lsnMax(this.vcl, this.vdl));
+    this.environment.send(nodeAddress(nodeOf(segment)), { kind: 'repair-target', from: this.options.address, segment, targetLsn });
   }
 
   private becomeFenced(segment: SegmentId): void {
@@ -482,7 +503,7 @@ export class VolumeClient {
   private quorumPointOf(group: number, nodes: readonly NodeId[]): Lsn {
     const scls = nodes
       .map((node) => this.segments.get(segmentId(protectionGroupId(group), node)))
-      .map((view) => (view !== undefined && view.dataEpoch === this.metadata.epoch ? view.scl : -1n))
+      .map((view) => (view !== undefined && view.dataEpoch === this.metadata.epoch && !view.repairing ? view.scl : -1n))
       .sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
     return scls[this.options.writeQuorum - 1] ?? -1n;
   }
@@ -543,7 +564,7 @@ export class VolumeClient {
     const required = this.requiredScl(group, read.atLsn);
     const candidates = this.segmentsOf(group).filter((segment) => {
       const view = this.segments.get(segment);
-      return !read.tried.has(segment) && view !== undefined && view.dataEpoch === this.metadata.epoch && view.scl >= required;
+      return !read.tried.has(segment) && view !== undefined && !view.repairing && view.dataEpoch === this.metadata.epoch && view.scl >= required;
     });
     if (candidates.length === 0) {
       // Nobody is known complete right now; retry from scratch on the next tick.
@@ -569,10 +590,10 @@ export class VolumeClient {
   }
 
   /**
-   * The SCL a segment of `group` needs to serve a read at `atLsn`: the PG's last record at
-   * or below it. SCLs are record LSNs of their own PG, so "SCL >= atLsn" would wait for a
-   * record that may never come; what the client knows of the PG's recent records tells
-   * the exact point, and where it does not, atLsn itself is a safe bound.
+   * The SCL a segment of `group` must have reached to hold everything of the PG up to
+   * `atLsn`. SCLs are LSNs of the PG's own records, so the answer must be one too, or a
+   * quiet PG would never reach it: the PG's last record at or below atLsn when the client
+   * knows it, else the nearest record above it that is already on a write quorum.
    */
   private requiredScl(group: number, atLsn: Lsn): Lsn {
     const pending = this.pending[group] ?? [];
@@ -583,9 +604,8 @@ export class VolumeClient {
     }
     if (lastAtOrBelow !== undefined) return lastAtOrBelow;
     const first = pending[0];
-    if (first !== undefined) return first.prevLsnOfThisPg <= atLsn ? first.prevLsnOfThisPg : atLsn;
-    const last = this.lastLsnOfGroup[group] ?? atLsn;
-    return last <= atLsn ? last : atLsn;
+    if (first !== undefined) return first.prevLsnOfThisPg;
+    return this.lastLsnOfGroup[group] ?? 0n;
   }
 
   private onPage(message: Extract<Message, { kind: 'page' }>): void {
