@@ -61,6 +61,8 @@ interface SimNode {
   up: boolean;
   permanentlyDown: boolean;
   logs: string[];
+  /** Segment states when the node last went down: what its disk holds (everything acknowledged was synced). */
+  atCrash: Map<string, { scl: Lsn; dataEpoch: number; repairing: boolean }>;
 }
 
 interface SimWriter {
@@ -74,10 +76,18 @@ interface SimWriter {
 class ReferenceVolume {
   readonly records = new Map<Lsn, RedoRecord>();
   readonly byPage = new Map<number, RedoRecord[]>();
+  readonly byGroup = new Map<number, Lsn[]>();
   lineageEpoch = 0;
 
   add(record: RedoRecord): void {
     this.records.set(record.lsn, record);
+    const group = Math.floor(record.pageId / PAGES_PER_GROUP);
+    let lsns = this.byGroup.get(group);
+    if (lsns === undefined) {
+      lsns = [];
+      this.byGroup.set(group, lsns);
+    }
+    lsns.push(record.lsn);
     let list = this.byPage.get(record.pageId);
     if (list === undefined) {
       list = [];
@@ -89,6 +99,14 @@ class ReferenceVolume {
   truncateAbove(lsn: Lsn): void {
     for (const key of [...this.records.keys()]) if (key > lsn) this.records.delete(key);
     for (const list of this.byPage.values()) while (list.length > 0 && list[list.length - 1]!.lsn > lsn) list.pop();
+    for (const list of this.byGroup.values()) while (list.length > 0 && list[list.length - 1]! > lsn) list.pop();
+  }
+
+  /** The group's last record at or below lsn (0 when none). */
+  lastOfGroup(group: number, lsn: Lsn): Lsn {
+    const list = this.byGroup.get(group) ?? [];
+    for (let index = list.length - 1; index >= 0; index--) if (list[index]! <= lsn) return list[index]!;
+    return 0n;
   }
 
   page(page: PageId, atLsn: Lsn): Uint8Array {
@@ -146,6 +164,7 @@ export class Simulation {
           up: false,
           permanentlyDown: false,
           logs: [],
+          atCrash: new Map(),
         });
       }
     }
@@ -202,6 +221,9 @@ export class Simulation {
   }
 
   private crashNode(simNode: SimNode): void {
+    for (const segment of simNode.node?.allSegments() ?? []) {
+      simNode.atCrash.set(segment.id, { scl: segment.scl, dataEpoch: segment.control.dataEpoch, repairing: segment.control.repairing });
+    }
     simNode.up = false;
     simNode.node = undefined;
     simNode.disk.crash();
@@ -403,9 +425,9 @@ export class Simulation {
       this.killNodeForGood();
     } else if (roll < 54) {
       this.partitionWriter();
-    } else if (roll < 56) {
-      this.powerLossEverywhere();
     } else if (roll < 60) {
+      this.powerLossEverywhere();
+    } else if (roll < 66) {
       const writer = this.currentWriter();
       if (writer && writer.client.state === 'open') {
         // Readers and PITR pin history: keep a window of versions behind the VDL.
@@ -514,7 +536,7 @@ export class Simulation {
 
   // ------------------------------------------------------------------ checks
 
-  /** Cheap checks of invariants 2-4 after every step, sampled across segments and pages. */
+  /** Cheap checks of invariants 1-4 after every step, sampled across segments and pages. */
   private checkStep(): void {
     this.stats['checks']! += 1;
     for (const writer of this.writers) {
@@ -522,6 +544,7 @@ export class Simulation {
       if (writer.client.vdl > this.maxVdlSeen && writer.client.epoch === this.reference.lineageEpoch) this.maxVdlSeen = writer.client.vdl;
     }
     this.releaseDamage();
+    this.checkQuorumDurability();
     const simNode = this.random.pick(this.nodes);
     if (!simNode.up || simNode.node === undefined) return;
     for (const segment of simNode.node.allSegments()) {
@@ -548,6 +571,42 @@ export class Simulation {
       if (!materialized.ok) continue; // corruption detected: never served
       if (!sameBytes(materialized.page, this.reference.page(page, atLsn))) {
         throw new InvariantViolation(4, `${segment.id} page ${page} at ${atLsn} differs from the reference (segment scl ${segment.scl} gc ${segment.gcLsn} versioned ${segment.versionedLsn} epoch ${segment.control.dataEpoch}; page records ${(this.reference.byPage.get(page) ?? []).filter((record) => record.lsn <= atLsn + 50n).slice(-8).map((record) => `${record.lsn}e${record.epoch}p${record.prevLsnOfThisPg}`).join(',')}; segment has ${segment.describePage(page)})`);
+      }
+    }
+  }
+
+  /**
+   * Invariant 1, continuously: each PG's last record at or below the VDL is on a write
+   * quorum, less the segments that have failed since (died for good, or repairing after a
+   * loss). Down nodes count with what their disk holds. Gossip must not be what hides a
+   * record acknowledged with too few copies.
+   */
+  private checkQuorumDurability(): void {
+    if (this.maxVdlSeen === 0n) return;
+    for (let group = 0; group < GROUPS; group++) {
+      const needed = this.reference.lastOfGroup(group, this.maxVdlSeen);
+      if (needed === 0n) continue;
+      const membership = this.metadata.groups[group]!;
+      const members = new Set([...membership.members, ...(membership.next ?? [])]);
+      let holders = 0;
+      let failed = 0;
+      const seen: string[] = [];
+      for (const member of members) {
+        const simNode = this.nodes.find((node) => node.id === member)!;
+        const id = `pg${group}@node${member}`;
+        const live = simNode.up ? simNode.node?.segment(id as never) : undefined;
+        const state = live ? { scl: live.scl, dataEpoch: live.control.dataEpoch, repairing: live.control.repairing } : simNode.atCrash.get(id);
+        if (simNode.permanentlyDown || state === undefined || state.repairing) {
+          failed++;
+          continue;
+        }
+        let clamp = state.scl;
+        for (const entry of this.metadata.history) if (entry.epoch > state.dataEpoch && entry.truncateAboveLsn < clamp) clamp = entry.truncateAboveLsn;
+        seen.push(`${member}:${clamp}`);
+        if (clamp >= needed) holders++;
+      }
+      if (holders + failed < 4) {
+        throw new InvariantViolation(1, `PG ${group}'s record ${needed} (at or below VDL ${this.maxVdlSeen}) is held by ${holders} segments with ${failed} failed [${seen.join(' ')}]`);
       }
     }
   }
@@ -604,7 +663,10 @@ export class Simulation {
         if (zombie.client.state === 'open') this.writeSomething(zombie);
       }
       if (now >= nextFaultMs) {
-        this.injectFault();
+        // Faults strike at any moment, not only between steps: mid-fsync, mid-flight.
+        this.events.after(this.random.next() * STEP_MS, () => {
+          if (this.faultsEnabled) this.injectFault();
+        });
         nextFaultMs = now + 20 + this.random.integer(120);
       }
       this.checkStep();

@@ -64,6 +64,8 @@ export interface SegmentMeta extends SegmentControl {
   versionedLsn: Lsn;
   vdlHint: Lsn;
   gcLsn: Lsn;
+  /** The newest record at or below gcLsn: GC may have deleted its order key. */
+  gcChainLsn: Lsn;
   retentionLsn: Lsn;
 }
 
@@ -112,6 +114,7 @@ export class Segment {
   versionedLsn: Lsn;
   vdlHint: Lsn;
   gcLsn: Lsn;
+  gcChainLsn: Lsn;
   retentionLsn: Lsn;
   /** Records appended to the hot log but not yet in the page store. */
   private readonly tail = new Map<Lsn, TailEntry>();
@@ -123,6 +126,7 @@ export class Segment {
   /** Control frames in the hot log not yet covered by a page store meta: [file, sequence]. */
   private controlFrames: Array<[string, number]> = [];
   private readonly storeJobs: StoreJob[] = [];
+  private storeRetryAtMs = 0;
   private storeBusy = false;
   private storedControlSequence: number;
   private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
@@ -138,8 +142,10 @@ export class Segment {
     this.versionedLsn = meta.versionedLsn;
     this.vdlHint = meta.vdlHint;
     this.gcLsn = meta.gcLsn;
+    this.gcChainLsn = meta.gcChainLsn;
     this.retentionLsn = meta.retentionLsn;
     this.storedControlSequence = meta.controlSequence;
+    this.durableControlSequence = meta.controlSequence;
   }
 
   static fresh(segment: SegmentId, group: number): SegmentMeta {
@@ -158,6 +164,7 @@ export class Segment {
       versionedLsn: 0n,
       vdlHint: 0n,
       gcLsn: 0n,
+      gcChainLsn: 0n,
       retentionLsn: 0n,
     };
   }
@@ -178,11 +185,16 @@ export class Segment {
       return;
     }
     this.adoptControl(control);
+    this.durableControlSequence = control.controlSequence;
     this.controlFrames.push([file, control.controlSequence]);
   }
 
   replayRecord(record: RedoRecord, file: string): void {
-    if (record.lsn <= this.scl || this.tail.has(record.lsn) || this.storeHasRecord(record)) {
+    const held = this.tail.get(record.lsn);
+    // A truncated LSN can come back under a newer epoch: the newer record wins.
+    if (held !== undefined && held.record.epoch < record.epoch) this.dropTailEntry(record.lsn);
+    const duplicate = this.tail.has(record.lsn) || record.lsn <= this.scl || this.storeHasRecord(record);
+    if (duplicate || !survivesHistory(record, this.control.history)) {
       this.services.log.release(file);
       return;
     }
@@ -302,7 +314,7 @@ export class Segment {
   onRepairTarget(target: Extract<Message, { kind: 'repair-target' }>): void {
     if (!this.control.repairing) return this.ack(target.from, 'ok');
     const current = this.control.repairTargetLsn;
-    if (current !== null && current >= target.targetLsn) return this.ack(target.from, 'ok');
+    if (current !== null && current >= target.targetLsn) return this.afterControlDurable(() => this.ack(target.from, 'ok'));
     this.persistControl({ ...this.control, repairTargetLsn: target.targetLsn }, (error) => {
       this.ack(target.from, error ? 'disk_error' : 'ok');
       this.checkRepaired();
@@ -342,7 +354,8 @@ export class Segment {
   /** The page as of `atLsn`: newest stored version at or below it, plus later records. */
   materialize(page: PageId, atLsn: Lsn): { ok: true; page: Uint8Array; found: boolean } | { ok: false; status: AckStatus } {
     const store = this.services.store;
-    const versions = store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, atLsn + 1n), reverse: true, limit: 1 });
+    const storeUpTo = this.storeCeiling(atLsn);
+    const versions = store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, storeUpTo + 1n), reverse: true, limit: 1 });
     let image = emptyPage();
     let baseLsn = 0n;
     let found = false;
@@ -358,7 +371,7 @@ export class Segment {
       found = true;
     }
     const records = new Map<Lsn, RedoRecord>();
-    for (const [key, value] of store.range({ start: keys.recordKey(this.id, page, baseLsn + 1n), end: keys.recordKey(this.id, page, atLsn + 1n) })) {
+    for (const [key, value] of store.range({ start: keys.recordKey(this.id, page, baseLsn + 1n), end: keys.recordKey(this.id, page, storeUpTo + 1n) })) {
       const decoded = decodeRedo(value);
       if (!decoded.ok) {
         this.services.environment.log('corrupt_record', { segment: this.id, page, lsn: String(keys.lsnOfKey(key)) });
@@ -396,7 +409,7 @@ export class Segment {
 
   onRecoveryQuery(query: RecoveryQuery): void {
     if (query.newEpoch < this.control.fencedEpoch) return this.replyRecovery(query, 'fenced');
-    if (query.newEpoch === this.control.fencedEpoch) return this.replyRecovery(query, 'ok');
+    if (query.newEpoch === this.control.fencedEpoch) return this.afterControlDurable(() => this.replyRecovery(query, 'ok'));
     this.persistControl({ ...this.control, fencedEpoch: query.newEpoch }, (error) => this.replyRecovery(query, error ? 'disk_error' : 'ok'));
   }
 
@@ -438,7 +451,7 @@ export class Segment {
     if (newest === undefined) return reply('malformed');
     if (newest.epoch < this.control.fencedEpoch) return reply('fenced');
     if (newest.epoch === this.control.dataEpoch) {
-      if (sameNodes(request.peers, this.control.peers)) return reply('ok');
+      if (sameNodes(request.peers, this.control.peers)) return this.afterControlDurable(() => reply('ok'));
       return this.persistControl({ ...this.control, peers: [...request.peers] }, (error) => reply(error ? 'disk_error' : 'ok'));
     }
     const history = mergeHistory(this.control.history, request.history, this.services.limits.epochHistoryMax);
@@ -452,19 +465,53 @@ export class Segment {
    * discards everything the history cuts off, in memory at once and in the store next.
    */
   private persistControl(next: SegmentControl, done: (error?: Error) => void): void {
-    const control: SegmentControl = { ...next, controlSequence: this.control.controlSequence + 1 };
-    this.adoptControl(control);
+    this.adoptControl({ ...next, controlSequence: this.control.controlSequence + 1 });
+    this.appendControl(done);
+  }
+
+  /**
+   * Appends the current control state. If the append fails, the state stays adopted in
+   * memory (refusing more, never less) and tick() appends it again; nothing that depends on
+   * it is confirmed to anyone before it is durable (afterControlDurable).
+   */
+  private appendControl(done: (error?: Error) => void): void {
+    const control = this.control;
     const frame = encodeLogFrame({ type: LogFrameType.Control, segment: this.id, payload: textEncoder.encode(toJson(control)) });
+    this.controlAppendsInFlight += 1;
     const queued = this.services.log.append([frame], (error, file) => {
+      this.controlAppendsInFlight -= 1;
       if (error) {
         this.services.environment.log('control_append_failed', { segment: this.id, error: error.message });
         return done(error);
       }
       this.controlFrames.push([file, control.controlSequence]);
+      this.noteControlDurable(control.controlSequence);
       done();
     });
-    if (!queued) done(new Error('hot log queue full'));
+    if (!queued) {
+      this.controlAppendsInFlight -= 1;
+      done(new Error('hot log queue full'));
+    }
   }
+
+  private noteControlDurable(sequence: number): void {
+    if (sequence <= this.durableControlSequence) return;
+    this.durableControlSequence = sequence;
+    const ready = this.controlWaiters.filter((waiter) => waiter.sequence <= sequence);
+    this.controlWaiters = this.controlWaiters.filter((waiter) => waiter.sequence > sequence);
+    for (const waiter of ready) waiter.run();
+  }
+
+  /** Runs `run` once the control state as of now is durable. */
+  private afterControlDurable(run: () => void): void {
+    const sequence = this.control.controlSequence;
+    if (sequence <= this.durableControlSequence) return run();
+    this.controlWaiters.push({ sequence, run });
+  }
+
+  private durableControlSequence: number;
+  private controlWaiters: Array<{ sequence: number; run: () => void }> = [];
+  private controlAppendsInFlight = 0;
 
   /**
    * Applies control state in memory. Called before the control frame is durable: until it
@@ -473,7 +520,8 @@ export class Segment {
    */
   private adoptControl(control: SegmentControl): void {
     const epochMoved = control.dataEpoch > this.control.dataEpoch;
-    this.control = control;
+    // A repair target names a point of the old lineage; the new writer sets a new one.
+    this.control = epochMoved && control.repairing ? { ...control, repairTargetLsn: null } : control;
     if (!epochMoved) return;
     for (const [lsn, entry] of this.tail) if (!survivesHistory(entry.record, control.history)) this.dropTailEntry(lsn);
     const cut = this.truncationPoint();
@@ -525,7 +573,7 @@ export class Segment {
         deletes.push(keys.recordKey(this.id, page, lsn), keys.versionKey(this.id, page, lsn));
       }
       const storedScl = lsnMin(this.storedScl, this.scl);
-      const meta = this.metaSnapshot({ versionedLsn: this.versionedLsn, gcLsn: this.gcLsn, scl: storedScl });
+      const meta = this.metaSnapshot({ versionedLsn: this.versionedLsn, gcLsn: this.gcLsn, gcChainLsn: this.gcChainLsn, scl: storedScl });
       const epoch = this.control.dataEpoch;
       return {
         puts: [[keys.metaKey(this.id), meta]],
@@ -609,7 +657,7 @@ export class Segment {
         scl: this.readableScl(),
         incarnation: this.services.incarnation(),
       });
-    if (sameNodes(request.peers, this.control.peers)) return reply('ok');
+    if (sameNodes(request.peers, this.control.peers)) return this.afterControlDurable(() => reply('ok'));
     this.persistControl({ ...this.control, peers: [...request.peers] }, (error) => reply(error ? 'disk_error' : 'ok'));
   }
 
@@ -736,6 +784,7 @@ export class Segment {
       this.scl = chainLsn;
       this.versionedLsn = chainLsn;
       this.gcLsn = chainLsn;
+      this.gcChainLsn = chainLsn;
       this.vdlHint = lsnMax(this.vdlHint, chainLsn);
       for (const [lsn] of this.tail) if (lsn <= chainLsn) this.dropTailEntry(lsn);
       this.aboveChain.clear();
@@ -747,10 +796,12 @@ export class Segment {
       return {
         puts: [
           [keys.orderKey(this.id, chainLsn), keys.encodeU32(keys.HYDRATION_MARKER_PAGE)],
-          [keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: chainLsn, gcLsn: chainLsn, scl: chainLsn })],
+          [keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: chainLsn, gcLsn: chainLsn, gcChainLsn: chainLsn, scl: chainLsn })],
         ],
         deletes: [],
         after: () => {
+          this.storedControlSequence = this.control.controlSequence;
+          this.noteControlDurable(this.control.controlSequence);
           this.advanceChain();
           this.services.environment.log('segment_hydrated', { segment: this.id, scl: String(this.scl) });
         },
@@ -777,7 +828,8 @@ export class Segment {
       this.byPrevious.clear();
       for (const entry of this.tail.values()) this.noteAboveChain(entry.record);
       this.storedScl = 0n;
-      return { puts: [[keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: 0n, gcLsn: 0n, scl: 0n })]], deletes, after: () => this.requestHydrationChunk() };
+      this.gcChainLsn = 0n;
+      return { puts: [[keys.metaKey(this.id), this.metaSnapshot({ versionedLsn: 0n, gcLsn: 0n, gcChainLsn: 0n, scl: 0n })]], deletes, after: () => this.requestHydrationChunk() };
     });
   }
 
@@ -799,6 +851,8 @@ export class Segment {
   // ---------------------------------------------------------------- background work
 
   tick(nowMs: number, options: { coalesceIntervalMs: number; hydrationTimeoutMs: number }): void {
+    this.runStoreJobs();
+    if (this.durableControlSequence < this.control.controlSequence && this.controlAppendsInFlight === 0) this.appendControl(() => undefined);
     if (this.control.hydrating) {
       if (this.hydration === undefined && !this.storeBusy) this.startHydration();
       else if (this.hydration !== undefined && nowMs - this.hydration.sentMs > options.hydrationTimeoutMs) this.hydration = undefined;
@@ -841,8 +895,9 @@ export class Segment {
     }
     const gcFrom = this.gcLsn;
     const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
-    const gcReached = gcTo > gcFrom ? this.collectGarbage(gcFrom, gcTo, deletes) : gcFrom;
-    const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, scl: upTo });
+    const gc = gcTo > gcFrom ? this.collectGarbage(gcFrom, gcTo, deletes) : { reached: gcFrom, anchor: this.gcChainLsn };
+    const gcReached = gc.reached;
+    const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, gcChainLsn: gc.anchor, scl: upTo });
     puts.push([keys.metaKey(this.id), meta]);
     const coveredControl = this.control.controlSequence;
     const epochAtBuild = this.control.dataEpoch;
@@ -856,6 +911,7 @@ export class Segment {
           this.storedScl = lsnMax(this.storedScl, upTo);
           this.versionedLsn = lsnMax(this.versionedLsn, upTo);
           this.gcLsn = lsnMax(this.gcLsn, gcReached);
+          this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         }
         for (const [lsn, entry] of stored) {
           if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
@@ -875,10 +931,12 @@ export class Segment {
    * Deletes, per page, every version older than its newest version at or below the
    * reached point and every record at or below that version. Returns the reached point.
    */
-  private collectGarbage(from: Lsn, to: Lsn, deletes: string[]): Lsn {
+  private collectGarbage(from: Lsn, to: Lsn, deletes: string[]): { reached: Lsn; anchor: Lsn } {
     const walkMax = 4096;
     const walked = this.services.store.range({ start: keys.orderKey(this.id, from + 1n), end: keys.orderKey(this.id, to + 1n), limit: walkMax });
     const reached = walked.length === walkMax ? keys.lsnOfKey(walked[walked.length - 1]![0]) : to;
+    const newestWalked = walked[walked.length - 1];
+    const anchor = newestWalked === undefined ? this.gcChainLsn : lsnMax(this.gcChainLsn, keys.lsnOfKey(newestWalked[0]));
     const pages = new Set<number>();
     for (const [, value] of walked) {
       const page = keys.decodeU32(value);
@@ -894,20 +952,21 @@ export class Segment {
         deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
       }
     }
-    return reached;
+    return { reached, anchor };
   }
 
   /**
    * The store's meta may only claim an SCL whose records are all in the store: on restart
    * the hot log is replayed only above it. Each store job says what its commit covers.
    */
-  private metaSnapshot(points: { versionedLsn: Lsn; gcLsn: Lsn; scl: Lsn }): Uint8Array {
+  private metaSnapshot(points: { versionedLsn: Lsn; gcLsn: Lsn; gcChainLsn: Lsn; scl: Lsn }): Uint8Array {
     const meta: SegmentMeta = {
       ...this.control,
       scl: points.scl,
       versionedLsn: points.versionedLsn,
       vdlHint: this.vdlHint,
       gcLsn: points.gcLsn,
+      gcChainLsn: points.gcChainLsn,
       retentionLsn: this.retentionLsn,
     };
     return textEncoder.encode(toJson(meta));
@@ -919,6 +978,7 @@ export class Segment {
   }
 
   private runStoreJobs(): void {
+    if (this.services.environment.nowMs() < this.storeRetryAtMs) return;
     while (!this.storeBusy && this.storeJobs.length > 0) {
       const job = this.storeJobs.shift()!;
       const work = job();
@@ -926,8 +986,12 @@ export class Segment {
       this.storeBusy = true;
       this.services.store.commit(work.puts, work.deletes, (error) => {
         this.storeBusy = false;
-        if (error) this.services.environment.log('page_store_commit_failed', { segment: this.id, error: error.message });
-        else work.after();
+        if (error) {
+          // Rebuilt from the current state when retried; a truncation must not be lost.
+          this.services.environment.log('page_store_commit_failed', { segment: this.id, error: error.message });
+          this.storeJobs.unshift(job);
+          this.storeRetryAtMs = this.services.environment.nowMs() + 50;
+        } else work.after();
         this.runStoreJobs();
       });
     }
@@ -939,11 +1003,21 @@ export class Segment {
 
   // ---------------------------------------------------------------- helpers
 
+  /**
+   * Until a truncation has reached the store, the store still holds rows of the old
+   * lineage above the cut, at LSNs the new lineage reuses: reads of the store stop there.
+   */
+  private storeCeiling(upTo: Lsn): Lsn {
+    const cut = this.truncationPoint();
+    return cut !== undefined && cut < upTo ? cut : upTo;
+  }
+
   /** Chain records in (after, upTo], in LSN order, from the store and the tail. */
   chainRecords(after: Lsn, upTo: Lsn, limit: number): RedoRecord[] {
     const found = new Map<Lsn, RedoRecord>();
     if (upTo <= after) return [];
-    for (const [key, value] of this.services.store.range({ start: keys.orderKey(this.id, after + 1n), end: keys.orderKey(this.id, upTo + 1n), limit })) {
+    const storeUpTo = this.storeCeiling(upTo);
+    for (const [key, value] of this.services.store.range({ start: keys.orderKey(this.id, after + 1n), end: keys.orderKey(this.id, storeUpTo + 1n), limit })) {
       const page = keys.decodeU32(value);
       if (page === keys.HYDRATION_MARKER_PAGE) continue;
       const record = this.readStoredRecord(page, keys.lsnOfKey(key));
@@ -954,9 +1028,10 @@ export class Segment {
   }
 
   private chainLsnAtOrBelow(lsn: Lsn): Lsn {
-    let best = 0n;
-    const stored = this.services.store.range({ start: keys.orderPrefix(this.id), end: keys.orderKey(this.id, lsn + 1n), reverse: true, limit: 1 })[0];
-    if (stored) best = keys.lsnOfKey(stored[0]);
+    // GC deletes old order keys; the anchor remembers the newest record it walked past.
+    let best = this.gcChainLsn <= lsn ? this.gcChainLsn : 0n;
+    const stored = this.services.store.range({ start: keys.orderPrefix(this.id), end: keys.orderKey(this.id, this.storeCeiling(lsn) + 1n), reverse: true, limit: 1 })[0];
+    if (stored) best = lsnMax(best, keys.lsnOfKey(stored[0]));
     for (const candidate of this.tail.keys()) if (candidate <= lsn && candidate <= this.scl && candidate > best) best = candidate;
     return best;
   }

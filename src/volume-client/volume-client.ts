@@ -342,6 +342,7 @@ export class VolumeClient {
       if (this.quorumPoint(group) < this.lastLsnOfGroup[group]!) return;
     }
     this.state = 'open';
+    this.resumeMembershipChanges();
     this.environment.log('volume_open', { epoch: this.metadata.epoch, vdl: String(this.vdl) });
     const callback = this.openCallback;
     this.openCallback = undefined;
@@ -491,8 +492,10 @@ export class VolumeClient {
   private noteSegment(segment: SegmentId, incarnation: number, scl: Lsn, dataEpoch: Epoch): void {
     const view = this.view(segment);
     view.lastHeardMs = this.environment.nowMs();
-    if (incarnation < view.incarnation) return;
-    if (incarnation > view.incarnation) {
+    // Newer facts replace older ones: a new incarnation (restart), or a new data epoch (a
+    // truncation can move the SCL down, and the LSNs above it are reused by the new lineage).
+    if (incarnation < view.incarnation || dataEpoch < view.dataEpoch) return;
+    if (incarnation > view.incarnation || dataEpoch > view.dataEpoch) {
       view.incarnation = incarnation;
       view.scl = scl;
     } else view.scl = lsnMax(view.scl, scl);
@@ -635,10 +638,21 @@ export class VolumeClient {
     this.environment.persistMetadata(next, (error) => {
       if (error) return done(error);
       this.metadata = next;
-      this.membershipChanges.set(group, { catchUpLsn: this.vcl, newNode });
+      this.membershipChanges.set(group, { catchUpLsn: this.requiredScl(group, this.vcl), newNode });
       this.environment.log('membership_change_started', { group, oldNode, newNode });
       this.announceMembership(group);
       done();
+    });
+  }
+
+  /** A change a previous writer started (its `next` set is in the metadata) is finished by this one. */
+  private resumeMembershipChanges(): void {
+    this.metadata.groups.forEach((membership, group) => {
+      if (membership.next === undefined || this.membershipChanges.has(group)) return;
+      const newNode = membership.next.find((node) => !membership.members.includes(node));
+      if (newNode === undefined) return;
+      this.membershipChanges.set(group, { catchUpLsn: this.requiredScl(group, this.vdl), newNode });
+      this.announceMembership(group);
     });
   }
 
@@ -692,7 +706,7 @@ export class VolumeClient {
         );
         if (spares.length === 0) continue;
         const spare = this.environment.random.pick(spares).node;
-        this.membershipChanges.set(group, { catchUpLsn: this.vcl, newNode: spare });
+        this.membershipChanges.set(group, { catchUpLsn: this.requiredScl(group, this.vcl), newNode: spare });
         this.replaceSegment(group, node, spare, (error) => {
           if (error) this.membershipChanges.delete(group);
         });

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { epoch, pageId, PAGE_BYTES } from '../common/index.js';
+import { applyRedo, decodeRedo, emptyPage, encodeRedo, RedoKind, sealPage, unsealPage, validateRedo, type RedoRecord } from './redo.js';
+
+const patch = fc.oneof(
+  fc.record({ kind: fc.constant(RedoKind.Init), offset: fc.constant(0), data: fc.constant(new Uint8Array(0)) }, { noNullPrototype: true }),
+  fc.integer({ min: 0, max: PAGE_BYTES - 1 }).chain((offset) =>
+    fc.record({ kind: fc.constant(RedoKind.Write), offset: fc.constant(offset), data: fc.uint8Array({ minLength: 1, maxLength: Math.min(200, PAGE_BYTES - offset) }) }, { noNullPrototype: true }),
+  ),
+);
+
+test('records applied after an encode/decode round trip give the same page as applied directly', () => {
+  fc.assert(
+    fc.property(fc.array(patch, { minLength: 1, maxLength: 30 }), (patches) => {
+      const direct = emptyPage();
+      const viaCodec = emptyPage();
+      patches.forEach((item, index) => {
+        const record: RedoRecord = { lsn: BigInt(index + 1), prevLsnOfThisPg: BigInt(index), pageId: pageId(3), epoch: epoch(1), flags: 0, ...item };
+        applyRedo(direct, record);
+        const decoded = decodeRedo(encodeRedo(record));
+        assert.ok(decoded.ok);
+        assert.deepStrictEqual(decoded.value, record);
+        applyRedo(viaCodec, decoded.value);
+      });
+      assert.deepStrictEqual(viaCodec, direct);
+    }),
+  );
+});
+
+test('a record that writes past the page or links backwards is invalid', () => {
+  const base = { pageId: pageId(1), epoch: epoch(1), flags: 0 };
+  assert.match(validateRedo({ ...base, lsn: 5n, prevLsnOfThisPg: 4n, kind: RedoKind.Write, offset: PAGE_BYTES - 2, data: new Uint8Array(3) }) ?? '', /past end/);
+  assert.match(validateRedo({ ...base, lsn: 5n, prevLsnOfThisPg: 5n, kind: RedoKind.Init, offset: 0, data: new Uint8Array(0) }) ?? '', /above/);
+  assert.match(validateRedo({ ...base, lsn: 5n, prevLsnOfThisPg: 1n, kind: RedoKind.Image, offset: 0, data: new Uint8Array(10) }) ?? '', /whole page/);
+});
+
+test('a sealed page detects any single flipped bit', () => {
+  const page = emptyPage();
+  page.set([1, 2, 3], 4000);
+  const sealed = sealPage(page);
+  assert.deepStrictEqual(unsealPage(sealed), page);
+  for (const at of [0, 4000, PAGE_BYTES - 1, PAGE_BYTES + 2]) {
+    const damaged = sealed.slice();
+    damaged[at] = damaged[at]! ^ 0x10;
+    assert.equal(unsealPage(damaged), undefined);
+  }
+});
+
+test('a record with a flipped bit fails its checksum', () => {
+  const bytes = encodeRedo({ lsn: 9n, prevLsnOfThisPg: 2n, pageId: pageId(1), epoch: epoch(1), flags: 1, kind: RedoKind.Write, offset: 8, data: new Uint8Array([7, 7]) });
+  for (let at = 0; at < bytes.length; at++) {
+    const damaged = bytes.slice();
+    damaged[at] = damaged[at]! ^ 1;
+    assert.equal(decodeRedo(damaged).ok, false, `flip at ${at}`);
+  }
+});

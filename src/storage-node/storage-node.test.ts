@@ -1,0 +1,209 @@
+// Storage node behaviour on bad input and faults, driven through the simulator's disks
+// (so a crash loses exactly what was not synced) and its message codec.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultStorageLimits, epoch, nodeId, pageId, protectionGroupId, SeededRandom, segmentId, type Lsn, type StorageLimits } from '../common/index.js';
+import { applyRedo, emptyPage, FLAG_CPL, RedoKind, unsealPage, type RedoRecord } from '../page/index.js';
+import { decodeMessage, encodeMessage, type Message } from '../net/messages.js';
+import { EventQueue } from '../sim/event-queue.js';
+import { SimLogDisk, SimOrderedStore, type DiskFaults } from '../sim/sim-disk.js';
+import { StorageNode } from './storage-node.js';
+
+const CLIENT = 'client:test';
+const segmentA = segmentId(protectionGroupId(0), nodeId(1));
+const segmentB = segmentId(protectionGroupId(1), nodeId(1));
+
+class Harness {
+  readonly events = new EventQueue();
+  readonly random = new SeededRandom(7);
+  readonly faults: DiskFaults = { appendErrorProbability: 0 };
+  readonly disk = new SimLogDisk(this.events, this.random, this.faults);
+  readonly store = new SimOrderedStore(this.events, this.random);
+  readonly sent: Message[] = [];
+  readonly logs: string[] = [];
+  node!: StorageNode;
+
+  constructor(private readonly limits: Partial<StorageLimits> = {}) {
+    this.boot();
+  }
+
+  boot(): void {
+    this.node = new StorageNode(
+      {
+        nowMs: () => this.events.nowMs,
+        random: this.random,
+        // Through the real codec, as on the wire.
+        send: (_to, message) => {
+          const decoded = decodeMessage(encodeMessage(message));
+          assert.ok(decoded.ok);
+          this.sent.push(decoded.message);
+        },
+        log: (event) => this.logs.push(event),
+      },
+      this.disk,
+      this.store,
+      { node: nodeId(1), availabilityZone: 'az-a', limits: { ...defaultStorageLimits, ...this.limits }, groupCommit: true, gossipIntervalMs: 1e9, coalesceIntervalMs: 20, hydrationTimeoutMs: 100 },
+    );
+    this.node.start(() => undefined);
+    this.run(10);
+  }
+
+  run(ms: number): void {
+    const until = this.events.nowMs + ms;
+    for (let now = this.events.nowMs; now < until; now += 5) {
+      while (this.events.step(now + 5));
+      this.events.nowMs = now + 5;
+      this.node.tick();
+    }
+  }
+
+  deliver(message: Message): void {
+    const decoded = decodeMessage(encodeMessage(message));
+    assert.ok(decoded.ok);
+    this.node.receive(decoded.message);
+    this.run(20);
+  }
+
+  crashAndRestart(): void {
+    this.disk.crash();
+    this.store.crash();
+    this.boot();
+  }
+
+  lastOf<K extends Message['kind']>(kind: K): Extract<Message, { kind: K }> {
+    const found = [...this.sent].reverse().find((message) => message.kind === kind);
+    assert.ok(found, `no ${kind} was sent`);
+    return found as Extract<Message, { kind: K }>;
+  }
+
+  create(segment = segmentA): void {
+    this.deliver({ kind: 'membership', from: CLIENT, requestId: 1, segment, peers: [nodeId(1)], history: [{ epoch: epoch(1), truncateAboveLsn: 0n }], bootstrap: true });
+  }
+
+  write(records: RedoRecord[], options: { epoch?: number; segment?: typeof segmentA } = {}): void {
+    this.deliver({ kind: 'write', from: CLIENT, segment: options.segment ?? segmentA, epoch: epoch(options.epoch ?? 1), vdlHint: 0n, retentionLsn: 0n, records });
+  }
+}
+
+function record(lsn: Lsn, previous: Lsn, page = 3, byte = Number(lsn)): RedoRecord {
+  return { lsn, prevLsnOfThisPg: previous, pageId: pageId(page), epoch: epoch(1), flags: FLAG_CPL, kind: RedoKind.Write, offset: Number(lsn) * 4, data: new Uint8Array([byte, byte, byte]) };
+}
+
+test('an acknowledged record survives kill -9; what was never acknowledged does not appear', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n), record(2n, 1n), record(3n, 2n)]);
+  const ack = harness.lastOf('write-ack');
+  assert.equal(ack.status, 'ok');
+  assert.equal(ack.scl, 3n);
+  harness.crashAndRestart();
+  harness.deliver({ kind: 'get-page', from: CLIENT, requestId: 9, segment: segmentA, epoch: epoch(1), pageId: pageId(3), atLsn: 3n, requiredScl: 3n });
+  const reply = harness.lastOf('page');
+  assert.equal(reply.status, 'ok');
+  const expected = emptyPage();
+  for (const lsn of [1n, 2n, 3n]) applyRedo(expected, record(lsn, lsn - 1n));
+  assert.deepStrictEqual(unsealPage(reply.page), expected);
+});
+
+test('a hole in the chain holds the SCL back until it is filled', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n), record(3n, 2n)]);
+  assert.equal(harness.lastOf('write-ack').scl, 1n);
+  harness.write([record(2n, 1n)]);
+  assert.equal(harness.lastOf('write-ack').scl, 3n);
+});
+
+test('a write with an epoch older than a recovery query is refused as fenced and never applied', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n)]);
+  harness.deliver({ kind: 'recovery-query', from: CLIENT, requestId: 4, segment: segmentA, newEpoch: epoch(2) });
+  assert.equal(harness.lastOf('recovery-reply').status, 'ok');
+  harness.write([record(2n, 1n)]);
+  const ack = harness.lastOf('write-ack');
+  assert.equal(ack.status, 'fenced');
+  assert.equal(ack.fencedEpoch, 2);
+  assert.equal(ack.scl, 1n);
+  // After the restart the fence still holds: it was made durable before the reply.
+  harness.crashAndRestart();
+  harness.write([record(2n, 1n)]);
+  assert.equal(harness.lastOf('write-ack').status, 'fenced');
+});
+
+test('a truncation under a new epoch discards records above the recovered VDL', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n), record(2n, 1n), record(3n, 2n)]);
+  harness.deliver({ kind: 'recovery-query', from: CLIENT, requestId: 4, segment: segmentA, newEpoch: epoch(2) });
+  harness.deliver({ kind: 'truncate', from: CLIENT, requestId: 5, segment: segmentA, history: [{ epoch: epoch(1), truncateAboveLsn: 0n }, { epoch: epoch(2), truncateAboveLsn: 2n }], peers: [nodeId(1)] });
+  assert.equal(harness.lastOf('truncate-ack').scl, 2n);
+  harness.crashAndRestart();
+  harness.write([], { epoch: 2 });
+  assert.equal(harness.lastOf('write-ack').scl, 2n);
+  harness.deliver({ kind: 'get-page', from: CLIENT, requestId: 9, segment: segmentA, epoch: epoch(2), pageId: pageId(3), atLsn: 2n, requiredScl: 2n });
+  const expected = emptyPage();
+  for (const lsn of [1n, 2n]) applyRedo(expected, record(lsn, lsn - 1n));
+  assert.deepStrictEqual(unsealPage(harness.lastOf('page').page), expected);
+});
+
+test('an unknown segment gets a typed error and a log line; the node keeps serving', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n)], { segment: segmentB });
+  assert.equal(harness.lastOf('write-ack').status, 'unknown_segment');
+  assert.ok(harness.logs.includes('unknown_segment'));
+  harness.write([record(1n, 0n)]);
+  assert.equal(harness.lastOf('write-ack').status, 'ok');
+});
+
+test('disk full or EIO on append: a typed error, a log line, nothing acknowledged lost, other segments served', () => {
+  const harness = new Harness();
+  harness.create(segmentA);
+  harness.create(segmentB);
+  harness.write([record(1n, 0n)]);
+  harness.faults.appendErrorProbability = 1;
+  harness.write([record(2n, 1n)]);
+  assert.equal(harness.lastOf('write-ack').status, 'disk_error');
+  assert.ok(harness.logs.includes('hot_log_append_failed'));
+  harness.faults.appendErrorProbability = 0;
+  harness.write([record(1n, 0n, 9)], { segment: segmentB });
+  assert.equal(harness.lastOf('write-ack').status, 'ok');
+  harness.write([record(2n, 1n)]);
+  assert.equal(harness.lastOf('write-ack').scl, 2n);
+  harness.crashAndRestart();
+  harness.write([]);
+  assert.equal(harness.lastOf('write-ack').scl, 2n);
+});
+
+test('the hot tail limit is enforced with a typed overloaded reply', () => {
+  const harness = new Harness({ hotTailRecordsMax: 4 });
+  harness.create();
+  harness.write([record(1n, 0n), record(2n, 1n), record(3n, 2n), record(4n, 3n), record(5n, 4n)]);
+  assert.equal(harness.lastOf('write-ack').status, 'overloaded');
+  assert.equal(harness.lastOf('write-ack').scl, 0n);
+});
+
+test('a corrupt page version is detected and reported, never served', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n), record(2n, 1n)]);
+  harness.run(100); // coalesce into page versions
+  assert.ok(harness.store.flipBit('v/'));
+  harness.deliver({ kind: 'get-page', from: CLIENT, requestId: 9, segment: segmentA, epoch: epoch(1), pageId: pageId(3), atLsn: 2n, requiredScl: 2n });
+  assert.equal(harness.lastOf('page').status, 'checksum_mismatch');
+  assert.ok(harness.logs.includes('corrupt_page_version'));
+});
+
+test('a corrupt record in the store makes the segment repair itself and leave read quorums', () => {
+  const harness = new Harness();
+  harness.create();
+  harness.write([record(1n, 0n), record(2n, 1n)]);
+  harness.run(100);
+  assert.ok(harness.store.flipBit('p/'));
+  harness.deliver({ kind: 'recovery-query', from: CLIENT, requestId: 4, segment: segmentA, newEpoch: epoch(2) });
+  const reply = harness.lastOf('recovery-reply');
+  assert.equal(reply.repairing, true);
+  assert.ok(harness.logs.includes('segment_damaged'));
+});
