@@ -24,6 +24,10 @@ export interface StorageLimits {
   hydrationPagesMax: number;
   /** Connections a node accepts. */
   connectionsMax: number;
+  /** Records a page accumulates before coalescing writes a new version of it. */
+  recordsPerVersion: number;
+  /** GC waits until it can reclaim at least this many LSNs at once (each pass writes versions). */
+  gcBatchLsns: number;
 }
 
 export interface ClientLimits {
@@ -48,6 +52,8 @@ export const defaultStorageLimits: StorageLimits = {
   epochHistoryMax: 64,
   hydrationPagesMax: 64,
   connectionsMax: 512,
+  recordsPerVersion: 16,
+  gcBatchLsns: 4096,
 };
 
 export const defaultClientLimits: ClientLimits = {

@@ -207,7 +207,7 @@ export class Simulation {
     const node = new StorageNode(this.nodeEnvironment(simNode), simNode.disk, simNode.store, {
       node: simNode.id,
       availabilityZone: availabilityZone(simNode.zone),
-      limits: { ...defaultStorageLimits, hotTailRecordsMax: 256, logFileBytesMax: 16 * 1024, hydrationPagesMax: 4, batchRecordsMax: 64 },
+      limits: { ...defaultStorageLimits, hotTailRecordsMax: 256, logFileBytesMax: 16 * 1024, hydrationPagesMax: 4, batchRecordsMax: 64, recordsPerVersion: 1 + this.random.integer(8), gcBatchLsns: 1 + this.random.integer(64) },
       groupCommit: this.random.chance(0.8),
       gossipIntervalMs: 20,
       coalesceIntervalMs: 15 + this.random.integer(40),

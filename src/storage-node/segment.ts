@@ -127,6 +127,8 @@ export class Segment {
   private controlFrames: Array<[string, number]> = [];
   private readonly storeJobs: StoreJob[] = [];
   private storeRetryAtMs = 0;
+  /** Chain records per page since its last version (a heuristic: restarts begin at zero). */
+  private readonly recordsSinceVersion = new Map<PageId, number>();
   private storeBusy = false;
   private storedControlSequence: number;
   private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
@@ -707,12 +709,14 @@ export class Segment {
     let after = request.afterPageId;
     let done = false;
     while (pageIds.length < this.services.limits.hydrationPagesMax) {
-      const next = this.services.store.range({ start: keys.versionPrefix(this.id, after + 1), end: `v/${this.id}0`, limit: 1 })[0];
-      if (next === undefined) {
+      // A page may have a version, records, or both.
+      const nextVersion = this.services.store.range({ start: keys.versionPrefix(this.id, after + 1), end: `v/${this.id}0`, limit: 1 })[0];
+      const nextRecord = this.services.store.range({ start: keys.recordPrefix(this.id, after + 1), end: `p/${this.id}0`, limit: 1 })[0];
+      if (nextVersion === undefined && nextRecord === undefined) {
         done = true;
         break;
       }
-      const page = keys.pageOfKey(next[0]);
+      const page = Math.min(nextVersion ? keys.pageOfKey(nextVersion[0]) : Infinity, nextRecord ? keys.pageOfKey(nextRecord[0]) : Infinity);
       after = page;
       const materialized = this.materialize(page as PageId, atLsn);
       if (!materialized.ok) return refuse(materialized.status);
@@ -865,7 +869,7 @@ export class Segment {
   }
 
   private gcDue(): boolean {
-    return this.gcTarget() > this.gcLsn;
+    return this.gcTarget() - this.gcLsn >= BigInt(this.services.limits.gcBatchLsns);
   }
 
   private gcTarget(): Lsn {
@@ -884,18 +888,27 @@ export class Segment {
       const record = entry.record;
       puts.push([keys.recordKey(this.id, record.pageId, record.lsn), encodeRedo(record)], [keys.orderKey(this.id, record.lsn), keys.encodeU32(record.pageId)]);
     }
-    // Fold chain records into versions: one new version per touched page.
-    const lastByPage = new Map<PageId, Lsn>();
+    // A page gets a new version once enough records have piled up on it since the last one;
+    // otherwise its records stay as they are (a version costs a whole page, a record its
+    // own size). GC makes the versions it needs before it deletes records.
+    const versionAt = new Map<PageId, Lsn>();
     const upTo = this.scl;
-    for (const record of this.chainRecords(this.versionedLsn, upTo, Number.MAX_SAFE_INTEGER)) lastByPage.set(record.pageId, record.lsn);
-    for (const [page, lsn] of lastByPage) {
+    for (const record of this.chainRecords(this.versionedLsn, upTo, Number.MAX_SAFE_INTEGER)) {
+      const count = (this.recordsSinceVersion.get(record.pageId) ?? 0) + 1;
+      this.recordsSinceVersion.set(record.pageId, count);
+      if (count >= this.services.limits.recordsPerVersion) {
+        versionAt.set(record.pageId, record.lsn);
+        this.recordsSinceVersion.delete(record.pageId);
+      }
+    }
+    for (const [page, lsn] of versionAt) {
       const materialized = this.materialize(page, lsn);
       if (!materialized.ok) return undefined;
       puts.push([keys.versionKey(this.id, page, lsn), sealPage(materialized.page)]);
     }
     const gcFrom = this.gcLsn;
     const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
-    const gc = gcTo > gcFrom ? this.collectGarbage(gcFrom, gcTo, deletes) : { reached: gcFrom, anchor: this.gcChainLsn };
+    const gc = gcTo - gcFrom >= BigInt(this.services.limits.gcBatchLsns) ? this.collectGarbage(gcFrom, gcTo, puts, deletes) : { reached: gcFrom, anchor: this.gcChainLsn };
     const gcReached = gc.reached;
     const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, gcChainLsn: gc.anchor, scl: upTo });
     puts.push([keys.metaKey(this.id), meta]);
@@ -931,7 +944,7 @@ export class Segment {
    * Deletes, per page, every version older than its newest version at or below the
    * reached point and every record at or below that version. Returns the reached point.
    */
-  private collectGarbage(from: Lsn, to: Lsn, deletes: string[]): { reached: Lsn; anchor: Lsn } {
+  private collectGarbage(from: Lsn, to: Lsn, puts: Array<[string, Uint8Array]>, deletes: string[]): { reached: Lsn; anchor: Lsn } {
     const walkMax = 4096;
     const walked = this.services.store.range({ start: keys.orderKey(this.id, from + 1n), end: keys.orderKey(this.id, to + 1n), limit: walkMax });
     const reached = walked.length === walkMax ? keys.lsnOfKey(walked[walked.length - 1]![0]) : to;
@@ -945,9 +958,20 @@ export class Segment {
     for (const page of pages) {
       const versions = this.services.store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, reached + 1n) });
       const newest = versions[versions.length - 1];
-      if (newest === undefined) continue;
-      const keepLsn = keys.lsnOfKey(newest[0]);
-      for (const [key] of versions.slice(0, -1)) deletes.push(key);
+      const lastRecord = this.services.store.range({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, reached + 1n), reverse: true, limit: 1 })[0];
+      const newestLsn = newest === undefined ? -1n : keys.lsnOfKey(newest[0]);
+      const lastRecordLsn = lastRecord === undefined ? -1n : keys.lsnOfKey(lastRecord[0]);
+      let keepLsn = newestLsn;
+      if (lastRecordLsn > newestLsn) {
+        // Fold the records GC is about to delete into a version first.
+        const materialized = this.materialize(page as PageId, lastRecordLsn);
+        if (!materialized.ok) continue;
+        puts.push([keys.versionKey(this.id, page, lastRecordLsn), sealPage(materialized.page)]);
+        this.recordsSinceVersion.delete(page as PageId);
+        keepLsn = lastRecordLsn;
+      }
+      if (keepLsn < 0n) continue;
+      for (const [key] of versions) if (keys.lsnOfKey(key) < keepLsn) deletes.push(key);
       for (const [key] of this.services.store.range({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, keepLsn + 1n) })) {
         deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
       }

@@ -63,7 +63,7 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       nowMs: () => performance.now(),
       random: new MathRandom(),
       send: (to, message) => transport.send(to, message),
-      defer: (task) => setImmediate(task),
+      defer: (task) => queueMicrotask(task),
       log,
       persistMetadata: (metadata, done) => {
         try {

@@ -1,0 +1,129 @@
+// The `boreal` command as a user runs it: up (detached), status --json, down, and up again
+// on the same data directory; bad flags and a busy port give clear errors.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { BIN, freePort } from '../testing/fleet.js';
+
+const run = promisify(execFile);
+
+async function boreal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 60000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+interface Status {
+  role: string;
+  id: number;
+  availabilityZone: string;
+  pid: number | null;
+  port: number;
+  state: string;
+  segments: Array<{ segment: string; scl: string }>;
+}
+
+/** Six consecutive free ports (a storage-port-base for the fleet). */
+async function freePortBase(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const free = await Promise.all(Array.from({ length: 6 }, (_, index) => portFree(base + index)));
+    if (free.every(Boolean)) return base;
+  }
+  return freePort();
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+test('up --detach, status --json, down, and the same volume on the next up', { timeout: 120000 }, async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-cli-'));
+  const portBase = await freePortBase();
+  try {
+    const first = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--detach']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /created a new volume/);
+    const status = await boreal(['status', '--data-dir', dataDir, '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const processes = JSON.parse(status.stdout) as Status[];
+    assert.equal(processes.length, 6);
+    assert.deepStrictEqual(processes.map((entry) => entry.availabilityZone).sort(), ['az-a', 'az-a', 'az-b', 'az-b', 'az-c', 'az-c']);
+    for (const entry of processes) {
+      assert.equal(entry.role, 'storage-node');
+      assert.equal(entry.state, 'serving');
+      assert.ok(entry.pid !== null && entry.pid > 0);
+      assert.ok(entry.port >= portBase && entry.port < portBase + 6);
+      assert.equal(entry.segments.length, 4, 'every node hosts one segment of each of the 4 PGs');
+    }
+    const pids = processes.map((entry) => entry.pid!);
+
+    // A second `up` on a running cluster is refused.
+    const again = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--detach']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /already running/);
+
+    const down = await boreal(['down', '--data-dir', dataDir]);
+    assert.equal(down.code, 0, down.stderr);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'every process is gone after down');
+    const stopped = JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[];
+    assert.ok(stopped.every((entry) => entry.state === 'stopped'));
+
+    const second = await boreal(['up', '--data-dir', dataDir, '--detach']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /reopened the volume/);
+    const reopened = JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[];
+    assert.ok(reopened.every((entry) => entry.state === 'serving'));
+    assert.deepStrictEqual(
+      reopened.map((entry) => entry.segments.map((segment) => segment.segment).sort()),
+      processes.map((entry) => entry.segments.map((segment) => segment.segment).sort()),
+    );
+  } finally {
+    await boreal(['down', '--data-dir', dataDir]);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a busy port is named in the error, and nothing is left running', { timeout: 60000 }, async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-cli-'));
+  const portBase = await freePortBase();
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(portBase + 2, '127.0.0.1', resolve));
+  try {
+    const result = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--detach']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, new RegExp(`port ${portBase + 2}`));
+  } finally {
+    blocker.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('bad flags and unknown commands exit non-zero with usage', async () => {
+  const unknown = await boreal(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const flag = await boreal(['status', '--colour']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /unknown flag --colour/);
+  const value = await boreal(['up', '--storage-port-base', 'abc']);
+  assert.equal(value.code, 2);
+  assert.match(value.stderr, /must be a non-negative integer/);
+  const missing = await boreal(['status', '--data-dir', path.join(os.tmpdir(), 'boreal-nothing-here')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no cluster in/);
+});
