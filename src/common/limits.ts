@@ -12,6 +12,8 @@ export interface StorageLimits {
   batchBytesMax: number;
   /** Write batches queued at a node waiting for the next group commit. */
   nodeAppendQueueMax: number;
+  /** Bytes queued at a node waiting for the next group commit. */
+  nodeAppendQueueBytesMax: number;
   /** Records kept in memory per segment before they are coalesced into the page store. */
   hotTailRecordsMax: number;
   /** Records out of chain order (above a hole) kept per segment; more are refused. */
@@ -46,6 +48,7 @@ export const defaultStorageLimits: StorageLimits = {
   batchRecordsMax: 1024,
   batchBytesMax: 8 * 1024 * 1024,
   nodeAppendQueueMax: 4096,
+  nodeAppendQueueBytesMax: 32 * 1024 * 1024,
   hotTailRecordsMax: 4096,
   holeRecordsMax: 16384,
   logFileBytesMax: 64 * 1024 * 1024,

@@ -336,8 +336,8 @@ export class Simulation {
 
   private writeSomething(writer: SimWriter): void {
     const client = writer.client;
-    if (!client.canAppend()) return;
     const count = 1 + this.random.integer(3);
+    if (!client.canAppend(count)) return;
     const patches: PagePatch[] = [];
     for (let index = 0; index < count; index++) {
       const page = pageId(this.random.integer(client.pageCount));

@@ -37,6 +37,7 @@ export interface LogWriterOptions {
   groupCommit: boolean;
   fileBytesMax: number;
   queueMax: number;
+  queueBytesMax: number;
   /** Deliberate bug for the simulator's self-test: acknowledge before the sync. */
   acknowledgeBeforeSync?: boolean;
 }
@@ -110,6 +111,7 @@ export function logFileSequence(name: string): number {
 
 export class LogWriter {
   private queue: PendingAppend[] = [];
+  private queuedBytes = 0;
   private flushing = false;
   private currentFile: string;
   private currentBytes = 0;
@@ -135,9 +137,10 @@ export class LogWriter {
 
   /** Queues frames; done runs once they are durable (or failed). Returns false when full. */
   append(frames: Uint8Array[], done: (error: Error | undefined, file: string) => void): boolean {
-    if (this.queue.length >= this.options.queueMax) return false;
     let total = 0;
     for (const frame of frames) total += frame.length;
+    if (this.queue.length >= this.options.queueMax || this.queuedBytes + total > this.options.queueBytesMax) return false;
+    this.queuedBytes += total;
     const bytes = new Uint8Array(total);
     let at = 0;
     for (const frame of frames) {
@@ -163,6 +166,7 @@ export class LogWriter {
   private flush(): void {
     if (this.flushing || this.queue.length === 0) return;
     const batch = this.options.groupCommit ? this.queue.splice(0, this.queue.length) : this.queue.splice(0, 1);
+    for (const entry of batch) this.queuedBytes -= entry.bytes.length;
     const commit = encodeLogFrame({ type: LogFrameType.Commit, segment: '', payload: new Uint8Array(0) });
     let total = commit.length;
     for (const entry of batch) total += entry.bytes.length;

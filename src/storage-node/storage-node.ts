@@ -77,6 +77,7 @@ export class StorageNode {
         groupCommit: this.options.groupCommit,
         fileBytesMax: this.options.limits.logFileBytesMax,
         queueMax: this.options.limits.nodeAppendQueueMax,
+        queueBytesMax: this.options.limits.nodeAppendQueueBytesMax,
         ...(this.options.acknowledgeBeforeSync ? { acknowledgeBeforeSync: true } : {}),
       },
       lastSequence + 1,

@@ -351,8 +351,9 @@ export class VolumeClient {
 
   // ------------------------------------------------------------------ writes
 
-  canAppend(): boolean {
-    return this.state === 'open' && this.nextLsn - this.vdl <= this.options.limits.lsnAheadOfVdlMax;
+  /** Whether a mini-transaction of `records` records would be accepted now (LAL). */
+  canAppend(records = 1): boolean {
+    return this.state === 'open' && this.nextLsn + BigInt(records) - this.vdl <= this.options.limits.lsnAheadOfVdlMax;
   }
 
   /**
