@@ -130,6 +130,8 @@ export class Simulation {
   private maxAckedCommit = 0n;
   private maxVdlSeen = 0n;
   private writerSequence = 0;
+  /** The epoch each writer last wrote to the metadata store. */
+  private readonly epochsTaken = new Map<string, number>();
   private faultsEnabled = true;
   private networkFaults = { drop: 0.02, duplicate: 0.02, flip: 0.005, slow: 0.05 };
   private damagedNode: { node: NodeId; untilVdl: Lsn } | undefined;
@@ -268,6 +270,7 @@ export class Simulation {
   }
 
   private clientEnvironment(name: string): ClientEnvironment {
+    const epochsTaken = this.epochsTaken;
     return {
       nowMs: () => this.events.nowMs,
       random: this.random,
@@ -278,9 +281,15 @@ export class Simulation {
         if (this.options.verbose) console.log(`[${this.events.nowMs.toFixed(1)}] ${name} ${event} ${JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
       },
       persistMetadata: (metadata, done) => {
-        // The control plane's store: durable once done runs. Only the newest epoch may write.
+        // The control plane's store: durable once done runs. An epoch is taken by one writer
+        // only (compare-and-set), and only the newest epoch may write.
         this.events.after(0.5, () => {
-          if (metadata.epoch < this.metadata.epoch) return done(new Error('metadata belongs to an older epoch'));
+          const known = epochsTaken.get(name) ?? metadata.epoch;
+          const taking = metadata.epoch > known || !epochsTaken.has(name);
+          if (metadata.epoch < this.metadata.epoch || (taking && metadata.epoch <= this.metadata.epoch && this.metadata.epoch > 0)) {
+            return done(new Error('metadata belongs to an older epoch'));
+          }
+          epochsTaken.set(name, metadata.epoch);
           this.metadata = structuredClone(metadata);
           done();
         });

@@ -186,7 +186,7 @@ test('the hot tail limit is enforced with a typed overloaded reply', () => {
 });
 
 test('a corrupt page version is detected and reported, never served', () => {
-  const harness = new Harness();
+  const harness = new Harness({ recordsPerVersion: 1 });
   harness.create();
   harness.write([record(1n, 0n), record(2n, 1n)]);
   harness.run(100); // coalesce into page versions
