@@ -178,6 +178,9 @@ async function up(flags: Flags): Promise<void> {
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
   const portBase = numberFlag(flags, 'storage-port-base', DEFAULT_STORAGE_PORT_BASE);
   const detach = flags.get('detach') === true;
+  if (flags.has('port') || flags.has('master-password')) {
+    console.log('note: --port and --master-password are for the SQL endpoint, which arrives with the writer (issue 5); today `up` starts the storage fleet only');
+  }
   const existing = readClusterFile(dataDir);
   if (existing && (processAlive(existing.supervisorPid) || existing.nodes.some((node) => processAlive(node.pid)))) {
     throw new Error(`a cluster is already running in ${dataDir}; stop it with: npx boreal down --data-dir ${dataDir}`);

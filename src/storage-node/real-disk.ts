@@ -86,7 +86,9 @@ export class LmdbOrderedStore implements OrderedStore {
 
   constructor(directory: string) {
     fs.mkdirSync(directory, { recursive: true });
-    this.root = open({ path: path.join(directory, 'pages.lmdb'), keyEncoding: 'ordered-binary', encoding: 'binary', compression: false });
+    // overlappingSync (lmdb-js's default on Linux) resolves a commit before it is flushed;
+    // a commit here lets hot-log files be deleted, so it must be on disk when it resolves.
+    this.root = open({ path: path.join(directory, 'pages.lmdb'), keyEncoding: 'ordered-binary', encoding: 'binary', compression: false, overlappingSync: false });
     this.database = this.root as unknown as Database<Buffer, string>;
   }
 

@@ -16,6 +16,8 @@ export interface VolumeConnectionOptions {
   limits?: Partial<ClientLimits>;
   client?: Partial<Omit<VolumeClientOptions, 'address' | 'limits'>>;
   log?: (event: string, fields: Record<string, unknown>) => void;
+  /** 'follow-vdl' (default): retention trails the VDL; 'manual': the owner sets client.retentionLsn. */
+  retention?: 'follow-vdl' | 'manual';
 }
 
 export interface VolumeConnection {
@@ -49,6 +51,7 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
   const addressBook = new Map<Address, PeerAddress>();
   for (const [node, peer] of options.nodes) addressBook.set(nodeAddress(node), peer);
   let client: VolumeClient | undefined;
+  let takenEpoch: number | undefined;
   const transport = new TcpTransport({
     self: address,
     addressBook,
@@ -67,9 +70,15 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       log,
       persistMetadata: (metadata, done) => {
         try {
+          // Compare-and-set on the epoch: a writer that takes a new epoch must find the
+          // volume below it, so two writers opening at once never share one.
           const current = readMetadata(options.metadataPath);
-          if (metadata.epoch < current.epoch) return done(new Error(`epoch ${metadata.epoch} is older than the volume's ${current.epoch}`));
+          const taking = takenEpoch === undefined || metadata.epoch > takenEpoch;
+          if (metadata.epoch < current.epoch || (taking && metadata.epoch <= current.epoch)) {
+            return done(new Error(`epoch ${metadata.epoch} is taken or older than the volume's ${current.epoch}`));
+          }
           writeMetadataSync(options.metadataPath, metadata);
+          takenEpoch = metadata.epoch;
           done();
         } catch (error) {
           done(error as Error);
@@ -89,7 +98,12 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       ...options.client,
     },
   );
-  const timer = setInterval(() => client?.tick(), 5);
+  const timer = setInterval(() => {
+    // With no readers yet, nothing pins history below the VDL (PGMRPL = VDL) unless the
+    // owner holds it back; storage may then garbage-collect everything older.
+    if (options.retention !== 'manual' && client!.state === 'open') client!.retentionLsn = client!.vdl;
+    client?.tick();
+  }, 5);
   const connection: VolumeConnection = {
     client,
     open: () => new Promise((resolve, reject) => client!.open((error) => (error ? reject(error) : resolve()))),
