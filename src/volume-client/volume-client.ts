@@ -112,6 +112,8 @@ export class VolumeClient {
   vcl: Lsn = 0n;
   vdl: Lsn = 0n;
   retentionLsn: Lsn = 0n;
+  /** The newest VDL hint known to be on a write quorum (sent while repairing). */
+  private durableHint: Lsn = 0n;
   private nextLsn: Lsn = 1n;
   private metadata: VolumeMetadata;
   private lastLsnOfGroup: Lsn[] = [];
@@ -266,6 +268,7 @@ export class VolumeClient {
     const replies = [...recovery.replies.values()];
     let base = 0n;
     for (const reply of replies) base = lsnMax(base, reply.vdlHint);
+    this.durableHint = base;
     // Per PG, the most complete chain among the quorum, clamped by truncations it missed.
     const present = new Map<Lsn, boolean>();
     const bestOfGroup: Array<{ chain: Array<[Lsn, boolean]>; atHint: Lsn }> = [];
@@ -438,7 +441,9 @@ export class VolumeClient {
       from: this.options.address,
       segment,
       epoch: this.metadata.epoch,
-      vdlHint: this.vdl,
+      // A hint promises that everything at or below it is on a write quorum: while repairing,
+      // the recovered VDL is not yet, so the hint stays at the last point that was.
+      vdlHint: this.state === 'open' ? this.vdl : this.durableHint,
       retentionLsn: this.retentionLsn,
       records,
     });
