@@ -453,16 +453,21 @@ export class VolumeClient {
     const group = groupOf(ack.segment);
     if (group >= this.metadata.groups.length) return;
     switch (ack.status) {
-      case 'ok':
-        this.noteSegment(ack.segment, ack.incarnation, ack.scl, ack.dataEpoch);
+      case 'ok': {
         const view = this.view(ack.segment);
-        if (ack.controlSequence >= view.controlSequence) {
-          view.controlSequence = ack.controlSequence;
-          view.repairing = ack.repairing;
-        }
+        // A reordered ack from before a control change says nothing about the segment now.
+        if (ack.controlSequence < view.controlSequence && ack.incarnation <= view.incarnation) return;
+        const controlMoved = ack.controlSequence > view.controlSequence;
+        this.noteSegment(ack.segment, ack.incarnation, ack.scl, ack.dataEpoch);
+        // A control change (damage, hydration, repair) can lower the SCL within one
+        // incarnation and epoch: the newest control state's SCL replaces the old one.
+        if (controlMoved && ack.incarnation === view.incarnation && ack.dataEpoch === view.dataEpoch) view.scl = ack.scl;
+        view.controlSequence = ack.controlSequence;
+        view.repairing = ack.repairing;
         if (ack.repairing && !ack.repairTargetKnown) this.sendRepairTarget(ack.segment);
         this.onGroupProgress(group);
         return;
+      }
       case 'fenced':
         if (ack.fencedEpoch > this.metadata.epoch) this.becomeFenced(ack.segment);
         return;
@@ -478,10 +483,15 @@ export class VolumeClient {
     }
   }
 
-  /** Everything the segment may have acknowledged is at or below the VCL. */
+  /**
+   * Everything the segment may have helped make durable: the PG's last record that left the
+   * pending queue (the PG's own quorum point can run ahead of the volume's VCL).
+   */
   private sendRepairTarget(segment: SegmentId): void {
     if (this.state !== 'open' && this.state !== 'repairing') return;
-    const targetLsn = this.requiredScl(groupOf(segment), lsnMax(this.vcl, this.vdl));
+    const group = groupOf(segment);
+    const firstPending = this.pending[group]?.[0];
+    const targetLsn = lsnMax(firstPending ? firstPending.prevLsnOfThisPg : (this.lastLsnOfGroup[group] ?? 0n), this.requiredScl(group, lsnMax(this.vcl, this.vdl)));
     this.environment.send(nodeAddress(nodeOf(segment)), { kind: 'repair-target', from: this.options.address, segment, targetLsn });
   }
 
