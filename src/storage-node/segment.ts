@@ -629,7 +629,10 @@ export class Segment {
     if (push.dataEpoch !== this.control.dataEpoch) return;
     if (push.hydrateFromLsn > this.scl && !this.control.hydrating) {
       this.services.environment.log('segment_needs_hydration', { segment: this.id, scl: String(this.scl), peerGcLsn: String(push.hydrateFromLsn) });
-      this.persistControl({ ...this.control, hydrating: true, repairing: true, repairTargetLsn: null }, () => undefined);
+      // A segment that merely lags lost nothing it acknowledged: everything up to its SCL
+      // comes back with the peer's snapshot, so it needs no target from a writer (which,
+      // if it is recovering, may itself be waiting for this segment).
+      this.persistControl({ ...this.control, hydrating: true, repairing: true, repairTargetLsn: this.scl }, () => undefined);
       return;
     }
     if (push.records.length > 0) {
