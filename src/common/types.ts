@@ -1,6 +1,8 @@
 // Identifiers get their own types so that a page number can never be passed where a
 // node id is expected. LSNs are bigints: a volume outlives 2^53 records.
 
+import { assert } from './assert.js';
+
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };
 
@@ -21,6 +23,15 @@ export const protectionGroupId = (value: number): ProtectionGroupId => value as 
 export const availabilityZone = (value: string): AvailabilityZone => value as AvailabilityZone;
 export const segmentId = (group: ProtectionGroupId, node: NodeId): SegmentId =>
   `pg${group}@node${node}` as SegmentId;
+
+/** The PG and node a segment id names ("pg<N>@node<M>"); a malformed id is a programmer error. */
+function parseSegment(segment: SegmentId): { group: number; node: number } {
+  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
+  assert(match !== null, `bad segment id ${segment}`);
+  return { group: Number(match[1]), node: Number(match[2]) };
+}
+export const nodeOfSegment = (segment: SegmentId): NodeId => parseSegment(segment).node as NodeId;
+export const groupOfSegment = (segment: SegmentId): number => parseSegment(segment).group;
 
 export const LSN_ZERO: Lsn = 0n;
 

@@ -9,7 +9,7 @@
 // fault phase it heals everything, demands convergence, opens a fresh writer and checks
 // every acknowledged commit and every page on every segment.
 
-import { availabilityZone, defaultClientLimits, defaultStorageLimits, nodeId, pageId, SeededRandom, type Epoch, type Lsn, type NodeId, type PageId, type Random } from '../common/index.js';
+import { availabilityZone, defaultClientLimits, groupOfSegment, defaultStorageLimits, nodeId, pageId, SeededRandom, type Epoch, type Lsn, type NodeId, type PageId, type Random } from '../common/index.js';
 import { AssertionFailure } from '../common/assert.js';
 import { applyRedo, emptyPage, RedoKind, type RedoRecord } from '../page/index.js';
 import { decodeMessage, encodeMessage, type Address, type Message } from '../net/messages.js';
@@ -572,7 +572,7 @@ export class Simulation {
       }
       // Invariant 4: a page read at an LSN the segment is complete at equals the reference.
       if (segment.control.dataEpoch !== this.reference.lineageEpoch) continue;
-      const page = pageId(groupOfSegmentId(segment.id) * PAGES_PER_GROUP + this.random.integer(PAGES_PER_GROUP));
+      const page = pageId(groupOfSegment(segment.id) * PAGES_PER_GROUP + this.random.integer(PAGES_PER_GROUP));
       const top = segment.scl < this.lineageHigh() ? segment.scl : this.lineageHigh();
       if (top < segment.gcLsn) continue;
       const atLsn = segment.gcLsn + BigInt(this.random.integer(Number(top - segment.gcLsn) + 1));
@@ -750,7 +750,7 @@ export class Simulation {
     for (const simNode of this.nodes) {
       if (simNode.permanentlyDown || simNode.node === undefined) continue;
       for (const segment of simNode.node.allSegments()) {
-        const group = groupOfSegmentId(segment.id);
+        const group = groupOfSegment(segment.id);
         const members = this.metadata.groups[group]!;
         const inGroup = members.members.includes(simNode.id) || (members.next ?? []).includes(simNode.id);
         if (!inGroup) continue;
@@ -795,9 +795,6 @@ function lsnMaxOf(a: Lsn, b: Lsn): Lsn {
   return a > b ? a : b;
 }
 
-function groupOfSegmentId(segment: string): number {
-  return Number(segment.slice(2, segment.indexOf('@')));
-}
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();

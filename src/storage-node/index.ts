@@ -1,4 +1,4 @@
 export * from './environment.js';
 export * from './storage-node.js';
-export { Segment, survivesHistory, mergeHistory, nodeOfSegment, groupOfSegment } from './segment.js';
+export { Segment, survivesHistory, mergeHistory } from './segment.js';
 export type { SegmentControl, SegmentMeta } from './segment.js';

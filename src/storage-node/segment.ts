@@ -21,7 +21,7 @@
 // lower epoch are refused from then on); a truncate raises dataEpoch to fencedEpoch and
 // discards every record above the recovered VDL written under an older epoch.
 
-import { assert, lsnMax, lsnMin, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { assert, groupOfSegment, lsnMax, lsnMin, nodeOfSegment, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
 import { fromJson, toJson } from '../common/json.js';
 import { applyRedo, decodeRedo, emptyPage, encodeRedo, isCpl, sealPage, unsealPage, type RedoRecord } from '../page/index.js';
 import type {
@@ -1123,18 +1123,6 @@ export class Segment {
   handles(message: Message): boolean {
     return 'segment' in message && message.segment === this.id;
   }
-}
-
-export function nodeOfSegment(segment: SegmentId): NodeId {
-  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
-  assert(match !== null, `bad segment id ${segment}`);
-  return Number(match[2]) as NodeId;
-}
-
-export function groupOfSegment(segment: SegmentId): number {
-  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
-  assert(match !== null, `bad segment id ${segment}`);
-  return Number(match[1]);
 }
 
 function peerSegment(mine: SegmentId, peer: NodeId): SegmentId {

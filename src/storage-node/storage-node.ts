@@ -5,13 +5,13 @@
 // States: starting (incarnation bump, hot log replay) -> serving. Messages that arrive
 // while starting are dropped: senders retry, and nothing was acknowledged for them.
 
-import { assert, type Epoch, type NodeId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { assert, groupOfSegment, type Epoch, type NodeId, type SegmentId, type StorageLimits } from '../common/index.js';
 import { fromJson } from '../common/json.js';
 import { decodeRedo } from '../page/index.js';
 import type { AckStatus, Message } from '../net/messages.js';
 import type { LogDisk, NodeEnvironment, OrderedStore } from './environment.js';
 import { decodeLogFile, LogFrameType, LogWriter, logFileSequence } from './log-writer.js';
-import { groupOfSegment, Segment, type SegmentControl } from './segment.js';
+import { Segment, type SegmentControl } from './segment.js';
 import * as keys from './store-keys.js';
 
 export interface StorageNodeOptions {

@@ -28,6 +28,8 @@ import {
   type SegmentId,
   segmentId,
   protectionGroupId,
+  nodeOfSegment as nodeOf,
+  groupOfSegment as groupOf,
 } from '../common/index.js';
 import { FLAG_CPL, RedoKind, unsealPage, type RedoRecord } from '../page/index.js';
 import { nodeAddress, type Address, type Message, type RecoveryReply, type TruncationEntry, type WriteAck } from '../net/messages.js';
@@ -827,12 +829,4 @@ class RecoveryProgress {
   allDone(): boolean {
     return this.done.every(Boolean);
   }
-}
-
-export function nodeOf(segment: SegmentId): NodeId {
-  return Number(segment.slice(segment.indexOf('@node') + 5)) as NodeId;
-}
-
-export function groupOf(segment: SegmentId): number {
-  return Number(segment.slice(2, segment.indexOf('@')));
 }
