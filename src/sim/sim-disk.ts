@@ -156,6 +156,10 @@ export class SimOrderedStore implements OrderedStore {
     return result;
   }
 
+  rangeKeys(query: RangeQuery): string[] {
+    return this.range(query).map(([key]) => key);
+  }
+
   commit(puts: Array<[string, Uint8Array]>, deletes: string[], done: DiskCallback): void {
     const generation = this.generation;
     this.events.after(0.5 + this.random.next() * 3, () => {

@@ -35,6 +35,8 @@ export interface RangeQuery {
 export interface OrderedStore {
   get(key: string): Uint8Array | undefined;
   range(query: RangeQuery): Array<[string, Uint8Array]>;
+  /** The keys of `range(query)`, without copying values. */
+  rangeKeys(query: RangeQuery): string[];
   commit(puts: Array<[string, Uint8Array]>, deletes: string[], done: DiskCallback): void;
 }
 

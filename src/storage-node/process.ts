@@ -52,7 +52,7 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
       limits: defaultStorageLimits,
       groupCommit: options.groupCommit,
       gossipIntervalMs: 50,
-      coalesceIntervalMs: 100,
+      coalesceIntervalMs: 1000,
       hydrationTimeoutMs: 2000,
     },
   );

@@ -113,6 +113,21 @@ export class LmdbOrderedStore implements OrderedStore {
     return result;
   }
 
+  rangeKeys(query: RangeQuery): string[] {
+    const limit = query.limit ?? Number.MAX_SAFE_INTEGER;
+    const result: string[] = [];
+    if (query.reverse) {
+      for (const key of this.database.getKeys({ start: query.end, reverse: true })) {
+        if (key >= query.end) continue;
+        if (key < query.start || result.length >= limit) break;
+        result.push(key);
+      }
+      return result;
+    }
+    for (const key of this.database.getKeys({ start: query.start, end: query.end, limit })) result.push(key);
+    return result;
+  }
+
   commit(puts: Array<[string, Uint8Array]>, deletes: string[], done: DiskCallback): void {
     this.database
       .transaction(() => {

@@ -106,6 +106,9 @@ export function mergeHistory(mine: readonly TruncationEntry[], theirs: readonly 
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch).slice(-keepMax);
 }
 
+/** Pages one GC job cleans up at most (each costs two range reads and its deletes). */
+const GC_PAGES_PER_JOB = 4096;
+
 export class Segment {
   control: SegmentControl;
   scl: Lsn;
@@ -129,6 +132,11 @@ export class Segment {
   private storeRetryAtMs = 0;
   /** Chain records per page since its last version (a heuristic: restarts begin at zero). */
   private readonly recordsSinceVersion = new Map<PageId, number>();
+  /**
+   * Pages whose newest version (its LSN here) makes older versions and records garbage once
+   * GC passes it. Kept in memory: after a restart, a page's old garbage goes with its next version.
+   */
+  private readonly collectable = new Map<PageId, Lsn>();
   private storeBusy = false;
   private storedControlSequence: number;
   private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
@@ -911,7 +919,7 @@ export class Segment {
     }
     const gcFrom = this.gcLsn;
     const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
-    const gc = gcTo - gcFrom >= BigInt(this.services.limits.gcBatchLsns) ? this.collectGarbage(gcFrom, gcTo, puts, deletes) : { reached: gcFrom, anchor: this.gcChainLsn };
+    const gc = gcTo - gcFrom >= BigInt(this.services.limits.gcBatchLsns) ? this.collectGarbage(gcTo, deletes) : { reached: gcFrom, anchor: this.gcChainLsn, collected: [] };
     const gcReached = gc.reached;
     const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, gcChainLsn: gc.anchor, scl: upTo });
     puts.push([keys.metaKey(this.id), meta]);
@@ -929,6 +937,8 @@ export class Segment {
           this.gcLsn = lsnMax(this.gcLsn, gcReached);
           this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         }
+        for (const [page, lsn] of gc.collected) if (this.collectable.get(page) === lsn) this.collectable.delete(page);
+        for (const [page, lsn] of versionAt) if ((this.collectable.get(page) ?? -1n) < lsn) this.collectable.set(page, lsn);
         for (const [lsn, entry] of stored) {
           if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
         }
@@ -944,42 +954,29 @@ export class Segment {
   }
 
   /**
-   * Deletes, per page, every version older than its newest version at or below the
-   * reached point and every record at or below that version. Returns the reached point.
+   * Moves the GC point to `to`: for each page with a version at or below it, deletes the
+   * older versions and every record at or below that version (a read at or above `to`
+   * starts from that version). Pages without a version keep their records, so GC costs
+   * what it deletes, not what was written. At most gcPagesPerJob pages per job; the rest
+   * stay collectable for the next one (garbage left behind is never read).
    */
-  private collectGarbage(from: Lsn, to: Lsn, puts: Array<[string, Uint8Array]>, deletes: string[]): { reached: Lsn; anchor: Lsn } {
-    const walkMax = 4096;
-    const walked = this.services.store.range({ start: keys.orderKey(this.id, from + 1n), end: keys.orderKey(this.id, to + 1n), limit: walkMax });
-    const reached = walked.length === walkMax ? keys.lsnOfKey(walked[walked.length - 1]![0]) : to;
-    const newestWalked = walked[walked.length - 1];
-    const anchor = newestWalked === undefined ? this.gcChainLsn : lsnMax(this.gcChainLsn, keys.lsnOfKey(newestWalked[0]));
-    const pages = new Set<number>();
-    for (const [, value] of walked) {
-      const page = keys.decodeU32(value);
-      if (page !== keys.HYDRATION_MARKER_PAGE) pages.add(page);
-    }
-    for (const page of pages) {
-      const versions = this.services.store.range({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, reached + 1n) });
-      const newest = versions[versions.length - 1];
-      const lastRecord = this.services.store.range({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, reached + 1n), reverse: true, limit: 1 })[0];
-      const newestLsn = newest === undefined ? -1n : keys.lsnOfKey(newest[0]);
-      const lastRecordLsn = lastRecord === undefined ? -1n : keys.lsnOfKey(lastRecord[0]);
-      let keepLsn = newestLsn;
-      if (lastRecordLsn > newestLsn) {
-        // Fold the records GC is about to delete into a version first.
-        const materialized = this.materialize(page as PageId, lastRecordLsn);
-        if (!materialized.ok) continue;
-        puts.push([keys.versionKey(this.id, page, lastRecordLsn), sealPage(materialized.page)]);
-        this.recordsSinceVersion.delete(page as PageId);
-        keepLsn = lastRecordLsn;
-      }
-      if (keepLsn < 0n) continue;
-      for (const [key] of versions) if (keys.lsnOfKey(key) < keepLsn) deletes.push(key);
-      for (const [key] of this.services.store.range({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, keepLsn + 1n) })) {
+  private collectGarbage(to: Lsn, deletes: string[]): { reached: Lsn; anchor: Lsn; collected: Array<[PageId, Lsn]> } {
+    const store = this.services.store;
+    // Taken before the deletes: the newest chain record at or below `to` may be one of them.
+    const anchor = lsnMax(this.gcChainLsn, this.chainLsnAtOrBelow(to));
+    const collected: Array<[PageId, Lsn]> = [];
+    for (const [page, versionLsn] of this.collectable) {
+      if (versionLsn > to) continue;
+      if (collected.length >= GC_PAGES_PER_JOB) break;
+      collected.push([page, versionLsn]);
+      // A truncation or a hydration may have removed the version since it was made.
+      if (store.get(keys.versionKey(this.id, page, versionLsn)) === undefined) continue;
+      for (const key of store.rangeKeys({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, versionLsn) })) deletes.push(key);
+      for (const key of store.rangeKeys({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, versionLsn + 1n) })) {
         deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
       }
     }
-    return { reached, anchor };
+    return { reached: to, anchor, collected };
   }
 
   /**

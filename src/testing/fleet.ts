@@ -38,6 +38,8 @@ export class Fleet {
   readonly nodes: FleetNode[] = [];
   readonly root: string;
   readonly metadataPath: string;
+  /** Options for the node runtime itself (e.g. --cpu-prof when profiling a benchmark). */
+  private nodeArgs: string[] = [];
 
   private constructor(root: string) {
     this.root = root;
@@ -45,8 +47,9 @@ export class Fleet {
   }
 
   /** `count` nodes, zones assigned round-robin in pairs (2 per AZ for 6 nodes). */
-  static async start(options: { count?: number; groups?: number; pagesPerGroup?: number; extraArgs?: string[] } = {}): Promise<Fleet> {
+  static async start(options: { count?: number; groups?: number; pagesPerGroup?: number; extraArgs?: string[]; nodeArgs?: string[] } = {}): Promise<Fleet> {
     const fleet = new Fleet(fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-fleet-')));
+    fleet.nodeArgs = options.nodeArgs ?? [];
     const count = options.count ?? 6;
     for (let index = 0; index < count; index++) {
       fleet.nodes.push({
@@ -89,7 +92,7 @@ export class Fleet {
     const output = fs.openSync(path.join(node.dir, 'process.log'), 'a');
     node.process = spawn(
       process.execPath,
-      [BIN, 'storage-node', '--id', String(node.id), '--az', node.zone, '--dir', node.dir, '--port', String(node.port), '--peers', this.peers, ...extraArgs],
+      [...this.nodeArgs, BIN, 'storage-node', '--id', String(node.id), '--az', node.zone, '--dir', node.dir, '--port', String(node.port), '--peers', this.peers, ...extraArgs],
       { stdio: ['ignore', output, output] },
     );
     fs.closeSync(output);
