@@ -926,9 +926,12 @@ export class Segment {
         if (this.control.dataEpoch === epochAtBuild) {
           this.storedScl = lsnMax(this.storedScl, upTo);
           this.versionedLsn = lsnMax(this.versionedLsn, upTo);
-          this.gcLsn = lsnMax(this.gcLsn, gcReached);
-          this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         }
+        // GC's deletions are committed whatever happened meanwhile, so the GC point moves
+        // regardless: reads below it must be refused. It never passes a truncation point,
+        // because GC stops at the vdlHint, which is durable and below any later cut.
+        this.gcLsn = lsnMax(this.gcLsn, gcReached);
+        this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         for (const [lsn, entry] of stored) {
           if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
         }
