@@ -721,7 +721,7 @@ export class Simulation {
       this.tickEveryone();
     }
     const last = this.currentWriter();
-    if (last === undefined || last.client.state !== 'open') throw new InvariantViolation(1, `liveness: no open writer after healing (state ${last?.client.state ?? 'none'})`);
+    if (last === undefined || last.client.state !== 'open') throw new InvariantViolation(1, `liveness: no open writer after healing (state ${last?.client.state ?? 'none'}: ${last?.client.describe()}; ${this.describeSegments()})`);
     last.alive = false;
     this.startWriter();
     for (let index = 0; index < 300 && this.currentWriter()?.client.state !== 'open'; index++) {
