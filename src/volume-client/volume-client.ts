@@ -770,6 +770,10 @@ export class VolumeClient {
           this.noteSegment(message.segment, message.incarnation, message.scl, message.dataEpoch);
           this.onGroupProgress(groupOf(message.segment));
         }
+        // The segment was never created (its bootstrap was lost) or its node lost it. Until
+        // it exists it joins no quorum, and a PG short of segments never opens: create it;
+        // it hydrates from its peers.
+        if (message.status === 'unknown_segment') this.sendMembership(message.segment, false);
         return;
       case 'membership-ack':
         if (message.status === 'ok') this.view(message.segment).lastHeardMs = this.environment.nowMs();
