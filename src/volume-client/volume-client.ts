@@ -31,6 +31,7 @@ import {
   nodeOfSegment as nodeOf,
   groupOfSegment as groupOf,
 } from '../common/index.js';
+import { toJson } from '../common/json.js';
 import { FLAG_CPL, RedoKind, unsealPage, type RedoRecord } from '../page/index.js';
 import { nodeAddress, type Address, type Message, type RecoveryReply, type TruncationEntry, type WriteAck } from '../net/messages.js';
 import { LsnQueue } from './lsn-queue.js';
@@ -51,6 +52,16 @@ export interface VolumeMetadata {
   nodes: Array<{ node: NodeId; availabilityZone: string }>;
 }
 
+/**
+ * Whether a writer's metadata for a new epoch was derived from the stored metadata as it
+ * stands. A store must refuse the new epoch otherwise: the writer read the metadata before
+ * the previous writer's last change (a truncation, a membership change), and writing its
+ * copy would erase that change, on which segments may already have acted.
+ */
+export function derivedFromStored(taking: VolumeMetadata, stored: VolumeMetadata): boolean {
+  return toJson({ ...taking, epoch: 0 }) === toJson({ ...stored, epoch: 0 });
+}
+
 export interface ClientEnvironment {
   nowMs(): number;
   random: Random;
@@ -58,7 +69,10 @@ export interface ClientEnvironment {
   /** Runs `task` soon, after the current step (setImmediate in production). */
   defer(task: () => void): void;
   log(event: string, fields: Record<string, unknown>): void;
-  /** Makes new volume metadata durable (the control plane's store). */
+  /**
+   * Makes new volume metadata durable (the control plane's store). A new epoch is refused
+   * unless it is above the stored one and `derivedFromStored`; an older epoch is refused.
+   */
   persistMetadata(metadata: VolumeMetadata, done: (error?: Error) => void): void;
 }
 
