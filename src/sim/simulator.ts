@@ -14,7 +14,7 @@ import { AssertionFailure } from '../common/assert.js';
 import { applyRedo, emptyPage, RedoKind, type RedoRecord } from '../page/index.js';
 import { decodeMessage, encodeMessage, type Address, type Message } from '../net/messages.js';
 import { StorageNode, type NodeEnvironment } from '../storage-node/index.js';
-import { VolumeClient, type ClientEnvironment, type PagePatch, type VolumeMetadata } from '../volume-client/index.js';
+import { derivedFromStored, VolumeClient, type ClientEnvironment, type PagePatch, type VolumeMetadata } from '../volume-client/index.js';
 import { EventQueue } from './event-queue.js';
 import { SimLogDisk, SimOrderedStore } from './sim-disk.js';
 
@@ -282,13 +282,15 @@ export class Simulation {
       },
       persistMetadata: (metadata, done) => {
         // The control plane's store: durable once done runs. An epoch is taken by one writer
-        // only (compare-and-set), and only the newest epoch may write.
+        // only (compare-and-set), and only the newest epoch may write. A writer that takes an
+        // epoch must have read the last change of the metadata, or it would erase it.
         this.events.after(0.5, () => {
           const known = epochsTaken.get(name) ?? metadata.epoch;
           const taking = metadata.epoch > known || !epochsTaken.has(name);
           if (metadata.epoch < this.metadata.epoch || (taking && metadata.epoch <= this.metadata.epoch && this.metadata.epoch > 0)) {
             return done(new Error('metadata belongs to an older epoch'));
           }
+          if (taking && !derivedFromStored(metadata, this.metadata)) return done(new Error('metadata changed since the writer read it'));
           epochsTaken.set(name, metadata.epoch);
           this.metadata = structuredClone(metadata);
           done();
@@ -721,7 +723,7 @@ export class Simulation {
       this.tickEveryone();
     }
     const last = this.currentWriter();
-    if (last === undefined || last.client.state !== 'open') throw new InvariantViolation(1, `liveness: no open writer after healing (state ${last?.client.state ?? 'none'})`);
+    if (last === undefined || last.client.state !== 'open') throw new InvariantViolation(1, `liveness: no open writer after healing (state ${last?.client.state ?? 'none'}: ${last?.client.describe()}; ${this.describeSegments()})`);
     last.alive = false;
     this.startWriter();
     for (let index = 0; index < 300 && this.currentWriter()?.client.state !== 'open'; index++) {

@@ -747,12 +747,13 @@ export class Segment {
   }
 
   onHydrateChunk(chunk: HydrateChunk): void {
+    // Session 0 is a single-page repair; hydration sessions are numbered from 1.
+    if (chunk.session === 0) return this.onPageRepairChunk(chunk);
     if (chunk.status !== 'ok' || chunk.dataEpoch !== this.control.dataEpoch) {
       this.services.environment.log('hydration_refused', { segment: this.id, peer: chunk.fromSegment, status: chunk.status, peerEpoch: chunk.dataEpoch });
       this.hydration = undefined;
       return;
     }
-    if (chunk.session === 0 && chunk.pageIds.length === 1 && !this.control.hydrating) return this.storeRepairedPage(chunk);
     const hydration = this.hydration;
     if (!this.control.hydrating || hydration === undefined || hydration.peer !== chunk.fromSegment) return;
     if (chunk.session !== hydration.session || chunk.afterPageId !== hydration.afterPageId) return;
@@ -779,6 +780,20 @@ export class Segment {
         else this.requestHydrationChunk();
       },
     }));
+  }
+
+  private onPageRepairChunk(chunk: HydrateChunk): void {
+    if (this.control.hydrating || chunk.dataEpoch !== this.control.dataEpoch) return;
+    if (chunk.status === 'not_readable') {
+      // The peer no longer holds the page as of that version (GC has passed it there, or
+      // it lags). The bad version may be the only copy left here of records GC deleted,
+      // and every coalesce that needs the page gives up, so the segment can no longer
+      // vouch for the page nor keep up: it copies itself back from a peer instead.
+      this.services.environment.log('page_repair_refused', { segment: this.id, peer: chunk.fromSegment, page: -chunk.afterPageId - 2, lsn: String(chunk.atLsn) });
+      return this.markDamaged();
+    }
+    if (chunk.status !== 'ok' || chunk.pageIds.length !== 1) return;
+    this.storeRepairedPage(chunk);
   }
 
   private storeRepairedPage(chunk: HydrateChunk): void {
@@ -934,9 +949,12 @@ export class Segment {
         if (this.control.dataEpoch === epochAtBuild) {
           this.storedScl = lsnMax(this.storedScl, upTo);
           this.versionedLsn = lsnMax(this.versionedLsn, upTo);
-          this.gcLsn = lsnMax(this.gcLsn, gcReached);
-          this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         }
+        // GC's deletions are committed whatever happened meanwhile, so the GC point moves
+        // regardless: reads below it must be refused. It never passes a truncation point,
+        // because GC stops at the vdlHint, which is durable and below any later cut.
+        this.gcLsn = lsnMax(this.gcLsn, gcReached);
+        this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
         for (const [page, lsn] of gc.collected) if (this.collectable.get(page) === lsn) this.collectable.delete(page);
         for (const [page, lsn] of versionAt) if ((this.collectable.get(page) ?? -1n) < lsn) this.collectable.set(page, lsn);
         for (const [lsn, entry] of stored) {

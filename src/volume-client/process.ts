@@ -7,7 +7,7 @@ import { defaultClientLimits, defaultStorageLimits, MathRandom, StorageError, ty
 import { fromJson, toJson } from '../common/json.js';
 import { nodeAddress, type Address } from '../net/messages.js';
 import { TcpTransport, type PeerAddress } from '../net/tcp-transport.js';
-import { VolumeClient, type VolumeClientOptions, type VolumeMetadata } from './volume-client.js';
+import { derivedFromStored, VolumeClient, type VolumeClientOptions, type VolumeMetadata } from './volume-client.js';
 
 export interface VolumeConnectionOptions {
   name: string;
@@ -71,12 +71,14 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       persistMetadata: (metadata, done) => {
         try {
           // Compare-and-set on the epoch: a writer that takes a new epoch must find the
-          // volume below it, so two writers opening at once never share one.
+          // volume below it, so two writers opening at once never share one, and must have
+          // read the volume's last change, so that it never erases it.
           const current = readMetadata(options.metadataPath);
           const taking = takenEpoch === undefined || metadata.epoch > takenEpoch;
           if (metadata.epoch < current.epoch || (taking && metadata.epoch <= current.epoch)) {
             return done(new Error(`epoch ${metadata.epoch} is taken or older than the volume's ${current.epoch}`));
           }
+          if (taking && !derivedFromStored(metadata, current)) return done(new Error('the volume metadata changed since it was read'));
           writeMetadataSync(options.metadataPath, metadata);
           takenEpoch = metadata.epoch;
           done();

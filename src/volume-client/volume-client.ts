@@ -31,6 +31,7 @@ import {
   nodeOfSegment as nodeOf,
   groupOfSegment as groupOf,
 } from '../common/index.js';
+import { toJson } from '../common/json.js';
 import { FLAG_CPL, RedoKind, unsealPage, type RedoRecord } from '../page/index.js';
 import { nodeAddress, type Address, type Message, type RecoveryReply, type TruncationEntry, type WriteAck } from '../net/messages.js';
 import { LsnQueue } from './lsn-queue.js';
@@ -51,6 +52,16 @@ export interface VolumeMetadata {
   nodes: Array<{ node: NodeId; availabilityZone: string }>;
 }
 
+/**
+ * Whether a writer's metadata for a new epoch was derived from the stored metadata as it
+ * stands. A store must refuse the new epoch otherwise: the writer read the metadata before
+ * the previous writer's last change (a truncation, a membership change), and writing its
+ * copy would erase that change, on which segments may already have acted.
+ */
+export function derivedFromStored(taking: VolumeMetadata, stored: VolumeMetadata): boolean {
+  return toJson({ ...taking, epoch: 0 }) === toJson({ ...stored, epoch: 0 });
+}
+
 export interface ClientEnvironment {
   nowMs(): number;
   random: Random;
@@ -58,7 +69,10 @@ export interface ClientEnvironment {
   /** Runs `task` soon, after the current step (setImmediate in production). */
   defer(task: () => void): void;
   log(event: string, fields: Record<string, unknown>): void;
-  /** Makes new volume metadata durable (the control plane's store). */
+  /**
+   * Makes new volume metadata durable (the control plane's store). A new epoch is refused
+   * unless it is above the stored one and `derivedFromStored`; an older epoch is refused.
+   */
   persistMetadata(metadata: VolumeMetadata, done: (error?: Error) => void): void;
 }
 
@@ -131,6 +145,8 @@ export class VolumeClient {
   private recovery: RecoveryProgress | undefined;
   private openCallback: ((error?: StorageError) => void) | undefined;
   private readonly membershipChanges = new Map<number, { catchUpLsn: Lsn; newNode: NodeId }>();
+  /** While repairing: per PG, the segment whose chain set the recovered VDL. */
+  private recoveredFrom = new Set<SegmentId>();
 
   constructor(
     private readonly environment: ClientEnvironment,
@@ -234,7 +250,8 @@ export class VolumeClient {
         this.environment.send(nodeAddress(nodeOf(segment)), {
           kind: 'recovery-query',
           from: this.options.address,
-          requestId: 0,
+          // The reply echoes it: a restarted recovery tells its own older queries apart.
+          requestId: this.metadata.epoch,
           segment,
           newEpoch: this.metadata.epoch,
         });
@@ -245,7 +262,7 @@ export class VolumeClient {
 
   private onRecoveryReply(reply: RecoveryReply): void {
     const recovery = this.recovery;
-    if (this.state !== 'recovering' || recovery === undefined) return;
+    if (this.state !== 'recovering' || recovery === undefined || reply.requestId !== this.metadata.epoch) return;
     if (reply.status === 'fenced') return this.failOpen(new StorageError('fenced', `segment ${reply.segment} has seen a newer epoch`));
     if (reply.status === 'unknown_segment') {
       // A volume no writer ever opened is still being created; otherwise the node lost the
@@ -274,15 +291,17 @@ export class VolumeClient {
     // Per PG, the most complete chain among the quorum, clamped by truncations it missed.
     const present = new Map<Lsn, boolean>();
     const bestOfGroup: Array<{ chain: Array<[Lsn, boolean]>; atHint: Lsn }> = [];
+    const recoveredFrom = new Set<SegmentId>();
     for (let group = 0; group < this.metadata.groups.length; group++) {
-      let best: { chain: Array<[Lsn, boolean]>; atHint: Lsn; scl: Lsn } = { chain: [], atHint: 0n, scl: -1n };
+      let best: { chain: Array<[Lsn, boolean]>; atHint: Lsn; scl: Lsn; segment: SegmentId | undefined } = { chain: [], atHint: 0n, scl: -1n, segment: undefined };
       for (const reply of replies) {
         if (groupOf(reply.segment) !== group) continue;
         const clamp = this.clampForEpoch(reply.dataEpoch);
         const scl = lsnMin(reply.scl, clamp);
-        if (scl > best.scl) best = { chain: reply.chain.filter(([lsn]) => lsn <= scl), atHint: reply.chainLsnAtHint, scl };
+        if (scl > best.scl) best = { chain: reply.chain.filter(([lsn]) => lsn <= scl), atHint: reply.chainLsnAtHint, scl, segment: reply.segment };
       }
       bestOfGroup.push(best);
+      if (best.segment !== undefined) recoveredFrom.add(best.segment);
       for (const [lsn, cpl] of best.chain) if (lsn > base) present.set(lsn, cpl);
     }
     // LSNs are dense: the VCL is where the first LSN missing from every PG is.
@@ -314,6 +333,7 @@ export class VolumeClient {
       this.pending = this.metadata.groups.map(() => []);
       this.state = 'repairing';
       this.recovery = undefined;
+      this.recoveredFrom = recoveredFrom;
       this.sendTruncates();
     });
   }
@@ -331,13 +351,30 @@ export class VolumeClient {
       this.environment.send(nodeAddress(nodeOf(segment)), {
         kind: 'truncate',
         from: this.options.address,
-        requestId: 0,
+        requestId: this.metadata.epoch,
         segment,
         history: this.metadata.history,
         peers: this.segmentsOf(groupOf(segment)).map(nodeOf),
       });
       this.view(segment).lastSentMs = this.environment.nowMs();
     }
+  }
+
+  /**
+   * The recovered VDL may include records above the old VCL that only the segment with the
+   * best chain held. If that segment has lost data since it replied (it reports repairing),
+   * those records may exist nowhere, and no write quorum would ever reach the VDL. Nothing
+   * up to the VDL has been confirmed to anyone yet, so recovery starts over at a new epoch,
+   * whose truncation cuts the lost lineage.
+   */
+  private restartRecovery(segment: SegmentId): void {
+    assert(this.state === 'repairing', 'only a recovery not yet open is restarted');
+    this.environment.log('recovery_restarted', { epoch: this.metadata.epoch, damaged: segment });
+    const done = this.openCallback;
+    assert(done !== undefined, 'a repairing client has an open callback');
+    this.state = 'closed';
+    this.recoveredFrom = new Set();
+    this.open(done);
   }
 
   /** Repairing ends when each PG has its records up to the VDL on a write quorum. */
@@ -347,6 +384,7 @@ export class VolumeClient {
       if (this.quorumPoint(group) < this.lastLsnOfGroup[group]!) return;
     }
     this.state = 'open';
+    this.recoveredFrom = new Set();
     this.resumeMembershipChanges();
     this.environment.log('volume_open', { epoch: this.metadata.epoch, vdl: String(this.vdl) });
     const callback = this.openCallback;
@@ -466,6 +504,7 @@ export class VolumeClient {
         if (controlMoved && ack.incarnation === view.incarnation && ack.dataEpoch === view.dataEpoch) view.scl = ack.scl;
         view.controlSequence = ack.controlSequence;
         view.repairing = ack.repairing;
+        if (ack.repairing && this.state === 'repairing' && this.recoveredFrom.has(ack.segment)) return this.restartRecovery(ack.segment);
         if (ack.repairing && !ack.repairTargetKnown) this.sendRepairTarget(ack.segment);
         this.onGroupProgress(group);
         return;
@@ -765,11 +804,16 @@ export class VolumeClient {
       case 'recovery-reply':
         return this.onRecoveryReply(message);
       case 'truncate-ack':
-        if (message.status === 'fenced') return this.becomeFenced(message.segment);
+        // A fence of this client's own truncate from before a restarted recovery says nothing.
+        if (message.status === 'fenced' && message.requestId === this.metadata.epoch) return this.becomeFenced(message.segment);
         if (message.status === 'ok') {
           this.noteSegment(message.segment, message.incarnation, message.scl, message.dataEpoch);
           this.onGroupProgress(groupOf(message.segment));
         }
+        // The segment was never created (its bootstrap was lost) or its node lost it. Until
+        // it exists it joins no quorum, and a PG short of segments never opens: create it;
+        // it hydrates from its peers.
+        if (message.status === 'unknown_segment') this.sendMembership(message.segment, false);
         return;
       case 'membership-ack':
         if (message.status === 'ok') this.view(message.segment).lastHeardMs = this.environment.nowMs();
