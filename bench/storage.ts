@@ -6,12 +6,16 @@
 //   npm run bench:storage -- [--seconds S] [--samples N] [--volume-mb MB]
 //
 // Phases: latency (1 committer, group commit off and on), throughput (1, 8, 64
-// concurrent committers), then a volume of --volume-mb MB (default 1024; 0 skips) written
+// concurrent committers), each also for the floor (bench/floor-node.ts: six processes that
+// only append, fdatasync and acknowledge, written to with the same 4/6 quorum), then a volume of --volume-mb MB (default 1024; 0 skips) written
 // through the fleet, after which each node's peak RSS is printed.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pageId, type Lsn } from '../src/common/index.js';
 import { RedoKind } from '../src/page/index.js';
 import { Fleet } from '../src/testing/fleet.js';
@@ -72,6 +76,81 @@ class LocalLog implements Committer {
 
   close(): void {
     fs.closeSync(this.descriptor);
+  }
+}
+
+// ---------------------------------------------------------------- the floor: 6 bare processes
+
+const FLOOR_NODE = fileURLToPath(new URL('./floor-node.js', import.meta.url));
+
+/**
+ * Six floor-node processes (append + fdatasync + ack, nothing else) written to like the
+ * fleet: every record to all six, committed on the 4th acknowledgement. What no storage
+ * code on this machine can beat with six processes on one disk.
+ */
+class FloorQuorum implements Committer {
+  private readonly children: ChildProcess[] = [];
+  private readonly sockets: net.Socket[] = [];
+  private readonly waiting = new Map<number, { acks: number; resolve: () => void }>();
+  private sequence = 0;
+  private corked = false;
+
+  static async start(directory: string): Promise<FloorQuorum> {
+    const floor = new FloorQuorum();
+    for (let index = 0; index < 6; index++) {
+      const child = spawn(process.execPath, [FLOOR_NODE, directory], { stdio: ['pipe', 'pipe', 'inherit'] });
+      floor.children.push(child);
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      });
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.setNoDelay(true);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let rest: Buffer = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        rest = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+        let at = 0;
+        for (; at + 4 <= rest.length; at += 4) {
+          const sequence = rest.readUInt32LE(at);
+          const entry = floor.waiting.get(sequence);
+          if (entry !== undefined && ++entry.acks === 4) {
+            floor.waiting.delete(sequence);
+            entry.resolve();
+          }
+        }
+        rest = rest.subarray(at);
+      });
+      floor.sockets.push(socket);
+    }
+    return floor;
+  }
+
+  commit(bytes: Uint8Array): Promise<void> {
+    const sequence = ++this.sequence;
+    const frame = Buffer.alloc(8 + bytes.length);
+    frame.writeUInt32LE(bytes.length, 0);
+    frame.writeUInt32LE(sequence, 4);
+    frame.set(bytes, 8);
+    // Like the volume client, send what one step produced as one write per socket.
+    if (!this.corked) {
+      this.corked = true;
+      for (const socket of this.sockets) socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        for (const socket of this.sockets) socket.uncork();
+      });
+    }
+    for (const socket of this.sockets) socket.write(frame);
+    return new Promise((resolve) => this.waiting.set(sequence, { acks: 0, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(this.children.map((child) => new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.stdin!.end();
+    })));
   }
 }
 
@@ -211,29 +290,36 @@ async function main(): Promise<void> {
   console.log(`bench/storage: ${RECORD_BYTES}-byte records, ${SAMPLES} latency samples, ${SECONDS} s per throughput run, ${os.cpus().length} cores`);
   const rows: string[] = [];
   try {
-    for (const groupCommit of ONLY_VOLUME ? [] : [false, true]) {
-      const baselineLog = new LocalLog(path.join(scratch, `baseline-${groupCommit}.log`), groupCommit);
-      const baseline = await latency(baselineLog);
-      const quorum = await withFleet(groupCommit, (connection) => latency(new QuorumCommitter(connection)));
-      rows.push(
-        `latency, group commit ${groupCommit ? 'on ' : 'off'} | quorum p50 ${format(quorum.p50)} ms p99 ${format(quorum.p99)} ms | local fdatasync p50 ${format(baseline.p50)} ms p99 ${format(baseline.p99)} ms | ratio p50 ${(quorum.p50 / baseline.p50).toFixed(2)}x p99 ${(quorum.p99 / baseline.p99).toFixed(2)}x`,
-      );
-      console.log(rows[rows.length - 1]);
-      baselineLog.close();
-    }
-    await withFleet(true, async (connection, fleet) => {
-      const committer = new QuorumCommitter(connection);
-      for (const concurrency of ONLY_VOLUME ? [] : [1, 8, 64]) {
-        const baselineLog = new LocalLog(path.join(scratch, `throughput-${concurrency}.log`), true);
-        const baseline = await throughput(baselineLog, concurrency);
-        baselineLog.close();
-        const quorum = await throughput(committer, concurrency);
+    const floor = ONLY_VOLUME ? undefined : await FloorQuorum.start(scratch);
+    try {
+      for (const groupCommit of ONLY_VOLUME ? [] : [false, true]) {
+        const baselineLog = new LocalLog(path.join(scratch, `baseline-${groupCommit}.log`), groupCommit);
+        const baseline = await latency(baselineLog);
+        const quorum = await withFleet(groupCommit, (connection) => latency(new QuorumCommitter(connection)));
+        const bare = await latency(floor!);
         rows.push(
-          `throughput, ${String(concurrency).padStart(2)} committers | quorum ${format(quorum.recordsPerSecond)} records/s ${format(quorum.megabytesPerSecond)} MB/s | local fdatasync ${format(baseline.recordsPerSecond)} records/s ${format(baseline.megabytesPerSecond)} MB/s | ratio ${(quorum.recordsPerSecond / baseline.recordsPerSecond).toFixed(2)}x`,
+          `latency, group commit ${groupCommit ? 'on ' : 'off'} | quorum p50 ${format(quorum.p50)} ms p99 ${format(quorum.p99)} ms | local fdatasync p50 ${format(baseline.p50)} ms p99 ${format(baseline.p99)} ms | ratio p50 ${(quorum.p50 / baseline.p50).toFixed(2)}x p99 ${(quorum.p99 / baseline.p99).toFixed(2)}x | floor p50 ${format(bare.p50)} ms (${(bare.p50 / baseline.p50).toFixed(2)}x)`,
         );
         console.log(rows[rows.length - 1]);
+        baselineLog.close();
       }
-    });
+      await withFleet(true, async (connection) => {
+        const committer = new QuorumCommitter(connection);
+        for (const concurrency of ONLY_VOLUME ? [] : [1, 8, 64]) {
+          const baselineLog = new LocalLog(path.join(scratch, `throughput-${concurrency}.log`), true);
+          const baseline = await throughput(baselineLog, concurrency);
+          baselineLog.close();
+          const quorum = await throughput(committer, concurrency);
+          const bare = await throughput(floor!, concurrency);
+          rows.push(
+            `throughput, ${String(concurrency).padStart(2)} committers | quorum ${format(quorum.recordsPerSecond)} records/s ${format(quorum.megabytesPerSecond)} MB/s | local fdatasync ${format(baseline.recordsPerSecond)} records/s ${format(baseline.megabytesPerSecond)} MB/s | ratio ${(quorum.recordsPerSecond / baseline.recordsPerSecond).toFixed(2)}x | floor ${format(bare.recordsPerSecond)} records/s (${(bare.recordsPerSecond / baseline.recordsPerSecond).toFixed(2)}x)`,
+          );
+          console.log(rows[rows.length - 1]);
+        }
+      });
+    } finally {
+      await floor?.stop();
+    }
     // The writer may run 2048 LSNs (14 MB of 7 KB records) ahead of the VDL: what a node
     // holds in memory is bounded by that and its own limits, not by the volume's size.
     if (VOLUME_MB > 0) await withFleet(true, (connection, fleet) => writeVolume(connection, fleet, VOLUME_MB), 2048n);

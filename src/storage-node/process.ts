@@ -54,6 +54,7 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
       gossipIntervalMs: 50,
       coalesceIntervalMs: 1000,
       hydrationTimeoutMs: 2000,
+      defer: (task) => void setImmediate(task),
     },
   );
   await new Promise<void>((resolve, reject) => node!.start((error) => (error ? reject(error) : resolve())));
