@@ -115,7 +115,27 @@ export class TcpTransport {
       this.dropped++;
       return;
     }
+    this.cork(socket);
     socket.write(frame);
+  }
+
+  /**
+   * Frames sent to one peer in one step (a writer's batches for the segments a node hosts,
+   * a node's acknowledgements after one sync) leave in one system call: on a loaded
+   * machine every loopback write costs the receiver a wake-up.
+   */
+  private readonly corked = new Set<net.Socket>();
+
+  private cork(socket: net.Socket): void {
+    if (this.corked.has(socket)) return;
+    if (this.corked.size === 0) {
+      process.nextTick(() => {
+        for (const corked of this.corked) corked.uncork();
+        this.corked.clear();
+      });
+    }
+    this.corked.add(socket);
+    socket.cork();
   }
 
   private connectionTo(to: Address): net.Socket | undefined {

@@ -58,20 +58,7 @@ export function validateRedo(record: RedoRecord): string | undefined {
   }
 }
 
-/**
- * A record's encoding, from its first encode or from the bytes it was decoded from: a
- * record travels writer -> 6 frames -> hot log -> page store, and is encoded once. Records
- * are immutable once sent; the cached bytes are never handed out for writing.
- */
-const encodings = new WeakMap<RedoRecord, Uint8Array>();
-
 export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uint8Array {
-  const cached = encodings.get(record);
-  if (cached !== undefined) {
-    if (target === undefined) return cached;
-    target.set(cached, at);
-    return target.subarray(at, at + cached.length);
-  }
   const total = encodedRedoBytes(record);
   const bytes = target ?? new Uint8Array(total);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, total);
@@ -85,14 +72,12 @@ export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uin
   view.setUint32(28, record.data.length, true);
   bytes.set(record.data, at + REDO_HEADER_BYTES);
   view.setUint32(total - 4, checksum(bytes, at, at + total - 4), true);
-  const encoded = target ? bytes.subarray(at, at + total) : bytes;
-  encodings.set(record, encoded);
-  return encoded;
+  return target ? bytes.subarray(at, at + total) : bytes;
 }
 
 export type DecodeResult<T> = { ok: true; value: T; bytes: number } | { ok: false; error: 'truncated' | 'checksum_mismatch' | 'malformed' };
 
-/** Decodes one record at `at`; the record is copied (with its encoding) so the source may be reused. */
+/** Decodes one record at `at`; the record's data is copied so the source may be reused. */
 export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> {
   if (bytes.length - at < REDO_HEADER_BYTES + REDO_TRAILER_BYTES) return { ok: false, error: 'truncated' };
   const view = new DataView(bytes.buffer, bytes.byteOffset + at);
@@ -110,12 +95,9 @@ export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> 
     flags: view.getUint8(24),
     kind: view.getUint8(25) as RedoKind,
     offset: view.getUint16(26, true),
-    data: new Uint8Array(0),
+    data: bytes.slice(at + REDO_HEADER_BYTES, at + REDO_HEADER_BYTES + dataBytes),
   };
-  if (validateRedo({ ...record, data: { length: dataBytes } as Uint8Array }) !== undefined) return { ok: false, error: 'malformed' };
-  const own = bytes.slice(at, at + total);
-  record.data = own.subarray(REDO_HEADER_BYTES, REDO_HEADER_BYTES + dataBytes);
-  encodings.set(record, own);
+  if (validateRedo(record) !== undefined) return { ok: false, error: 'malformed' };
   return { ok: true, value: record, bytes: total };
 }
 
