@@ -270,7 +270,8 @@ async function writeVolume(connection: VolumeConnection, fleet: Fleet, megabytes
   for (const node of fleet.nodes) {
     const pid = fleet.pid(node.id);
     const diskMb = directoryBytes(node.dir) / 1024 / 1024;
-    console.log(`  node ${node.id} (${node.zone}): peak RSS ${peakRssMb(pid).toFixed(0)} MB (now ${rssBreakdown(pid)} anonymous + lmdb map), on disk ${diskMb.toFixed(0)} MB`);
+    const hotLogMb = directoryBytes(path.join(node.dir, 'hot-log')) / 1024 / 1024;
+    console.log(`  node ${node.id} (${node.zone}): peak RSS ${peakRssMb(pid).toFixed(0)} MB (now ${rssBreakdown(pid)} anonymous + lmdb map), on disk ${diskMb.toFixed(0)} MB (hot log ${hotLogMb.toFixed(0)} MB)`);
   }
 }
 

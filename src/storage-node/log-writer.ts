@@ -40,12 +40,6 @@ export interface LogWriterOptions {
   queueBytesMax: number;
   /** Deliberate bug for the simulator's self-test: acknowledge before the sync. */
   acknowledgeBeforeSync?: boolean;
-  /**
-   * Runs a flush after the current step (setImmediate in production), so that everything
-   * appended while handling one batch of network input shares one sync. Without it a
-   * flush starts at once.
-   */
-  defer?: (task: () => void) => void;
 }
 
 const textEncoder = new TextEncoder();
@@ -154,21 +148,8 @@ export class LogWriter {
       at += frame.length;
     }
     this.queue.push({ bytes, frameCount: frames.length, done });
-    this.scheduleFlush();
+    this.flush();
     return true;
-  }
-
-  private flushScheduled = false;
-
-  private scheduleFlush(): void {
-    const defer = this.options.defer;
-    if (defer === undefined) return this.flush();
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    defer(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
   }
 
   /** A frame of `file` is now also in the page store (or was discarded). */
@@ -214,7 +195,7 @@ export class LogWriter {
         if (this.currentBytes >= this.options.fileBytesMax) this.abandonCurrentFile();
       }
       if (!this.options.acknowledgeBeforeSync || error) for (const entry of batch) entry.done(error, file);
-      this.scheduleFlush();
+      this.flush();
     };
     this.disk.append(file, bytes, (appendError) => {
       if (appendError) return finish(appendError);

@@ -52,9 +52,8 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
       limits: defaultStorageLimits,
       groupCommit: options.groupCommit,
       gossipIntervalMs: 50,
-      coalesceIntervalMs: 1000,
+      coalesceIntervalMs: 100,
       hydrationTimeoutMs: 2000,
-      defer: (task) => void setImmediate(task),
     },
   );
   await new Promise<void>((resolve, reject) => node!.start((error) => (error ? reject(error) : resolve())));

@@ -63,15 +63,7 @@ export class FsLogDisk implements LogDisk {
   sync(name: string, done: DiskCallback): void {
     const descriptor = this.descriptors.get(name);
     if (descriptor === undefined) return done();
-    // Inline as well: on the commit path a thread-pool round trip costs two wake-ups, and
-    // the log writer already gathers one step's appends into this one sync.
-    let failure: Error | undefined;
-    try {
-      fs.fdatasyncSync(descriptor);
-    } catch (error) {
-      failure = error as Error;
-    }
-    done(failure);
+    fs.fdatasync(descriptor, (error) => done(error ?? undefined));
   }
 
   remove(name: string, done: DiskCallback): void {

@@ -130,7 +130,7 @@ export class Segment {
   private controlFrames: Array<[string, number]> = [];
   private readonly storeJobs: StoreJob[] = [];
   private storeRetryAtMs = 0;
-  /** Chain records per page since its last version (a heuristic: restarts begin at zero). */
+  /** Weighted chain records per page since its last version (a heuristic: restarts begin at zero). */
   private readonly recordsSinceVersion = new Map<PageId, number>();
   /**
    * Pages whose newest version (its LSN here) makes older versions and records garbage once
@@ -916,13 +916,17 @@ export class Segment {
     }
     // A page gets a new version once enough records have piled up on it since the last one;
     // otherwise its records stay as they are (a version costs a whole page, a record its
-    // own size). GC makes the versions it needs before it deletes records.
+    // own size). A record weighs by its size, so that about a page's worth of record bytes
+    // or recordsPerVersion small records make a version: what a page keeps beyond its
+    // newest version stays near one page, and GC only deletes what versions make redundant.
     const versionAt = new Map<PageId, Lsn>();
     const upTo = this.scl;
+    const perVersion = this.services.limits.recordsPerVersion;
     for (const record of this.chainRecords(this.versionedLsn, upTo, Number.MAX_SAFE_INTEGER)) {
-      const count = (this.recordsSinceVersion.get(record.pageId) ?? 0) + 1;
+      const weight = Math.max(1, Math.ceil((record.data.length * perVersion) / PAGE_BYTES));
+      const count = (this.recordsSinceVersion.get(record.pageId) ?? 0) + weight;
       this.recordsSinceVersion.set(record.pageId, count);
-      if (count >= this.services.limits.recordsPerVersion) {
+      if (count >= perVersion) {
         versionAt.set(record.pageId, record.lsn);
         this.recordsSinceVersion.delete(record.pageId);
       }

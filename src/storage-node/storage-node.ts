@@ -25,8 +25,6 @@ export interface StorageNodeOptions {
   hydrationTimeoutMs: number;
   /** Deliberate bug, for proving that the simulator catches it. */
   acknowledgeBeforeSync?: boolean;
-  /** Defers hot-log flushes to the end of the current step (see LogWriterOptions.defer). */
-  defer?: (task: () => void) => void;
 }
 
 const textDecoder = new TextDecoder();
@@ -81,7 +79,6 @@ export class StorageNode {
         queueMax: this.options.limits.nodeAppendQueueMax,
         queueBytesMax: this.options.limits.nodeAppendQueueBytesMax,
         ...(this.options.acknowledgeBeforeSync ? { acknowledgeBeforeSync: true } : {}),
-        ...(this.options.defer ? { defer: this.options.defer } : {}),
       },
       lastSequence + 1,
     );
