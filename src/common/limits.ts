@@ -56,7 +56,7 @@ export const defaultStorageLimits: StorageLimits = {
   hydrationPagesMax: 64,
   connectionsMax: 512,
   recordsPerVersion: 16,
-  gcBatchLsns: 4096,
+  gcBatchLsns: 256,
 };
 
 export const defaultClientLimits: ClientLimits = {
