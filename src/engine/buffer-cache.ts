@@ -1,0 +1,154 @@
+// The writer's buffer cache: 8 KiB pages read from the volume, bounded by bytes, never
+// written back. Pages change only through mini-transactions (mini-transaction.ts), which
+// ship redo; the cache just remembers, per page, the LSN of the newest redo applied to it.
+//
+// Invariants:
+//  C1. A page is evicted only when it is unpinned, unlatched and its newest redo is durable
+//      (pageLsn <= VDL). So a page that is not cached has no redo above the VDL, and a miss
+//      that reads it at the current VDL gets its newest version, never a stale one.
+//  C2. Two loads of one page never run at once: later callers wait for the first.
+//  C3. Cached bytes never go above `bytesMax` while some page can be evicted; when none can
+//      (all pinned, or their redo not yet durable), a load first waits for the VDL to cover
+//      the oldest unpinned page, and only pinned pages can push the cache over its bound.
+//
+// Frame states: loading -> cached (pins >= 0, latched by at most one writer) -> evicted.
+
+import { assert, PAGE_BYTES, type Lsn, type PageId } from '../common/index.js';
+import type { PageStore } from './page-store.js';
+
+export interface BufferCacheOptions {
+  /** Upper bound of cached page bytes (see C3). */
+  bytesMax: number;
+}
+
+export interface Frame {
+  readonly pageId: PageId;
+  /** The page: read-only outside MiniTransaction.commit(). */
+  readonly bytes: Uint8Array;
+  /** LSN of the newest redo in `bytes` (the read point for a page just loaded). */
+  pageLsn: Lsn;
+  pins: number;
+  /** The mini-transaction holding the page for writing, and those waiting for it. */
+  latchedBy: object | undefined;
+  latchWaiters: Array<() => void>;
+}
+
+export interface BufferCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  /** Times a load had to wait for the VDL before it could evict (C3). */
+  durabilityWaits: number;
+}
+
+interface Loading {
+  waiters: number;
+  promise: Promise<Frame>;
+}
+
+export class BufferCache {
+  /** In LRU order: the first entry is the least recently used. */
+  private readonly frames = new Map<PageId, Frame>();
+  private readonly loading = new Map<PageId, Loading>();
+  readonly stats: BufferCacheStats = { hits: 0, misses: 0, evictions: 0, durabilityWaits: 0 };
+
+  constructor(
+    readonly store: PageStore,
+    private readonly options: BufferCacheOptions,
+  ) {
+    assert(options.bytesMax >= PAGE_BYTES, 'the buffer cache must hold at least one page');
+  }
+
+  get cachedBytes(): number {
+    return this.frames.size * PAGE_BYTES;
+  }
+
+  get bytesMax(): number {
+    return this.options.bytesMax;
+  }
+
+  /** The cached frame of a page, if any, without pinning or loading it. */
+  peek(pageId: PageId): Frame | undefined {
+    return this.frames.get(pageId);
+  }
+
+  /** Pins a page (loading it on a miss); every pin needs one unpin. */
+  pin(pageId: PageId): Promise<Frame> {
+    if (!Number.isInteger(pageId) || pageId < 0 || pageId >= this.store.pageCount) {
+      return Promise.reject(new RangeError(`page ${pageId} is outside the volume (0..${this.store.pageCount - 1})`));
+    }
+    const frame = this.frames.get(pageId);
+    if (frame !== undefined) {
+      this.stats.hits++;
+      frame.pins++;
+      this.touch(frame);
+      return Promise.resolve(frame);
+    }
+    let loading = this.loading.get(pageId);
+    if (loading === undefined) {
+      this.stats.misses++;
+      const entry: Loading = { waiters: 0, promise: Promise.resolve(undefined as unknown as Frame) };
+      entry.promise = this.load(pageId, entry);
+      this.loading.set(pageId, entry);
+      loading = entry;
+    }
+    loading.waiters++;
+    return loading.promise;
+  }
+
+  unpin(frame: Frame): void {
+    assert(frame.pins > 0, `page ${frame.pageId} unpinned more often than pinned`);
+    frame.pins--;
+    if (frame.pins === 0) this.evictWhileOver(0);
+  }
+
+  private async load(pageId: PageId, entry: Loading): Promise<Frame> {
+    try {
+      await this.makeRoom();
+      const atLsn = this.store.durableLsn();
+      const bytes = await this.store.readPage(pageId, atLsn);
+      assert(bytes.length === PAGE_BYTES, `page ${pageId} came back with ${bytes.length} bytes`);
+      // Every caller that joined this load holds a pin from the moment the frame exists,
+      // so nothing can evict it before their continuations run.
+      const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [] };
+      this.frames.set(pageId, frame);
+      this.evictWhileOver(0);
+      return frame;
+    } finally {
+      this.loading.delete(pageId);
+    }
+  }
+
+  /** Makes room for one more page (C3): evicts, or waits for the VDL when that is what blocks eviction. */
+  private async makeRoom(): Promise<void> {
+    for (;;) {
+      this.evictWhileOver(PAGE_BYTES);
+      if (this.cachedBytes + PAGE_BYTES <= this.options.bytesMax) return;
+      let oldestUnpinned: Lsn | undefined;
+      for (const frame of this.frames.values()) {
+        if (frame.pins === 0 && frame.latchedBy === undefined && (oldestUnpinned === undefined || frame.pageLsn < oldestUnpinned)) oldestUnpinned = frame.pageLsn;
+      }
+      // Everything is pinned: the working set is larger than the cache; go over the bound.
+      if (oldestUnpinned === undefined) return;
+      this.stats.durabilityWaits++;
+      await this.store.waitDurable(oldestUnpinned);
+    }
+  }
+
+  /** Evicts least recently used evictable frames while more than bytesMax - spare is cached (C1). */
+  private evictWhileOver(spare: number): void {
+    if (this.cachedBytes + spare <= this.options.bytesMax) return;
+    const durable = this.store.durableLsn();
+    for (const frame of this.frames.values()) {
+      if (this.cachedBytes + spare <= this.options.bytesMax) return;
+      if (frame.pins > 0 || frame.latchedBy !== undefined || frame.pageLsn > durable) continue;
+      this.frames.delete(frame.pageId);
+      this.stats.evictions++;
+    }
+  }
+
+  private touch(frame: Frame): void {
+    this.frames.delete(frame.pageId);
+    this.frames.set(frame.pageId, frame);
+  }
+}

@@ -1,0 +1,143 @@
+// A mini-transaction: the unit in which pages change. It latches the pages it writes,
+// changes private copies of them, and at commit ships one redo record per patch (the last
+// one a CPL) and installs the copies, all in one synchronous step. So no one ever sees a
+// half-made change, and recovery, which truncates to the last CPL, keeps a structural
+// change (a B+tree split over three pages) whole or not at all.
+//
+// Invariants:
+//  M1. Pages written by an open mini-transaction are latched by it: a second writer of the
+//      same page waits (acquire latches in a fixed order, e.g. top-down, to avoid cycles).
+//  M2. Cached bytes change only in commit(), right after the redo that describes the change
+//      was appended, and the frame's pageLsn becomes that redo's LSN.
+//  M3. A redo record costs its patch's bytes plus 36: a row-sized write is a row-sized record.
+//
+// States: open --commit()--> committed; open --abort()--> aborted (private copies dropped).
+
+import { assert, PAGE_BYTES, type Lsn, type PageId } from '../common/index.js';
+import { RedoKind } from '../page/index.js';
+import type { PagePatch } from '../volume-client/index.js';
+import type { BufferCache, Frame } from './buffer-cache.js';
+
+interface Held {
+  frame: Frame;
+  /** Private copy once the page is latched for writing. */
+  copy: Uint8Array | undefined;
+}
+
+export class MiniTransaction {
+  private readonly held = new Map<PageId, Held>();
+  private readonly patches: PagePatch[] = [];
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+
+  constructor(private readonly cache: BufferCache) {}
+
+  /** The page as this mini-transaction sees it (its own writes included). Do not modify it. */
+  async read(pageId: PageId): Promise<Uint8Array> {
+    const held = await this.hold(pageId);
+    return held.copy ?? held.frame.bytes;
+  }
+
+  /** Latches the page for writing (waiting for another writer to finish) and returns its view. */
+  async latch(pageId: PageId): Promise<Uint8Array> {
+    const held = await this.hold(pageId);
+    if (held.copy === undefined) {
+      const frame = held.frame;
+      while (frame.latchedBy !== undefined && frame.latchedBy !== this) await new Promise<void>((resolve) => frame.latchWaiters.push(resolve));
+      // Aborted while waiting: hand the wake-up on, so the next waiter is not stranded.
+      if (this.state !== 'open') frame.latchWaiters.shift()?.();
+      this.assertOpen();
+      frame.latchedBy = this;
+      held.copy = frame.bytes.slice();
+    }
+    return held.copy;
+  }
+
+  /** Writes `data` at `offset` of a page latched by this mini-transaction. */
+  write(pageId: PageId, offset: number, data: Uint8Array): void {
+    const copy = this.latched(pageId);
+    assert(Number.isInteger(offset) && offset >= 0 && offset + data.length <= PAGE_BYTES, `write of ${data.length} bytes at ${offset} is outside the page`);
+    if (data.length === 0) return;
+    copy.set(data, offset);
+    this.patches.push({ pageId, kind: RedoKind.Write, offset, data: data.slice() });
+  }
+
+  /** Zeroes a page latched by this mini-transaction (a new page starts here). */
+  init(pageId: PageId): void {
+    this.latched(pageId).fill(0);
+    this.patches.push({ pageId, kind: RedoKind.Init, offset: 0, data: new Uint8Array(0) });
+  }
+
+  get patchCount(): number {
+    return this.patches.length;
+  }
+
+  /**
+   * Ships the redo and installs the pages (M2). Resolves with the CPL's LSN, or undefined
+   * when nothing was written. Waits first while the writer is too far ahead of the VDL.
+   */
+  async commit(): Promise<Lsn | undefined> {
+    this.assertOpen();
+    if (this.patches.length === 0) {
+      this.finish('committed');
+      return undefined;
+    }
+    const store = this.cache.store;
+    while (!store.canAppend()) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.assertOpen();
+    const lsns = store.append(this.patches);
+    assert(lsns.length === this.patches.length, 'one LSN per patch');
+    for (const [index, patch] of this.patches.entries()) {
+      const held = this.held.get(patch.pageId)!;
+      held.frame.pageLsn = lsns[index]!;
+    }
+    for (const held of this.held.values()) if (held.copy !== undefined) held.frame.bytes.set(held.copy);
+    this.finish('committed');
+    return lsns[lsns.length - 1];
+  }
+
+  /** Drops every change and releases pins and latches. */
+  abort(): void {
+    if (this.state !== 'open') return;
+    this.finish('aborted');
+  }
+
+  private async hold(pageId: PageId): Promise<Held> {
+    this.assertOpen();
+    const existing = this.held.get(pageId);
+    if (existing !== undefined) return existing;
+    const frame = await this.cache.pin(pageId);
+    if (this.state !== 'open' || this.held.has(pageId)) {
+      // Aborted meanwhile, or a concurrent call of ours pinned it first.
+      this.cache.unpin(frame);
+      this.assertOpen();
+      return this.held.get(pageId)!;
+    }
+    const held: Held = { frame, copy: undefined };
+    this.held.set(pageId, held);
+    return held;
+  }
+
+  private latched(pageId: PageId): Uint8Array {
+    this.assertOpen();
+    const held = this.held.get(pageId);
+    assert(held?.copy !== undefined, `page ${pageId} is written without being latched by this mini-transaction`);
+    return held.copy;
+  }
+
+  private finish(state: 'committed' | 'aborted'): void {
+    this.state = state;
+    for (const held of this.held.values()) {
+      const frame = held.frame;
+      if (frame.latchedBy === this) {
+        frame.latchedBy = undefined;
+        frame.latchWaiters.shift()?.();
+      }
+      this.cache.unpin(frame);
+    }
+    this.held.clear();
+  }
+
+  private assertOpen(): void {
+    assert(this.state === 'open', `mini-transaction is ${this.state}`);
+  }
+}

@@ -1,0 +1,33 @@
+// What the engine needs from the volume: read a page at an LSN, append a mini-transaction's
+// patches as redo, and know (and wait for) the durable point. The production adapter
+// wraps a VolumeConnection; tests may supply their own.
+
+import type { Lsn, PageId } from '../common/index.js';
+import type { PagePatch, VolumeConnection } from '../volume-client/index.js';
+
+export interface PageStore {
+  /** Pages in the volume: valid page ids are 0 .. pageCount - 1. */
+  readonly pageCount: number;
+  /** Every redo record at or below this LSN is durable (the VDL). */
+  durableLsn(): Lsn;
+  /** The page as of `atLsn` (at most durableLsn()). */
+  readPage(pageId: PageId, atLsn: Lsn): Promise<Uint8Array>;
+  /** Whether append() may be called now (the writer is not too far ahead of the VDL). */
+  canAppend(): boolean;
+  /** Appends one mini-transaction; returns the LSN of each patch's record, in order. */
+  append(patches: PagePatch[]): Lsn[];
+  /** Resolves once durableLsn() >= lsn. */
+  waitDurable(lsn: Lsn): Promise<void>;
+}
+
+export function volumePageStore(connection: VolumeConnection): PageStore {
+  const client = connection.client;
+  return {
+    pageCount: client.pageCount,
+    durableLsn: () => client.vdl,
+    readPage: (pageId, atLsn) => connection.readPage(pageId, atLsn),
+    canAppend: () => client.canAppend(),
+    append: (patches) => client.writeMiniTransaction(patches).map((record) => record.lsn),
+    waitDurable: (lsn) => connection.commit(lsn),
+  };
+}
