@@ -8,6 +8,7 @@ import { PAGE_BYTES, pageId, SeededRandom } from '../common/index.js';
 import { emptyPage } from '../page/index.js';
 import { Fleet } from '../testing/fleet.js';
 import { connectVolume } from '../volume-client/index.js';
+import { BTree } from './btree.js';
 import { BufferCache } from './buffer-cache.js';
 import { MiniTransaction } from './mini-transaction.js';
 import { volumePageStore } from './page-store.js';
@@ -55,6 +56,43 @@ test('mini-transactions through an 8-page cache over a 64-page volume survive a 
         assert.deepEqual(await mtr.read(pageId(page)), model[page], `page ${page} after recovery`);
         await mtr.commit();
       }
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await fleet.destroy();
+  }
+});
+
+test('a B+tree of 3,000 rows through a 16-page cache is whole again for a new writer', { timeout: 120_000 }, async () => {
+  const fleet = await Fleet.start({ groups: 4, pagesPerGroup: 256 });
+  try {
+    const encoder = new TextEncoder();
+    const row = (index: number): Uint8Array => encoder.encode(`row ${index}: ${'x'.repeat(index % 200)}`);
+    const keyOf = (index: number): Uint8Array => encoder.encode(`k${String((index * 7) % 3000).padStart(5, '0')}`);
+    const first = connectVolume({ name: 'btree-a', metadataPath: fleet.metadataPath, nodes: fleet.addresses });
+    await first.open();
+    const store = volumePageStore(first);
+    const cache = new BufferCache(store, { bytesMax: 16 * PAGE_BYTES });
+    const tree = await BTree.create(cache);
+    for (let index = 0; index < 3000; index++) await tree.put(keyOf(index), row((index * 7) % 3000));
+    await tree.put(encoder.encode('big'), new Uint8Array(300_000).fill(7));
+    await store.waitDurable(cache.lastLsn);
+    await first.close();
+
+    const second = connectVolume({ name: 'btree-b', metadataPath: fleet.metadataPath, nodes: fleet.addresses });
+    await second.open();
+    try {
+      const reopened = BTree.open(new BufferCache(volumePageStore(second), { bytesMax: 16 * PAGE_BYTES }), tree.root);
+      let count = 0;
+      for await (const [key, value] of reopened.scan(encoder.encode('k'), encoder.encode('l'))) {
+        assert.deepEqual(key, encoder.encode(`k${String(count).padStart(5, '0')}`));
+        assert.deepEqual(value, row(count));
+        count++;
+      }
+      assert.equal(count, 3000);
+      assert.deepEqual(await reopened.get(encoder.encode('big')), new Uint8Array(300_000).fill(7));
+      assert.ok((await reopened.depth()) >= 2);
     } finally {
       await second.close();
     }

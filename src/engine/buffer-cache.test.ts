@@ -5,82 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { PAGE_BYTES, pageId, type Lsn, type PageId } from '../common/index.js';
-import { applyRedo, emptyPage, FLAG_CPL, type RedoRecord } from '../page/index.js';
-import type { PagePatch } from '../volume-client/index.js';
+import { PAGE_BYTES, pageId, type PageId } from '../common/index.js';
 import { BufferCache } from './buffer-cache.js';
 import { MiniTransaction } from './mini-transaction.js';
-import type { PageStore } from './page-store.js';
-
-class ModelStore implements PageStore {
-  readonly history = new Map<PageId, Array<{ lsn: Lsn; bytes: Uint8Array }>>();
-  lsn = 0n;
-  vdl = 0n;
-  reads = 0;
-  readonly staleReads: string[] = [];
-  private readonly waiters: Array<{ lsn: Lsn; resolve: () => void }> = [];
-
-  constructor(
-    readonly pageCount: number,
-    private readonly lal: bigint,
-  ) {}
-
-  durableLsn(): Lsn {
-    return this.vdl;
-  }
-
-  async readPage(page: PageId, atLsn: Lsn): Promise<Uint8Array> {
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(atLsn <= this.vdl, `read at ${atLsn} above the VDL ${this.vdl}`);
-    this.reads++;
-    const versions = this.history.get(page) ?? [];
-    let bytes = emptyPage();
-    for (const version of versions) if (version.lsn <= atLsn) bytes = version.bytes;
-    // The newest version is above the read point: a reader at atLsn gets an older page.
-    if (versions.length > 0 && versions[versions.length - 1]!.lsn > atLsn) this.staleReads.push(`page ${page} at ${atLsn}`);
-    return bytes.slice();
-  }
-
-  canAppend(): boolean {
-    return this.lsn - this.vdl < this.lal;
-  }
-
-  append(patches: PagePatch[]): Lsn[] {
-    return patches.map((patch, index) => {
-      const lsn = ++this.lsn;
-      const versions = this.history.get(patch.pageId) ?? [];
-      const bytes = versions.length > 0 ? versions[versions.length - 1]!.bytes.slice() : emptyPage();
-      const record: RedoRecord = { lsn, prevLsnOfThisPg: 0n, pageId: patch.pageId, epoch: 1 as RedoRecord['epoch'], flags: index === patches.length - 1 ? FLAG_CPL : 0, kind: patch.kind, offset: patch.offset, data: patch.data };
-      applyRedo(bytes, record);
-      versions.push({ lsn, bytes });
-      this.history.set(patch.pageId, versions);
-      return lsn;
-    });
-  }
-
-  /** Storage catches up a little later, as a quorum would. */
-  waitDurable(lsn: Lsn): Promise<void> {
-    if (lsn <= this.vdl) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ lsn, resolve });
-      setImmediate(() => this.makeDurable(lsn));
-    });
-  }
-
-  makeDurable(lsn: Lsn): void {
-    if (lsn > this.lsn) lsn = this.lsn;
-    if (lsn > this.vdl) this.vdl = lsn;
-    for (const waiter of this.waiters.splice(0)) {
-      if (waiter.lsn <= this.vdl) waiter.resolve();
-      else this.waiters.push(waiter);
-    }
-  }
-
-  newest(page: PageId): Uint8Array {
-    const versions = this.history.get(page) ?? [];
-    return versions.length > 0 ? versions[versions.length - 1]!.bytes : emptyPage();
-  }
-}
+import { ModelStore } from '../testing/model-page-store.js';
 
 async function readAll(cache: BufferCache, pages: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
@@ -92,7 +20,7 @@ async function readAll(cache: BufferCache, pages: number): Promise<Uint8Array[]>
   return out;
 }
 
-test('a cache 16x smaller than the data matches the model after random mini-transactions and VDL moves', async () => {
+test('a cache 16x smaller than the data matches the model after random mini-transactions and VDL moves', { timeout: 60_000 }, async () => {
   const pages = 64;
   const step = fc.oneof(
     fc.record({ kind: fc.constant('write' as const), pages: fc.uniqueArray(fc.integer({ min: 0, max: pages - 1 }), { minLength: 1, maxLength: 3 }), offset: fc.integer({ min: 0, max: PAGE_BYTES - 64 }), length: fc.integer({ min: 1, max: 64 }), fill: fc.integer({ min: 1, max: 255 }) }, { noNullPrototype: true }),
@@ -134,7 +62,7 @@ test('a cache 16x smaller than the data matches the model after random mini-tran
   assert.ok(seen.evictions > 1000 && seen.durabilityWaits > 10, JSON.stringify(seen));
 });
 
-test('without the durability rule the model sees a stale read (the test can fail)', async () => {
+test('without the durability rule the model sees a stale read (the test can fail)', { timeout: 60_000 }, async () => {
   const store = new ModelStore(8, 1000n);
   const cache = new BufferCache(store, { bytesMax: PAGE_BYTES });
   const first = new MiniTransaction(cache);
@@ -156,7 +84,7 @@ test('without the durability rule the model sees a stale read (the test can fail
   assert.deepEqual(store.staleReads, ['page 0 at 0']);
 });
 
-test('two writers of one page take turns; both changes survive', async () => {
+test('two writers of one page take turns; both changes survive', { timeout: 60_000 }, async () => {
   const store = new ModelStore(4, 1000n);
   const cache = new BufferCache(store, { bytesMax: 4 * PAGE_BYTES });
   const a = new MiniTransaction(cache);
@@ -181,7 +109,7 @@ test('two writers of one page take turns; both changes survive', async () => {
   assert.equal(cache.peek(pageId(2))!.pageLsn, 2n);
 });
 
-test('an aborted mini-transaction leaves pages and the log untouched, and hands its latch on', async () => {
+test('an aborted mini-transaction leaves pages and the log untouched, and hands its latch on', { timeout: 60_000 }, async () => {
   const store = new ModelStore(4, 1000n);
   const cache = new BufferCache(store, { bytesMax: 4 * PAGE_BYTES });
   const doomed = new MiniTransaction(cache);
@@ -198,7 +126,7 @@ test('an aborted mini-transaction leaves pages and the log untouched, and hands 
   assert.equal(cache.peek(pageId(1))!.pins, 0);
 });
 
-test('bad calls fail clearly: a page outside the volume, a write without a latch or past the page end', async () => {
+test('bad calls fail clearly: a page outside the volume, a write without a latch or past the page end', { timeout: 60_000 }, async () => {
   const store = new ModelStore(4, 1000n);
   const cache = new BufferCache(store, { bytesMax: 4 * PAGE_BYTES });
   await assert.rejects(cache.pin(pageId(4)), RangeError);

@@ -51,6 +51,8 @@ export class BufferCache {
   private readonly frames = new Map<PageId, Frame>();
   private readonly loading = new Map<PageId, Loading>();
   readonly stats: BufferCacheStats = { hits: 0, misses: 0, evictions: 0, durabilityWaits: 0 };
+  /** The CPL of the last mini-transaction committed through this cache (what to wait for to make it all durable). */
+  lastLsn: Lsn = 0n;
 
   constructor(
     readonly store: PageStore,

@@ -1,6 +1,6 @@
 // A mini-transaction: the unit in which pages change. It latches the pages it writes,
-// changes private copies of them, and at commit ships one redo record per patch (the last
-// one a CPL) and installs the copies, all in one synchronous step. So no one ever sees a
+// changes private copies of them, and at commit ships the difference as redo records (the
+// last one a CPL) and installs the copies, all in one synchronous step. So no one ever sees a
 // half-made change, and recovery, which truncates to the last CPL, keeps a structural
 // change (a B+tree split over three pages) whole or not at all.
 //
@@ -9,24 +9,32 @@
 //      same page waits (acquire latches in a fixed order, e.g. top-down, to avoid cycles).
 //  M2. Cached bytes change only in commit(), right after the redo that describes the change
 //      was appended, and the frame's pageLsn becomes that redo's LSN.
-//  M3. A redo record costs its patch's bytes plus 36: a row-sized write is a row-sized record.
+//  M3. The redo is the difference between each latched page before and after: one Write
+//      record per changed byte range (ranges closer than a record header are merged), or
+//      an Init record first for a page made anew. A record costs its bytes plus 36.
 //
 // States: open --commit()--> committed; open --abort()--> aborted (private copies dropped).
 
 import { assert, PAGE_BYTES, type Lsn, type PageId } from '../common/index.js';
-import { RedoKind } from '../page/index.js';
+import { emptyPage, RedoKind } from '../page/index.js';
 import type { PagePatch } from '../volume-client/index.js';
 import type { BufferCache, Frame } from './buffer-cache.js';
 
+const ZERO_PAGE = emptyPage();
+
 interface Held {
   frame: Frame;
-  /** Private copy once the page is latched for writing. */
+  /** Private copy once the page is latched for writing; callers may change it freely. */
   copy: Uint8Array | undefined;
+  /** init() was called: the redo starts with an Init record and diffs from a zero page. */
+  initialized: boolean;
 }
+
+/** Changed ranges closer than this are shipped as one record (a record's header and CRC cost 36). */
+const MERGE_GAP_BYTES = 36;
 
 export class MiniTransaction {
   private readonly held = new Map<PageId, Held>();
-  private readonly patches: PagePatch[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(private readonly cache: BufferCache) {}
@@ -37,7 +45,10 @@ export class MiniTransaction {
     return held.copy ?? held.frame.bytes;
   }
 
-  /** Latches the page for writing (waiting for another writer to finish) and returns its view. */
+  /**
+   * Latches the page for writing (waiting for another writer to finish) and returns this
+   * mini-transaction's private copy, which the caller may change freely until commit.
+   */
   async latch(pageId: PageId): Promise<Uint8Array> {
     const held = await this.hold(pageId);
     if (held.copy === undefined) {
@@ -56,19 +67,39 @@ export class MiniTransaction {
   write(pageId: PageId, offset: number, data: Uint8Array): void {
     const copy = this.latched(pageId);
     assert(Number.isInteger(offset) && offset >= 0 && offset + data.length <= PAGE_BYTES, `write of ${data.length} bytes at ${offset} is outside the page`);
-    if (data.length === 0) return;
     copy.set(data, offset);
-    this.patches.push({ pageId, kind: RedoKind.Write, offset, data: data.slice() });
   }
 
   /** Zeroes a page latched by this mini-transaction (a new page starts here). */
   init(pageId: PageId): void {
     this.latched(pageId).fill(0);
-    this.patches.push({ pageId, kind: RedoKind.Init, offset: 0, data: new Uint8Array(0) });
+    this.held.get(pageId)!.initialized = true;
   }
 
-  get patchCount(): number {
-    return this.patches.length;
+  /** The redo this mini-transaction would ship now (M3). */
+  patches(): PagePatch[] {
+    const patches: PagePatch[] = [];
+    for (const [pageId, held] of this.held) {
+      if (held.copy === undefined) continue;
+      const copy = held.copy;
+      const base = held.initialized ? ZERO_PAGE : held.frame.bytes;
+      if (held.initialized) patches.push({ pageId, kind: RedoKind.Init, offset: 0, data: new Uint8Array(0) });
+      let at = 0;
+      while (at < PAGE_BYTES) {
+        if (copy[at] === base[at]) {
+          at++;
+          continue;
+        }
+        const start = at;
+        let end = at + 1;
+        for (let probe = end; probe < PAGE_BYTES && probe - end < MERGE_GAP_BYTES; probe++) {
+          if (copy[probe] !== base[probe]) end = probe + 1;
+        }
+        patches.push({ pageId, kind: RedoKind.Write, offset: start, data: copy.slice(start, end) });
+        at = end;
+      }
+    }
+    return patches;
   }
 
   /**
@@ -77,20 +108,23 @@ export class MiniTransaction {
    */
   async commit(): Promise<Lsn | undefined> {
     this.assertOpen();
-    if (this.patches.length === 0) {
+    const store = this.cache.store;
+    // Too far ahead of the VDL (LAL): wait for storage to catch up by one more LSN.
+    while (!store.canAppend() && this.patches().length > 0) await store.waitDurable(store.durableLsn() + 1n);
+    this.assertOpen();
+    const patches = this.patches();
+    if (patches.length === 0) {
       this.finish('committed');
       return undefined;
     }
-    const store = this.cache.store;
-    while (!store.canAppend()) await new Promise((resolve) => setTimeout(resolve, 1));
-    this.assertOpen();
-    const lsns = store.append(this.patches);
-    assert(lsns.length === this.patches.length, 'one LSN per patch');
-    for (const [index, patch] of this.patches.entries()) {
+    const lsns = store.append(patches);
+    assert(lsns.length === patches.length, 'one LSN per patch');
+    for (const [index, patch] of patches.entries()) {
       const held = this.held.get(patch.pageId)!;
       held.frame.pageLsn = lsns[index]!;
     }
     for (const held of this.held.values()) if (held.copy !== undefined) held.frame.bytes.set(held.copy);
+    this.cache.lastLsn = lsns[lsns.length - 1]!;
     this.finish('committed');
     return lsns[lsns.length - 1];
   }
@@ -112,7 +146,7 @@ export class MiniTransaction {
       this.assertOpen();
       return this.held.get(pageId)!;
     }
-    const held: Held = { frame, copy: undefined };
+    const held: Held = { frame, copy: undefined, initialized: false };
     this.held.set(pageId, held);
     return held;
   }

@@ -1,0 +1,126 @@
+// B+tree against a sorted-map model, through a buffer cache far smaller than the tree,
+// over the model page store (which reports stale reads). Keys from a small alphabet so
+// that puts replace and deletes hit; some values large enough for overflow chains.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { PAGE_BYTES } from '../common/index.js';
+import { ModelStore } from '../testing/model-page-store.js';
+import { BTree, KeyTooLarge } from './btree.js';
+import { BufferCache } from './buffer-cache.js';
+import { compareKeys } from './slotted-page.js';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'hex'));
+
+class SortedModel {
+  readonly entries = new Map<string, Uint8Array>();
+  range(from?: Uint8Array, to?: Uint8Array): Array<[string, Uint8Array]> {
+    return [...this.entries]
+      .filter(([key]) => (from === undefined || compareKeys(fromHex(key), from) >= 0) && (to === undefined || compareKeys(fromHex(key), to) < 0))
+      .sort(([a], [b]) => compareKeys(fromHex(a), fromHex(b)));
+  }
+}
+
+async function collect(tree: BTree, from?: Uint8Array, to?: Uint8Array): Promise<Array<[string, Uint8Array]>> {
+  const out: Array<[string, Uint8Array]> = [];
+  for await (const [key, value] of tree.scan(from, to)) out.push([hex(key), value]);
+  return out;
+}
+
+const keyArbitrary = fc.uint8Array({ minLength: 1, maxLength: 24 }).map((bytes) => bytes.map((byte) => byte % 6));
+const valueArbitrary = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 0, max: 600 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 2000, max: 20000 }) },
+);
+
+test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 of the tree', { timeout: 60_000 }, async () => {
+  const operation = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('put' as const), key: keyArbitrary, size: valueArbitrary, fill: fc.integer({ min: 0, max: 255 }) }, { noNullPrototype: true }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keyArbitrary }, { noNullPrototype: true }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), key: keyArbitrary }, { noNullPrototype: true }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('scan' as const), from: fc.option(keyArbitrary, { nil: undefined }), to: fc.option(keyArbitrary, { nil: undefined }) }, { noNullPrototype: true }) },
+  );
+  let largestTree = 0;
+  let deepest = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(operation, { minLength: 100, maxLength: 400, size: 'max' }), async (operations) => {
+      const store = new ModelStore(4096, 64n);
+      const cache = new BufferCache(store, { bytesMax: 16 * PAGE_BYTES });
+      const tree = await BTree.create(cache);
+      const model = new SortedModel();
+      for (const [step, item] of operations.entries()) {
+        if (item.kind === 'put') {
+          const value = new Uint8Array(item.size).map((_, index) => (item.fill + index) % 251);
+          assert.equal(await tree.put(item.key, value), model.entries.has(hex(item.key)), `step ${step}: put reports whether the key existed`);
+          model.entries.set(hex(item.key), value);
+        } else if (item.kind === 'delete') {
+          assert.equal(await tree.delete(item.key), model.entries.delete(hex(item.key)), `step ${step}: delete`);
+        } else if (item.kind === 'get') {
+          assert.deepEqual(await tree.get(item.key), model.entries.get(hex(item.key)), `step ${step}: get`);
+        } else {
+          assert.deepEqual(await collect(tree, item.from, item.to), model.range(item.from, item.to), `step ${step}: scan`);
+        }
+      }
+      assert.deepEqual(await collect(tree), model.range(), 'full scan at the end');
+      assert.deepEqual(store.staleReads, []);
+      largestTree = Math.max(largestTree, store.history.size);
+      deepest = Math.max(deepest, await tree.depth());
+    }),
+    { numRuns: 40, seed: 1234 },
+  );
+  // Some runs grew to many pages (leaf splits, a root split, overflow chains).
+  assert.ok(largestTree > 40 && deepest >= 2, `largest tree touched ${largestTree} pages, deepest had ${deepest} levels`);
+});
+
+test('10,000 keys of 200 bytes in scattered order: every key found, scans in order, three levels', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(8192, 4096n);
+  const cache = new BufferCache(store, { bytesMax: 64 * PAGE_BYTES });
+  const tree = await BTree.create(cache);
+  const name = (index: number): string => `key-${String(index).padStart(6, '0')}`.padEnd(200, '.');
+  const keyOf = (index: number): Uint8Array => new TextEncoder().encode(name((index * 7919) % 10000));
+  for (let index = 0; index < 10000; index++) await tree.put(keyOf(index), new TextEncoder().encode(`value ${index} `.repeat(4)));
+  for (let index = 0; index < 10000; index += 97) {
+    assert.deepEqual(await tree.get(keyOf(index)), new TextEncoder().encode(`value ${index} `.repeat(4)));
+  }
+  const keys: string[] = [];
+  for await (const [key] of tree.scan()) keys.push(new TextDecoder().decode(key));
+  assert.equal(keys.length, 10000);
+  assert.deepEqual(keys, [...keys].sort());
+  const some: string[] = [];
+  for await (const [key] of tree.scan(new TextEncoder().encode(name(1000)), new TextEncoder().encode(name(1010)))) some.push(new TextDecoder().decode(key));
+  assert.deepEqual(some, Array.from({ length: 10 }, (_, index) => name(1000 + index)));
+  assert.equal(await tree.depth(), 3);
+  assert.ok(store.history.size > 300, `${store.history.size} pages`);
+  assert.ok(cache.stats.evictions > 0);
+});
+
+test('a 1 MB value round-trips, and replacing it frees its overflow pages for reuse', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(1024, 4096n);
+  const cache = new BufferCache(store, { bytesMax: 32 * PAGE_BYTES });
+  const tree = await BTree.create(cache);
+  const big = new Uint8Array(1024 * 1024).map((_, index) => (index * 31) % 253);
+  await tree.put(new Uint8Array([1]), big);
+  assert.deepEqual(await tree.get(new Uint8Array([1])), big);
+  const pagesAfterFirst = store.history.size;
+  await tree.put(new Uint8Array([1]), new Uint8Array([42]));
+  assert.deepEqual(await tree.get(new Uint8Array([1])), new Uint8Array([42]));
+  await tree.put(new Uint8Array([2]), big);
+  assert.deepEqual(await tree.get(new Uint8Array([2])), big);
+  // The second 1 MB value reused the freed chain instead of new pages.
+  assert.equal(store.history.size, pagesAfterFirst);
+});
+
+test('bad input: an oversized key is refused, a full volume says so, and the tree stays usable', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(16, 4096n);
+  const cache = new BufferCache(store, { bytesMax: 8 * PAGE_BYTES });
+  const tree = await BTree.create(cache);
+  await assert.rejects(tree.put(new Uint8Array(2000), new Uint8Array(1)), KeyTooLarge);
+  await assert.rejects(tree.put(new Uint8Array([9]), new Uint8Array(200_000)), /volume is full/);
+  assert.equal(await tree.get(new Uint8Array([9])), undefined);
+  assert.equal(await tree.put(new Uint8Array([9]), new Uint8Array([1, 2, 3])), false);
+  assert.deepEqual(await tree.get(new Uint8Array([9])), new Uint8Array([1, 2, 3]));
+  assert.equal(await tree.put(new Uint8Array([9]), new Uint8Array([4]), { unique: true }), true);
+  assert.deepEqual(await tree.get(new Uint8Array([9])), new Uint8Array([1, 2, 3]));
+});

@@ -1,0 +1,339 @@
+// B+trees over slotted pages, with B-link right pointers, overflow chains for large values,
+// and a page allocator in the volume's meta page (page 0).
+//
+// Writers run each change in one mini-transaction and latch top-down from the root, so
+// writers of one tree take turns at the root and a split (leaf, parents, maybe a new root
+// level) commits whole. Readers latch nothing: each page read is a committed image, and
+// since a split only ever moves keys to a new right sibling and lowers the old page's
+// high key, a reader that finds its key at or above a page's high key follows the right
+// pointer (Lehman and Yao's B-link rule). The root's page id never changes: a root split
+// moves the old root's content to a new page and makes the root an internal node over it.
+//
+// Invariants:
+//  B1. Keys within a node are strictly increasing; every key of a node is below its high key.
+//  B2. An internal node's child for slot i holds keys in [key i, key i+1); leftmost child
+//      holds keys below key 0. Following right pointers from any node of a level visits
+//      every key of that level in order.
+//  B3. A value larger than an inline cell allows lives in a chain of overflow pages that
+//      belongs to exactly one cell; replacing or deleting the value frees the chain.
+//  B4. A page is either allocated to one tree (or chain) or on the free list, never both.
+//
+// Not built yet: merging under-full nodes (deleted space is reused within a node only).
+
+import { assert, PAGE_BYTES, pageId, type PageId } from '../common/index.js';
+import type { BufferCache } from './buffer-cache.js';
+import { MiniTransaction } from './mini-transaction.js';
+import * as node from './slotted-page.js';
+import { PageType } from './slotted-page.js';
+
+const META_PAGE = pageId(0);
+const META_MAGIC = 0x42524c31; // "BRL1"
+const OVERFLOW_HEADER_BYTES = 16;
+const OVERFLOW_DATA_BYTES = PAGE_BYTES - OVERFLOW_HEADER_BYTES;
+
+export class KeyTooLarge extends Error {}
+
+const u32 = (page: Uint8Array, at: number): number => new DataView(page.buffer, page.byteOffset).getUint32(at, true);
+const setU32 = (page: Uint8Array, at: number, value: number): void => new DataView(page.buffer, page.byteOffset).setUint32(at, value, true);
+
+/** Allocates a page inside `mtr` (latching the meta page): from the free list, else the next never-used page. */
+export async function allocatePage(mtr: MiniTransaction, pageCount: number): Promise<PageId> {
+  const meta = await mtr.latch(META_PAGE);
+  if (u32(meta, 0) !== META_MAGIC) {
+    // A fresh volume: page 0 is the meta page, pages from 1 are free to hand out.
+    meta.fill(0);
+    setU32(meta, 0, META_MAGIC);
+    setU32(meta, 4, 1);
+  }
+  const freeHead = u32(meta, 8);
+  if (freeHead !== 0) {
+    const page = await mtr.latch(pageId(freeHead));
+    setU32(meta, 8, u32(page, 4));
+    mtr.init(pageId(freeHead));
+    return pageId(freeHead);
+  }
+  const next = u32(meta, 4);
+  if (next >= pageCount) throw new RangeError(`the volume is full (${pageCount} pages)`);
+  setU32(meta, 4, next + 1);
+  await mtr.latch(pageId(next));
+  mtr.init(pageId(next));
+  return pageId(next);
+}
+
+/** Puts a page on the free list (B4). */
+export async function freePage(mtr: MiniTransaction, page: PageId): Promise<void> {
+  const meta = await mtr.latch(META_PAGE);
+  const bytes = await mtr.latch(page);
+  bytes.fill(0);
+  bytes[0] = PageType.Free;
+  setU32(bytes, 4, u32(meta, 8));
+  setU32(meta, 8, page);
+}
+
+export class BTree {
+  private constructor(
+    private readonly cache: BufferCache,
+    readonly root: PageId,
+  ) {}
+
+  static async create(cache: BufferCache): Promise<BTree> {
+    const mtr = new MiniTransaction(cache);
+    try {
+      const root = await allocatePage(mtr, cache.store.pageCount);
+      node.initNode(await mtr.latch(root), PageType.Leaf, root);
+      await mtr.commit();
+      return new BTree(cache, root);
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+
+  static open(cache: BufferCache, root: PageId): BTree {
+    return new BTree(cache, root);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      const { bytes } = await this.findLeaf(mtr, key);
+      const { index, found } = node.search(bytes, key);
+      if (!found) return undefined;
+      return await this.readValue(mtr, bytes, index);
+    } finally {
+      await mtr.commit();
+    }
+  }
+
+  /** Entries with from <= key < to (either bound optional), in key order. */
+  async *scan(from?: Uint8Array, to?: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      let { bytes } = await this.findLeaf(mtr, from ?? new Uint8Array(0));
+      let index = from === undefined ? 0 : node.search(bytes, from).index;
+      for (;;) {
+        // Copy out this leaf's entries before any await: the page may change meanwhile.
+        const entries: Array<[Uint8Array, ReturnType<typeof node.leafValue>]> = [];
+        for (; index < node.slotCount(bytes); index++) {
+          const key = node.cellKey(bytes, index).slice();
+          if (to !== undefined && node.compareKeys(key, to) >= 0) break;
+          const value = node.leafValue(bytes, index);
+          entries.push([key, 'inline' in value ? { inline: value.inline.slice() } : value]);
+        }
+        const reachedEnd = index < node.slotCount(bytes);
+        const next = node.rightSibling(bytes);
+        const high = node.highKey(bytes)?.slice();
+        for (const [key, value] of entries) yield [key, 'inline' in value ? value.inline : await this.readChain(mtr, value.firstPage, value.totalBytes)];
+        if (reachedEnd || next === 0) return;
+        bytes = await mtr.read(pageId(next));
+        // Keys that moved right while we yielded are at or above the old high key: resume there.
+        index = high === undefined ? 0 : node.search(bytes, high).index;
+      }
+    } finally {
+      await mtr.commit();
+    }
+  }
+
+  /** Levels from the root to the leaves (1: the root is a leaf). */
+  async depth(): Promise<number> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      let levels = 1;
+      for (let bytes = await mtr.read(this.root); node.pageType(bytes) === PageType.Internal; levels++) bytes = await mtr.read(pageId(node.leftmostChild(bytes)));
+      return levels;
+    } finally {
+      await mtr.commit();
+    }
+  }
+
+  /** The leaf for `key`, read without latches (readers). */
+  private async findLeaf(mtr: MiniTransaction, key: Uint8Array): Promise<{ page: PageId; bytes: Uint8Array }> {
+    const path = await this.descend(key, (page) => mtr.read(page));
+    return path[path.length - 1]!;
+  }
+
+  /**
+   * Root to leaf for `key`, opening each page with `open` (a read, or a latch for writers),
+   * and moving right wherever the key is at or above a node's high key (B-link).
+   */
+  private async descend(key: Uint8Array, open: (page: PageId) => Promise<Uint8Array>): Promise<Array<{ page: PageId; bytes: Uint8Array }>> {
+    const path: Array<{ page: PageId; bytes: Uint8Array }> = [];
+    let page = this.root;
+    for (;;) {
+      let bytes = await open(page);
+      for (let high = node.highKey(bytes); high !== undefined && node.compareKeys(key, high) >= 0; high = node.highKey(bytes)) {
+        page = pageId(node.rightSibling(bytes));
+        bytes = await open(page);
+      }
+      path.push({ page, bytes });
+      if (node.pageType(bytes) === PageType.Leaf) return path;
+      assert(node.pageType(bytes) === PageType.Internal, `page ${page} of tree ${this.root} is not a tree node`);
+      page = pageId(this.childFor(bytes, key));
+    }
+  }
+
+  private childFor(bytes: Uint8Array, key: Uint8Array): number {
+    const { index, found } = node.search(bytes, key);
+    const slot = found ? index : index - 1;
+    return slot < 0 ? node.leftmostChild(bytes) : node.childAt(bytes, slot);
+  }
+
+  private async readValue(mtr: MiniTransaction, leaf: Uint8Array, index: number): Promise<Uint8Array> {
+    const value = node.leafValue(leaf, index);
+    if ('inline' in value) return value.inline.slice();
+    return this.readChain(mtr, value.firstPage, value.totalBytes);
+  }
+
+  private async readChain(mtr: MiniTransaction, first: number, totalBytes: number): Promise<Uint8Array> {
+    const out = new Uint8Array(totalBytes);
+    let at = 0;
+    for (let page = first; at < totalBytes; ) {
+      assert(page !== 0, 'overflow chain ends early');
+      const bytes = await mtr.read(pageId(page));
+      assert(node.pageType(bytes) === PageType.Overflow, `page ${page} is not an overflow page`);
+      const length = u32(bytes, 8);
+      out.set(bytes.subarray(OVERFLOW_HEADER_BYTES, OVERFLOW_HEADER_BYTES + length), at);
+      at += length;
+      page = u32(bytes, 4);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Inserts or replaces. Returns whether the key existed. With `unique`, an existing key is left alone and true returned. */
+  async put(key: Uint8Array, value: Uint8Array, options: { unique?: boolean } = {}): Promise<boolean> {
+    if (key.length > node.KEY_BYTES_MAX) throw new KeyTooLarge(`key of ${key.length} bytes is over ${node.KEY_BYTES_MAX}`);
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      const path = await this.latchPath(mtr, key);
+      const leaf = path[path.length - 1]!;
+      const bytes = await mtr.latch(leaf);
+      const { index, found } = node.search(bytes, key);
+      if (found && options.unique) {
+        mtr.abort();
+        return true;
+      }
+      if (found) {
+        await this.freeValue(mtr, bytes, index);
+        node.removeCell(bytes, index);
+      }
+      const cell = await this.makeLeafCell(mtr, key, value);
+      await this.insertInto(mtr, path, path.length - 1, index, cell);
+      await mtr.commit();
+      return found;
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+
+  /** Removes a key; returns whether it was there. */
+  async delete(key: Uint8Array): Promise<boolean> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      const path = await this.latchPath(mtr, key);
+      const bytes = await mtr.latch(path[path.length - 1]!);
+      const { index, found } = node.search(bytes, key);
+      if (!found) {
+        mtr.abort();
+        return false;
+      }
+      await this.freeValue(mtr, bytes, index);
+      node.removeCell(bytes, index);
+      await mtr.commit();
+      return true;
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+
+  /** Latches root to leaf for `key` (writers) and returns the page ids. */
+  private async latchPath(mtr: MiniTransaction, key: Uint8Array): Promise<PageId[]> {
+    return (await this.descend(key, (page) => mtr.latch(page))).map((step) => step.page);
+  }
+
+  private async makeLeafCell(mtr: MiniTransaction, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
+    const inline = node.encodeLeafCell(key, value);
+    if (inline.length <= node.CELL_BYTES_MAX) return inline;
+    // B3: the value goes to a chain of overflow pages, written back to front.
+    let next = 0;
+    for (let chunk = Math.ceil(value.length / OVERFLOW_DATA_BYTES) - 1; chunk >= 0; chunk--) {
+      const start = chunk * OVERFLOW_DATA_BYTES;
+      const end = Math.min(value.length, start + OVERFLOW_DATA_BYTES);
+      const page = await allocatePage(mtr, this.cache.store.pageCount);
+      const bytes = await mtr.latch(page);
+      bytes[0] = PageType.Overflow;
+      setU32(bytes, 4, next);
+      setU32(bytes, 8, end - start);
+      bytes.set(value.subarray(start, end), OVERFLOW_HEADER_BYTES);
+      next = page;
+    }
+    return node.encodeLeafCell(key, { firstPage: next, totalBytes: value.length });
+  }
+
+  private async freeValue(mtr: MiniTransaction, leaf: Uint8Array, index: number): Promise<void> {
+    const value = node.leafValue(leaf, index);
+    if ('inline' in value) return;
+    let page = value.firstPage;
+    while (page !== 0) {
+      const bytes = await mtr.latch(pageId(page));
+      const next = u32(bytes, 4);
+      await freePage(mtr, pageId(page));
+      page = next;
+    }
+  }
+
+  /** Inserts `cell` at `index` of path[level], splitting upwards as needed. */
+  private async insertInto(mtr: MiniTransaction, path: PageId[], level: number, index: number, cell: Uint8Array): Promise<void> {
+    const page = path[level]!;
+    const bytes = await mtr.latch(page);
+    if (node.insertCell(bytes, index, cell)) return;
+    if (page === this.root) {
+      // The root keeps its page id: its content moves to a new child first.
+      const child = await allocatePage(mtr, this.cache.store.pageCount);
+      const childBytes = await mtr.latch(child);
+      childBytes.set(bytes);
+      node.initNode(bytes, PageType.Internal, this.root);
+      node.setLeftmostChild(bytes, child);
+      path.splice(level + 1, 0, child);
+      path[level] = this.root;
+      return this.insertInto(mtr, path, level + 1, index, cell);
+    }
+    // Split: all cells plus the new one, halved by bytes; the right half moves to a new page.
+    const cells = node.allCells(bytes);
+    cells.splice(index, 0, cell);
+    const total = cells.reduce((sum, each) => sum + node.spaceFor(each.length), 0);
+    let leftBytes = 0;
+    let cut = 0;
+    while (cut < cells.length - 1 && leftBytes + node.spaceFor(cells[cut]!.length) <= total / 2) leftBytes += node.spaceFor(cells[cut++]!.length);
+    if (cut === 0) cut = 1;
+    const isLeaf = node.pageType(bytes) === PageType.Leaf;
+    const right = await allocatePage(mtr, this.cache.store.pageCount);
+    const rightBytes = await mtr.latch(right);
+    node.initNode(rightBytes, isLeaf ? PageType.Leaf : PageType.Internal, this.root);
+    const oldHigh = node.highKey(bytes)?.slice();
+    let separator: Uint8Array;
+    let rightCells: Uint8Array[];
+    if (isLeaf) {
+      separator = node.keyOfCell(cells[cut]!).slice();
+      rightCells = cells.slice(cut);
+    } else {
+      // The middle key moves up; its child becomes the right node's leftmost child.
+      separator = node.keyOfCell(cells[cut]!).slice();
+      node.setLeftmostChild(rightBytes, node.childOfCell(cells[cut]!));
+      rightCells = cells.slice(cut + 1);
+    }
+    node.setRightSibling(rightBytes, node.rightSibling(bytes));
+    node.rebuild(rightBytes, rightCells, oldHigh);
+    node.setRightSibling(bytes, right);
+    node.rebuild(bytes, cells.slice(0, cut), separator);
+    const parentLevel = level - 1;
+    const parent = await mtr.latch(path[parentLevel]!);
+    const at = node.search(parent, separator).index;
+    await this.insertInto(mtr, path, parentLevel, at, node.encodeInternalCell(separator, right));
+  }
+}
