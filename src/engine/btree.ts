@@ -330,7 +330,12 @@ export class BTree {
     node.setRightSibling(rightBytes, node.rightSibling(bytes));
     node.rebuild(rightBytes, rightCells, oldHigh);
     node.setRightSibling(bytes, right);
-    node.rebuild(bytes, cells.slice(0, cut), separator);
+    // The left node keeps cells[0, cut): drop the rest in place rather than rebuilding the
+    // page, so the split's redo for it is the slot array and header, not the whole page.
+    const keptOriginals = index < cut ? cut - 1 : cut;
+    for (let slot = node.slotCount(bytes) - 1; slot >= keptOriginals; slot--) node.removeCell(bytes, slot);
+    if (index < cut) assert(node.insertCell(bytes, index, cell), 'the new cell fits in the left half');
+    node.setHighKey(bytes, separator);
     const parentLevel = level - 1;
     const parent = await mtr.latch(path[parentLevel]!);
     const at = node.search(parent, separator).index;
