@@ -139,7 +139,7 @@ export class Segment {
   private readonly collectable = new Map<PageId, Lsn>();
   private storeBusy = false;
   private storedControlSequence: number;
-  private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number } | undefined;
+  private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number; finishing: boolean } | undefined;
   private lastCoalesceMs = 0;
 
   constructor(
@@ -757,6 +757,10 @@ export class Segment {
     const hydration = this.hydration;
     if (!this.control.hydrating || hydration === undefined || hydration.peer !== chunk.fromSegment) return;
     if (chunk.session !== hydration.session || chunk.afterPageId !== hydration.afterPageId) return;
+    // The last chunk may carry no page, so it leaves afterPageId as it was: a duplicate of
+    // it would match again and finish the hydration twice, the second time rewinding the
+    // SCL of a segment already serving to the snapshot's anchor.
+    if (hydration.finishing) return;
     if (hydration.atLsn !== 0n && hydration.atLsn !== chunk.atLsn) {
       this.hydration = undefined;
       return;
@@ -772,6 +776,7 @@ export class Segment {
     hydration.afterPageId = chunk.pageIds[chunk.pageIds.length - 1] ?? hydration.afterPageId;
     hydration.sentMs = this.services.environment.nowMs();
     const finished = chunk.done;
+    hydration.finishing = finished;
     this.enqueueStoreJob(() => ({
       puts,
       deletes: [],
@@ -811,6 +816,8 @@ export class Segment {
   private finishHydration(chainLsn: Lsn): void {
     this.hydration = undefined;
     this.enqueueStoreJob(() => {
+      // Only the hydration in progress ends; a finished one must not be anchored again.
+      if (!this.control.hydrating) return undefined;
       this.scl = chainLsn;
       this.versionedLsn = chainLsn;
       this.gcLsn = chainLsn;
@@ -842,7 +849,7 @@ export class Segment {
   private startHydration(): void {
     const peer = this.randomPeer();
     if (peer === undefined) return;
-    this.hydration = { peer: peerSegment(this.id, peer), session: 1 + this.services.environment.random.integer(2 ** 30), atLsn: 0n, chainLsn: 0n, afterPageId: -1, sentMs: this.services.environment.nowMs() };
+    this.hydration = { peer: peerSegment(this.id, peer), session: 1 + this.services.environment.random.integer(2 ** 30), atLsn: 0n, chainLsn: 0n, afterPageId: -1, sentMs: this.services.environment.nowMs(), finishing: false };
     // Old versions and records are useless once a peer's snapshot replaces them.
     this.enqueueStoreJob(() => {
       if (this.truncationPoint() !== undefined) return undefined;
