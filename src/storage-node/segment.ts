@@ -891,7 +891,7 @@ export class Segment {
     this.runStoreJobs();
     if (this.durableControlSequence < this.control.controlSequence && this.controlAppendsInFlight === 0) this.appendControl(() => undefined);
     if (this.control.hydrating) {
-      if (this.hydration === undefined && !this.storeBusy) this.startHydration();
+      if (this.hydration === undefined && this.storeIdle) this.startHydration();
       else if (this.hydration !== undefined && nowMs - this.hydration.sentMs > options.hydrationTimeoutMs) this.hydration = undefined;
     }
     const due = nowMs - this.lastCoalesceMs >= options.coalesceIntervalMs || this.tail.size >= this.services.limits.hotTailRecordsMax / 2;
