@@ -113,8 +113,7 @@ async function main(): Promise<void> {
       console.log(row(`insert (batches of ${INSERT_BATCH}, durable)`, engine.insert, baseline.insert, 'rows/s'));
       console.log(row('point lookup', engine.lookup, baseline.lookup, 'lookups/s'));
       console.log(row('range scan (1,000 rows each)', engine.scan, baseline.scan, 'rows/s'));
-      const pagesUsed = (await tree.depth(), cache.stats.misses);
-      console.log(`tree depth ${await tree.depth()}, cache ${(cache.bytesMax / 1024 / 1024).toFixed(1)} MB: ${cache.stats.hits} hits, ${pagesUsed} misses, ${cache.stats.evictions} evictions`);
+      console.log(`tree depth ${await tree.depth()}, cache ${(cache.bytesMax / 1024 / 1024).toFixed(1)} MB: ${cache.stats.hits} hits, ${cache.stats.misses} misses, ${cache.stats.evictions} evictions`);
       const status = fs.readFileSync('/proc/self/status', 'utf8');
       const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
       console.log(`writer RSS ${field('VmRSS').toFixed(0)} MB (peak ${field('VmHWM').toFixed(0)} MB; includes the lmdb baseline run in this process), cache bound ${(cache.bytesMax / 1024 / 1024).toFixed(1)} MB`);
