@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { open } from 'lmdb';
 import { PAGE_BYTES } from '../src/common/index.js';
-import { BTree } from '../src/engine/btree.js';
+import { BTree, formatVolume } from '../src/engine/btree.js';
 import { BufferCache } from '../src/engine/buffer-cache.js';
 import { volumePageStore } from '../src/engine/page-store.js';
 import { Fleet } from '../src/testing/fleet.js';
@@ -91,6 +91,7 @@ async function main(): Promise<void> {
       await connection.open();
       const store = volumePageStore(connection);
       const cache = new BufferCache(store, { bytesMax: Math.max(PAGE_BYTES, Math.floor(CACHE_MB * 1024 * 1024)) });
+      await formatVolume(cache);
       const tree = await BTree.create(cache);
       const engine = await measure('engine', {
         insertBatch: async (from, to) => {

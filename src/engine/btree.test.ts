@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { PAGE_BYTES } from '../common/index.js';
 import { ModelStore } from '../testing/model-page-store.js';
-import { BTree, KeyTooLarge } from './btree.js';
+import { BTree, formatVolume, KeyTooLarge } from './btree.js';
 import { BufferCache } from './buffer-cache.js';
 import { compareKeys } from './slotted-page.js';
 
@@ -48,6 +48,7 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
     fc.asyncProperty(fc.array(operation, { minLength: 100, maxLength: 400, size: 'max' }), async (operations) => {
       const store = new ModelStore(4096, 64n);
       const cache = new BufferCache(store, { bytesMax: 16 * PAGE_BYTES });
+      await formatVolume(cache);
       const tree = await BTree.create(cache);
       const model = new SortedModel();
       for (const [step, item] of operations.entries()) {
@@ -77,6 +78,7 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
 test('10,000 keys of 200 bytes in scattered order: every key found, scans in order, three levels', { timeout: 60_000 }, async () => {
   const store = new ModelStore(8192, 4096n);
   const cache = new BufferCache(store, { bytesMax: 64 * PAGE_BYTES });
+  await formatVolume(cache);
   const tree = await BTree.create(cache);
   const name = (index: number): string => `key-${String(index).padStart(6, '0')}`.padEnd(200, '.');
   const keyOf = (index: number): Uint8Array => new TextEncoder().encode(name((index * 7919) % 10000));
@@ -99,6 +101,7 @@ test('10,000 keys of 200 bytes in scattered order: every key found, scans in ord
 test('a 1 MB value round-trips, and replacing it frees its overflow pages for reuse', { timeout: 60_000 }, async () => {
   const store = new ModelStore(1024, 4096n);
   const cache = new BufferCache(store, { bytesMax: 32 * PAGE_BYTES });
+  await formatVolume(cache);
   const tree = await BTree.create(cache);
   const big = new Uint8Array(1024 * 1024).map((_, index) => (index * 31) % 253);
   await tree.put(new Uint8Array([1]), big);
@@ -115,6 +118,7 @@ test('a 1 MB value round-trips, and replacing it frees its overflow pages for re
 test('bad input: an oversized key is refused, a full volume says so, and the tree stays usable', { timeout: 60_000 }, async () => {
   const store = new ModelStore(16, 4096n);
   const cache = new BufferCache(store, { bytesMax: 8 * PAGE_BYTES });
+  await formatVolume(cache);
   const tree = await BTree.create(cache);
   await assert.rejects(tree.put(new Uint8Array(2000), new Uint8Array(1)), KeyTooLarge);
   await assert.rejects(tree.put(new Uint8Array([9]), new Uint8Array(200_000)), /volume is full/);
@@ -123,4 +127,70 @@ test('bad input: an oversized key is refused, a full volume says so, and the tre
   assert.deepEqual(await tree.get(new Uint8Array([9])), new Uint8Array([1, 2, 3]));
   assert.equal(await tree.put(new Uint8Array([9]), new Uint8Array([4]), { unique: true }), true);
   assert.deepEqual(await tree.get(new Uint8Array([9])), new Uint8Array([1, 2, 3]));
+});
+
+test('readers running beside a writer always find existing keys and whole values (B-link, overflow reuse)', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(4096, 256n);
+  // Small enough that a big value's chain is read from storage, page by page, while the
+  // writer runs in between.
+  const cache = new BufferCache(store, { bytesMax: 8 * PAGE_BYTES });
+  await formatVolume(cache);
+  const tree = await BTree.create(cache);
+  const encoder = new TextEncoder();
+  const keyOf = (index: number): Uint8Array => encoder.encode(`k${String((index * 7919) % 3000).padStart(5, '0')}`);
+  const bigA = new Uint8Array(30_000).fill(0xaa);
+  const bigB = new Uint8Array(30_000).fill(0xbb);
+  await tree.put(encoder.encode('big'), bigA);
+  for (let index = 0; index < 200; index++) await tree.put(keyOf(index), encoder.encode(`v${index}`));
+  let writing = true;
+  const writer = (async () => {
+    // Splits all over the tree, and the big value's chain freed and reused again and again.
+    for (let index = 200; index < 3000; index++) {
+      await tree.put(keyOf(index), encoder.encode(`v${index}`));
+      if (index % 5 === 0) await tree.put(encoder.encode('big'), index % 10 === 0 ? bigB : bigA);
+    }
+    writing = false;
+  })();
+  let checks = 0;
+  const reader = async (seed: number): Promise<void> => {
+    for (let round = 0; writing; round++) {
+      // A round is one client request: let the event loop run between them (a reader that
+      // only hits the cache never leaves the microtask queue and would starve the writer).
+      await new Promise((resolve) => setImmediate(resolve));
+      const index = (seed * 31 + round * 17) % 200;
+      assert.deepEqual(await tree.get(keyOf(index)), encoder.encode(`v${index}`), `key ${index} vanished during a split`);
+      const big = await tree.get(encoder.encode('big'));
+      assert.ok(big !== undefined && (big.every((byte) => byte === 0xaa) || big.every((byte) => byte === 0xbb)), 'a torn or foreign big value');
+      let previous: Uint8Array | undefined;
+      let seen = 0;
+      for await (const [key] of tree.scan(encoder.encode('k01000'), encoder.encode('k01100'))) {
+        assert.ok(previous === undefined || compareKeys(previous, key) < 0, 'scan out of order or repeated');
+        assert.ok(compareKeys(key, encoder.encode('k01000')) >= 0, 'scan went below its start');
+        previous = key;
+        seen++;
+      }
+      assert.ok(seen <= 100);
+      checks++;
+    }
+  };
+  await Promise.all([writer, reader(1), reader(2), reader(3)]);
+  assert.ok(checks > 30, `${checks} reader rounds ran beside the writer`);
+  assert.equal(await tree.depth(), 2);
+  assert.deepEqual(store.staleReads, []);
+});
+
+test('a mini-transaction waits at the LAL and fails clearly when it is larger than the LAL', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(1024, 40n);
+  const cache = new BufferCache(store, { bytesMax: 32 * PAGE_BYTES });
+  await formatVolume(cache);
+  await assert.rejects(formatVolume(cache), /already formatted/);
+  const tree = await BTree.create(cache);
+  // 16 KB: three overflow pages and the leaf, well within the LAL but past it with
+  // the records still in flight, so the commit waits for the VDL instead of failing.
+  for (let index = 0; index < 6; index++) await tree.put(new Uint8Array([index]), new Uint8Array(16_000).fill(index));
+  for (let index = 0; index < 6; index++) assert.deepEqual(await tree.get(new Uint8Array([index])), new Uint8Array(16_000).fill(index));
+  // 400 KB needs about 50 overflow pages in one mini-transaction: more than the LAL allows.
+  await assert.rejects(tree.put(new Uint8Array([99]), new Uint8Array(400_000)), /larger than the writer may run ahead/);
+  assert.equal(await tree.get(new Uint8Array([99])), undefined);
+  assert.equal(await tree.put(new Uint8Array([99]), new Uint8Array([1])), false);
 });

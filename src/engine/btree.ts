@@ -36,15 +36,27 @@ export class KeyTooLarge extends Error {}
 const u32 = (page: Uint8Array, at: number): number => new DataView(page.buffer, page.byteOffset).getUint32(at, true);
 const setU32 = (page: Uint8Array, at: number, value: number): void => new DataView(page.buffer, page.byteOffset).setUint32(at, value, true);
 
+/**
+ * Makes page 0 the meta page of a fresh volume: pages from 1 are free to hand out. Refuses a
+ * volume already formatted, so that no page is ever handed out twice (B4).
+ */
+export async function formatVolume(cache: BufferCache): Promise<void> {
+  const mtr = new MiniTransaction(cache);
+  const meta = await mtr.latch(META_PAGE);
+  if (u32(meta, 0) === META_MAGIC) {
+    mtr.abort();
+    throw new Error('the volume is already formatted');
+  }
+  meta.fill(0);
+  setU32(meta, 0, META_MAGIC);
+  setU32(meta, 4, 1);
+  await mtr.commit();
+}
+
 /** Allocates a page inside `mtr` (latching the meta page): from the free list, else the next never-used page. */
 export async function allocatePage(mtr: MiniTransaction, pageCount: number): Promise<PageId> {
   const meta = await mtr.latch(META_PAGE);
-  if (u32(meta, 0) !== META_MAGIC) {
-    // A fresh volume: page 0 is the meta page, pages from 1 are free to hand out.
-    meta.fill(0);
-    setU32(meta, 0, META_MAGIC);
-    setU32(meta, 4, 1);
-  }
+  assert(u32(meta, 0) === META_MAGIC, 'page 0 is not a meta page: format the volume first (formatVolume)');
   const freeHead = u32(meta, 8);
   if (freeHead !== 0) {
     const page = await mtr.latch(pageId(freeHead));
@@ -96,14 +108,24 @@ export class BTree {
   // ---------------------------------------------------------------- reads
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    const mtr = new MiniTransaction(this.cache);
-    try {
-      const { bytes } = await this.findLeaf(mtr, key);
-      const { index, found } = node.search(bytes, key);
-      if (!found) return undefined;
-      return await this.readValue(mtr, bytes, index);
-    } finally {
-      await mtr.commit();
+    for (;;) {
+      const mtr = new MiniTransaction(this.cache);
+      try {
+        const found = await this.seek(mtr, key, (page, bytes) => {
+          const { index, found } = node.search(bytes, key);
+          if (!found) return undefined;
+          const value = node.leafValue(bytes, index);
+          return { page, leafLsn: this.cache.peek(page)!.pageLsn, value: 'inline' in value ? { inline: value.inline.slice() } : value };
+        });
+        if (found === undefined) return undefined;
+        if ('inline' in found.value) return found.value.inline;
+        const value = await this.readChain(mtr, found.value.firstPage, found.value.totalBytes);
+        // Optimistic: a chain is freed (and maybe reused) only by a change that rewrites its
+        // leaf, so an unchanged leaf means the chain read was the value's.
+        if (this.cache.peek(found.page)?.pageLsn === found.leafLsn) return value;
+      } finally {
+        await mtr.commit();
+      }
     }
   }
 
@@ -111,28 +133,85 @@ export class BTree {
   async *scan(from?: Uint8Array, to?: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const mtr = new MiniTransaction(this.cache);
     try {
-      let { bytes } = await this.findLeaf(mtr, from ?? new Uint8Array(0));
-      let index = from === undefined ? 0 : node.search(bytes, from).index;
+      let resumeAt = from ?? new Uint8Array(0);
+      // Each leaf's entries are copied out in one synchronous step after its high key was
+      // checked, and the leaf is let go before the entries are yielded.
+      let leaf = await this.seek(mtr, resumeAt, (page, bytes) => this.copyLeaf(page, bytes, resumeAt, to));
       for (;;) {
-        // Copy out this leaf's entries before any await: the page may change meanwhile.
-        const entries: Array<[Uint8Array, ReturnType<typeof node.leafValue>]> = [];
-        for (; index < node.slotCount(bytes); index++) {
-          const key = node.cellKey(bytes, index).slice();
-          if (to !== undefined && node.compareKeys(key, to) >= 0) break;
-          const value = node.leafValue(bytes, index);
-          entries.push([key, 'inline' in value ? { inline: value.inline.slice() } : value]);
+        mtr.release(leaf.page);
+        for (const [key, value] of leaf.entries) {
+          if ('inline' in value) yield [key, value.inline];
+          else {
+            // Read through get(), which retries if the value changes under it; gone: skip.
+            const current = await this.get(key);
+            if (current !== undefined) yield [key, current];
+          }
         }
-        const reachedEnd = index < node.slotCount(bytes);
-        const next = node.rightSibling(bytes);
-        const high = node.highKey(bytes)?.slice();
-        for (const [key, value] of entries) yield [key, 'inline' in value ? value.inline : await this.readChain(mtr, value.firstPage, value.totalBytes)];
-        if (reachedEnd || next === 0) return;
-        bytes = await mtr.read(pageId(next));
-        // Keys that moved right while we yielded are at or above the old high key: resume there.
-        index = high === undefined ? 0 : node.search(bytes, high).index;
+        if (leaf.stoppedAtTo || leaf.next === 0 || leaf.high === undefined) return;
+        // Keys that moved right while we yielded are at or above the old high key.
+        const high = leaf.high;
+        resumeAt = node.compareKeys(high, resumeAt) > 0 ? high : resumeAt;
+        const start = resumeAt;
+        leaf = await this.readRight(mtr, pageId(leaf.next), start, (page, bytes) => this.copyLeaf(page, bytes, start, to));
       }
     } finally {
       await mtr.commit();
+    }
+  }
+
+  private copyLeaf(page: PageId, bytes: Uint8Array, from: Uint8Array, to: Uint8Array | undefined): {
+    page: PageId;
+    entries: Array<[Uint8Array, { inline: Uint8Array } | { firstPage: number; totalBytes: number }]>;
+    stoppedAtTo: boolean;
+    next: number;
+    high: Uint8Array | undefined;
+  } {
+    const entries: Array<[Uint8Array, { inline: Uint8Array } | { firstPage: number; totalBytes: number }]> = [];
+    let index = node.search(bytes, from).index;
+    let stoppedAtTo = false;
+    for (; index < node.slotCount(bytes); index++) {
+      const key = node.cellKey(bytes, index).slice();
+      if (to !== undefined && node.compareKeys(key, to) >= 0) {
+        stoppedAtTo = true;
+        break;
+      }
+      const value = node.leafValue(bytes, index);
+      entries.push([key, 'inline' in value ? { inline: value.inline.slice() } : value]);
+    }
+    return { page, entries, stoppedAtTo, next: node.rightSibling(bytes), high: node.highKey(bytes)?.slice() };
+  }
+
+  /**
+   * Finds the leaf for `key` and calls `use` on it in the same synchronous step as the
+   * final high-key check, so no commit can move the key between the check and its use.
+   */
+  private async seek<T>(mtr: MiniTransaction, key: Uint8Array, use: (page: PageId, bytes: Uint8Array) => T): Promise<T> {
+    let page = this.root;
+    for (;;) {
+      const bytes = await mtr.read(page);
+      const high = node.highKey(bytes);
+      if (high !== undefined && node.compareKeys(key, high) >= 0) {
+        mtr.release(page);
+        page = pageId(node.rightSibling(bytes));
+        continue;
+      }
+      if (node.pageType(bytes) === PageType.Leaf) return use(page, bytes);
+      assert(node.pageType(bytes) === PageType.Internal, `page ${page} of tree ${this.root} is not a tree node`);
+      const child = pageId(this.childFor(bytes, key));
+      mtr.release(page);
+      page = child;
+    }
+  }
+
+  /** From a leaf reached by a right pointer, moves right while `key` is at or above the high key, then uses it. */
+  private async readRight<T>(mtr: MiniTransaction, start: PageId, key: Uint8Array, use: (page: PageId, bytes: Uint8Array) => T): Promise<T> {
+    let page = start;
+    for (;;) {
+      const bytes = await mtr.read(page);
+      const high = node.highKey(bytes);
+      if (high === undefined || node.compareKeys(key, high) < 0) return use(page, bytes);
+      mtr.release(page);
+      page = pageId(node.rightSibling(bytes));
     }
   }
 
@@ -148,42 +227,10 @@ export class BTree {
     }
   }
 
-  /** The leaf for `key`, read without latches (readers). */
-  private async findLeaf(mtr: MiniTransaction, key: Uint8Array): Promise<{ page: PageId; bytes: Uint8Array }> {
-    const path = await this.descend(key, (page) => mtr.read(page));
-    return path[path.length - 1]!;
-  }
-
-  /**
-   * Root to leaf for `key`, opening each page with `open` (a read, or a latch for writers),
-   * and moving right wherever the key is at or above a node's high key (B-link).
-   */
-  private async descend(key: Uint8Array, open: (page: PageId) => Promise<Uint8Array>): Promise<Array<{ page: PageId; bytes: Uint8Array }>> {
-    const path: Array<{ page: PageId; bytes: Uint8Array }> = [];
-    let page = this.root;
-    for (;;) {
-      let bytes = await open(page);
-      for (let high = node.highKey(bytes); high !== undefined && node.compareKeys(key, high) >= 0; high = node.highKey(bytes)) {
-        page = pageId(node.rightSibling(bytes));
-        bytes = await open(page);
-      }
-      path.push({ page, bytes });
-      if (node.pageType(bytes) === PageType.Leaf) return path;
-      assert(node.pageType(bytes) === PageType.Internal, `page ${page} of tree ${this.root} is not a tree node`);
-      page = pageId(this.childFor(bytes, key));
-    }
-  }
-
   private childFor(bytes: Uint8Array, key: Uint8Array): number {
     const { index, found } = node.search(bytes, key);
     const slot = found ? index : index - 1;
     return slot < 0 ? node.leftmostChild(bytes) : node.childAt(bytes, slot);
-  }
-
-  private async readValue(mtr: MiniTransaction, leaf: Uint8Array, index: number): Promise<Uint8Array> {
-    const value = node.leafValue(leaf, index);
-    if ('inline' in value) return value.inline.slice();
-    return this.readChain(mtr, value.firstPage, value.totalBytes);
   }
 
   private async readChain(mtr: MiniTransaction, first: number, totalBytes: number): Promise<Uint8Array> {
@@ -196,6 +243,7 @@ export class BTree {
       const length = u32(bytes, 8);
       out.set(bytes.subarray(OVERFLOW_HEADER_BYTES, OVERFLOW_HEADER_BYTES + length), at);
       at += length;
+      mtr.release(pageId(page));
       page = u32(bytes, 4);
     }
     return out;
@@ -251,9 +299,20 @@ export class BTree {
     }
   }
 
-  /** Latches root to leaf for `key` (writers) and returns the page ids. */
+  /**
+   * Latches root to leaf for `key` (writers; latches are held to the commit, so the path
+   * cannot change under them) and returns the page ids.
+   */
   private async latchPath(mtr: MiniTransaction, key: Uint8Array): Promise<PageId[]> {
-    return (await this.descend(key, (page) => mtr.latch(page))).map((step) => step.page);
+    const path: PageId[] = [];
+    let page = this.root;
+    for (;;) {
+      const bytes = await mtr.latch(page);
+      path.push(page);
+      if (node.pageType(bytes) === PageType.Leaf) return path;
+      assert(node.pageType(bytes) === PageType.Internal, `page ${page} of tree ${this.root} is not a tree node`);
+      page = pageId(this.childFor(bytes, key));
+    }
   }
 
   private async makeLeafCell(mtr: MiniTransaction, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
@@ -300,7 +359,6 @@ export class BTree {
       node.initNode(bytes, PageType.Internal, this.root);
       node.setLeftmostChild(bytes, child);
       path.splice(level + 1, 0, child);
-      path[level] = this.root;
       return this.insertInto(mtr, path, level + 1, index, cell);
     }
     // Split: all cells plus the new one, halved by bytes; the right half moves to a new page.

@@ -8,7 +8,7 @@ import { PAGE_BYTES, pageId, SeededRandom } from '../common/index.js';
 import { emptyPage } from '../page/index.js';
 import { Fleet } from '../testing/fleet.js';
 import { connectVolume } from '../volume-client/index.js';
-import { BTree } from './btree.js';
+import { BTree, formatVolume } from './btree.js';
 import { BufferCache } from './buffer-cache.js';
 import { MiniTransaction } from './mini-transaction.js';
 import { volumePageStore } from './page-store.js';
@@ -74,6 +74,7 @@ test('a B+tree of 3,000 rows through a 16-page cache is whole again for a new wr
     await first.open();
     const store = volumePageStore(first);
     const cache = new BufferCache(store, { bytesMax: 16 * PAGE_BYTES });
+    await formatVolume(cache);
     const tree = await BTree.create(cache);
     for (let index = 0; index < 3000; index++) await tree.put(keyOf(index), row((index * 7) % 3000));
     await tree.put(encoder.encode('big'), new Uint8Array(300_000).fill(7));

@@ -138,3 +138,23 @@ test('bad calls fail clearly: a page outside the volume, a write without a latch
   assert.equal(await mtr.commit(), undefined);
   assert.equal(cache.peek(pageId(0))!.pins, 0);
 });
+
+test('a mini-transaction aborted while it waits for a latch hands the wake-up on', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(4, 1000n);
+  const cache = new BufferCache(store, { bytesMax: 4 * PAGE_BYTES });
+  const holder = new MiniTransaction(cache);
+  await holder.latch(pageId(3));
+  const quitter = new MiniTransaction(cache);
+  const quitting = quitter.latch(pageId(3));
+  const patient = new MiniTransaction(cache);
+  const waiting = patient.latch(pageId(3));
+  await new Promise((resolve) => setImmediate(resolve));
+  quitter.abort();
+  holder.write(pageId(3), 0, new Uint8Array([1]));
+  await holder.commit();
+  await assert.rejects(quitting, /aborted/);
+  const view = await waiting;
+  assert.equal(view[0], 1);
+  patient.write(pageId(3), 1, new Uint8Array([2]));
+  assert.equal(await patient.commit(), 2n);
+});

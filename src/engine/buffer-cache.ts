@@ -7,9 +7,10 @@
 //      (pageLsn <= VDL). So a page that is not cached has no redo above the VDL, and a miss
 //      that reads it at the current VDL gets its newest version, never a stale one.
 //  C2. Two loads of one page never run at once: later callers wait for the first.
-//  C3. Cached bytes never go above `bytesMax` while some page can be evicted; when none can
-//      (all pinned, or their redo not yet durable), a load first waits for the VDL to cover
-//      the oldest unpinned page, and only pinned pages can push the cache over its bound.
+//  C3. Cached bytes, counting loads in flight, never go above `bytesMax` while some page can
+//      be evicted; when none can (all pinned, or their redo not yet durable), a load first
+//      waits for the VDL to cover the oldest unpinned page, and only pinned pages can push
+//      the cache over its bound.
 //
 // Frame states: loading -> cached (pins >= 0, latched by at most one writer) -> evicted.
 
@@ -50,6 +51,8 @@ export class BufferCache {
   /** In LRU order: the first entry is the least recently used. */
   private readonly frames = new Map<PageId, Frame>();
   private readonly loading = new Map<PageId, Loading>();
+  /** Loads that made room and have not yet inserted their frame. */
+  private reserved = 0;
   readonly stats: BufferCacheStats = { hits: 0, misses: 0, evictions: 0, durabilityWaits: 0 };
   /** The CPL of the last mini-transaction committed through this cache (what to wait for to make it all durable). */
   lastLsn: Lsn = 0n;
@@ -63,6 +66,10 @@ export class BufferCache {
 
   get cachedBytes(): number {
     return this.frames.size * PAGE_BYTES;
+  }
+
+  private get committedBytes(): number {
+    return (this.frames.size + this.reserved) * PAGE_BYTES;
   }
 
   get bytesMax(): number {
@@ -105,8 +112,11 @@ export class BufferCache {
   }
 
   private async load(pageId: PageId, entry: Loading): Promise<Frame> {
+    let reserved = false;
     try {
       await this.makeRoom();
+      this.reserved++;
+      reserved = true;
       const atLsn = this.store.durableLsn();
       const bytes = await this.store.readPage(pageId, atLsn);
       assert(bytes.length === PAGE_BYTES, `page ${pageId} came back with ${bytes.length} bytes`);
@@ -114,10 +124,11 @@ export class BufferCache {
       // so nothing can evict it before their continuations run.
       const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [] };
       this.frames.set(pageId, frame);
-      this.evictWhileOver(0);
       return frame;
     } finally {
+      if (reserved) this.reserved--;
       this.loading.delete(pageId);
+      this.evictWhileOver(0);
     }
   }
 
@@ -125,7 +136,7 @@ export class BufferCache {
   private async makeRoom(): Promise<void> {
     for (;;) {
       this.evictWhileOver(PAGE_BYTES);
-      if (this.cachedBytes + PAGE_BYTES <= this.options.bytesMax) return;
+      if (this.committedBytes + PAGE_BYTES <= this.options.bytesMax) return;
       let oldestUnpinned: Lsn | undefined;
       for (const frame of this.frames.values()) {
         if (frame.pins === 0 && frame.latchedBy === undefined && (oldestUnpinned === undefined || frame.pageLsn < oldestUnpinned)) oldestUnpinned = frame.pageLsn;
@@ -139,10 +150,10 @@ export class BufferCache {
 
   /** Evicts least recently used evictable frames while more than bytesMax - spare is cached (C1). */
   private evictWhileOver(spare: number): void {
-    if (this.cachedBytes + spare <= this.options.bytesMax) return;
+    if (this.committedBytes + spare <= this.options.bytesMax) return;
     const durable = this.store.durableLsn();
     for (const frame of this.frames.values()) {
-      if (this.cachedBytes + spare <= this.options.bytesMax) return;
+      if (this.committedBytes + spare <= this.options.bytesMax) return;
       if (frame.pins > 0 || frame.latchedBy !== undefined || frame.pageLsn > durable) continue;
       this.frames.delete(frame.pageId);
       this.stats.evictions++;

@@ -109,10 +109,16 @@ export class MiniTransaction {
   async commit(): Promise<Lsn | undefined> {
     this.assertOpen();
     const store = this.cache.store;
-    // Too far ahead of the VDL (LAL): wait for storage to catch up by one more LSN.
-    while (!store.canAppend() && this.patches().length > 0) await store.waitDurable(store.durableLsn() + 1n);
-    this.assertOpen();
     const patches = this.patches();
+    // Too far ahead of the VDL (LAL): wait for storage to catch up, one LSN at a time.
+    while (patches.length > 0 && !store.canAppend(patches.length)) {
+      if (store.durableLsn() >= this.cache.lastLsn) {
+        this.abort();
+        throw new RangeError(`a mini-transaction of ${patches.length} redo records is larger than the writer may run ahead of the VDL`);
+      }
+      await store.waitDurable(store.durableLsn() + 1n);
+    }
+    this.assertOpen();
     if (patches.length === 0) {
       this.finish('committed');
       return undefined;
@@ -127,6 +133,17 @@ export class MiniTransaction {
     this.cache.lastLsn = lsns[lsns.length - 1]!;
     this.finish('committed');
     return lsns[lsns.length - 1];
+  }
+
+  /**
+   * Unpins a page this mini-transaction only read (readers move along and let go, so a
+   * scan pins one leaf at a time). Bytes obtained from it must not be used afterwards.
+   */
+  release(pageId: PageId): void {
+    const held = this.held.get(pageId);
+    if (held === undefined || held.copy !== undefined) return;
+    this.held.delete(pageId);
+    this.cache.unpin(held.frame);
   }
 
   /** Drops every change and releases pins and latches. */

@@ -12,8 +12,8 @@ export interface PageStore {
   durableLsn(): Lsn;
   /** The page as of `atLsn` (at most durableLsn()). */
   readPage(pageId: PageId, atLsn: Lsn): Promise<Uint8Array>;
-  /** Whether append() may be called now (the writer is not too far ahead of the VDL). */
-  canAppend(): boolean;
+  /** Whether append() of this many records may be called now (the writer stays within the LAL). */
+  canAppend(records: number): boolean;
   /** Appends one mini-transaction; returns the LSN of each patch's record, in order. */
   append(patches: PagePatch[]): Lsn[];
   /** Resolves once durableLsn() >= lsn. */
@@ -26,7 +26,7 @@ export function volumePageStore(connection: VolumeConnection): PageStore {
     pageCount: client.pageCount,
     durableLsn: () => client.vdl,
     readPage: (pageId, atLsn) => connection.readPage(pageId, atLsn),
-    canAppend: () => client.canAppend(),
+    canAppend: (records) => client.canAppend(records),
     append: (patches) => client.writeMiniTransaction(patches).map((record) => record.lsn),
     waitDurable: (lsn) => connection.commit(lsn),
   };

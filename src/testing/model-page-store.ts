@@ -38,11 +38,13 @@ export class ModelStore implements PageStore {
     return bytes.slice();
   }
 
-  canAppend(): boolean {
-    return this.lsn - this.vdl < this.lal;
+  canAppend(records: number): boolean {
+    return this.lsn + BigInt(records) - this.vdl <= this.lal;
   }
 
   append(patches: PagePatch[]): Lsn[] {
+    // As the volume client does: a batch past the LAL is refused whole.
+    if (!this.canAppend(patches.length)) throw new Error(`back_pressure: ${patches.length} records past the LAL`);
     return patches.map((patch, index) => {
       const lsn = ++this.lsn;
       const versions = this.history.get(patch.pageId) ?? [];
