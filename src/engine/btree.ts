@@ -139,8 +139,8 @@ export class BTree {
       let leaf = await this.seek(mtr, resumeAt, (page, bytes) => this.copyLeaf(page, bytes, resumeAt, to));
       for (;;) {
         mtr.release(leaf.page);
-        for (const [key, value] of leaf.entries) {
-          if ('inline' in value) yield [key, value.inline];
+        for (const [key, inline] of leaf.entries) {
+          if (inline !== undefined) yield [key, inline];
           else {
             // Read through get(), which retries if the value changes under it; gone: skip.
             const current = await this.get(key);
@@ -152,21 +152,22 @@ export class BTree {
         const high = leaf.high;
         resumeAt = node.compareKeys(high, resumeAt) > 0 ? high : resumeAt;
         const start = resumeAt;
-        leaf = await this.readRight(mtr, pageId(leaf.next), start, (page, bytes) => this.copyLeaf(page, bytes, start, to));
+        leaf = await this.seek(mtr, start, (page, bytes) => this.copyLeaf(page, bytes, start, to), pageId(leaf.next));
       }
     } finally {
       await mtr.commit();
     }
   }
 
+  /** The leaf's entries from `from` up to `to`: inline values copied, overflow ones as undefined. */
   private copyLeaf(page: PageId, bytes: Uint8Array, from: Uint8Array, to: Uint8Array | undefined): {
     page: PageId;
-    entries: Array<[Uint8Array, { inline: Uint8Array } | { firstPage: number; totalBytes: number }]>;
+    entries: Array<[Uint8Array, Uint8Array | undefined]>;
     stoppedAtTo: boolean;
     next: number;
     high: Uint8Array | undefined;
   } {
-    const entries: Array<[Uint8Array, { inline: Uint8Array } | { firstPage: number; totalBytes: number }]> = [];
+    const entries: Array<[Uint8Array, Uint8Array | undefined]> = [];
     let index = node.search(bytes, from).index;
     let stoppedAtTo = false;
     for (; index < node.slotCount(bytes); index++) {
@@ -176,17 +177,18 @@ export class BTree {
         break;
       }
       const value = node.leafValue(bytes, index);
-      entries.push([key, 'inline' in value ? { inline: value.inline.slice() } : value]);
+      entries.push([key, 'inline' in value ? value.inline.slice() : undefined]);
     }
     return { page, entries, stoppedAtTo, next: node.rightSibling(bytes), high: node.highKey(bytes)?.slice() };
   }
 
   /**
-   * Finds the leaf for `key` and calls `use` on it in the same synchronous step as the
-   * final high-key check, so no commit can move the key between the check and its use.
+   * Finds the leaf for `key`, from the root or from `start` (a page of the level to search,
+   * e.g. a leaf's right sibling), and calls `use` on it in the same synchronous step as
+   * the final high-key check, so no commit can move the key between the check and its use.
    */
-  private async seek<T>(mtr: MiniTransaction, key: Uint8Array, use: (page: PageId, bytes: Uint8Array) => T): Promise<T> {
-    let page = this.root;
+  private async seek<T>(mtr: MiniTransaction, key: Uint8Array, use: (page: PageId, bytes: Uint8Array) => T, start: PageId = this.root): Promise<T> {
+    let page = start;
     for (;;) {
       const bytes = await mtr.read(page);
       const high = node.highKey(bytes);
@@ -200,18 +202,6 @@ export class BTree {
       const child = pageId(this.childFor(bytes, key));
       mtr.release(page);
       page = child;
-    }
-  }
-
-  /** From a leaf reached by a right pointer, moves right while `key` is at or above the high key, then uses it. */
-  private async readRight<T>(mtr: MiniTransaction, start: PageId, key: Uint8Array, use: (page: PageId, bytes: Uint8Array) => T): Promise<T> {
-    let page = start;
-    for (;;) {
-      const bytes = await mtr.read(page);
-      const high = node.highKey(bytes);
-      if (high === undefined || node.compareKeys(key, high) < 0) return use(page, bytes);
-      mtr.release(page);
-      page = pageId(node.rightSibling(bytes));
     }
   }
 
@@ -374,14 +364,10 @@ export class BTree {
     const rightBytes = await mtr.latch(right);
     node.initNode(rightBytes, isLeaf ? PageType.Leaf : PageType.Internal, this.root);
     const oldHigh = node.highKey(bytes)?.slice();
-    let separator: Uint8Array;
-    let rightCells: Uint8Array[];
-    if (isLeaf) {
-      separator = node.keyOfCell(cells[cut]!).slice();
-      rightCells = cells.slice(cut);
-    } else {
+    const separator = node.keyOfCell(cells[cut]!).slice();
+    let rightCells = cells.slice(cut);
+    if (!isLeaf) {
       // The middle key moves up; its child becomes the right node's leftmost child.
-      separator = node.keyOfCell(cells[cut]!).slice();
       node.setLeftmostChild(rightBytes, node.childOfCell(cells[cut]!));
       rightCells = cells.slice(cut + 1);
     }

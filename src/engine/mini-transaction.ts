@@ -77,7 +77,7 @@ export class MiniTransaction {
   }
 
   /** The redo this mini-transaction would ship now (M3). */
-  patches(): PagePatch[] {
+  private patches(): PagePatch[] {
     const patches: PagePatch[] = [];
     for (const [pageId, held] of this.held) {
       if (held.copy === undefined) continue;
