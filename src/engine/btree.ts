@@ -72,6 +72,28 @@ export async function allocatePage(mtr: MiniTransaction, pageCount: number): Pro
   return pageId(next);
 }
 
+/** Slots in the meta page (u32 each) that name the roots of system structures and counters. */
+const META_SLOTS_AT = 64;
+export const META_SLOT_COUNT = 64;
+
+function slotAt(slot: number): number {
+  assert(Number.isInteger(slot) && slot >= 0 && slot < META_SLOT_COUNT, `meta slot ${slot} does not exist`);
+  return META_SLOTS_AT + slot * 4;
+}
+
+/** A meta page slot, read through `mtr`. */
+export async function readMetaSlot(mtr: MiniTransaction, slot: number): Promise<number> {
+  const meta = await mtr.read(META_PAGE);
+  assert(u32(meta, 0) === META_MAGIC, 'page 0 is not a meta page: format the volume first (formatVolume)');
+  return u32(meta, slotAt(slot));
+}
+
+/** Sets a meta page slot inside `mtr`. */
+export async function writeMetaSlot(mtr: MiniTransaction, slot: number, value: number): Promise<void> {
+  const meta = await mtr.latch(META_PAGE);
+  setU32(meta, slotAt(slot), value);
+}
+
 /** Puts a page on the free list (B4). */
 export async function freePage(mtr: MiniTransaction, page: PageId): Promise<void> {
   const meta = await mtr.latch(META_PAGE);
@@ -243,25 +265,78 @@ export class BTree {
 
   /** Inserts or replaces. Returns whether the key existed. With `unique`, an existing key is left alone and true returned. */
   async put(key: Uint8Array, value: Uint8Array, options: { unique?: boolean } = {}): Promise<boolean> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      const existed = await this.putWithin(mtr, key, value, options);
+      await mtr.commit();
+      return existed;
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+
+  /** put() as part of a caller's mini-transaction (which commits or aborts it). */
+  async putWithin(mtr: MiniTransaction, key: Uint8Array, value: Uint8Array, options: { unique?: boolean } = {}): Promise<boolean> {
     if (key.length > node.KEY_BYTES_MAX) throw new KeyTooLarge(`key of ${key.length} bytes is over ${node.KEY_BYTES_MAX}`);
+    const path = await this.latchPath(mtr, key);
+    const leaf = path[path.length - 1]!;
+    const bytes = await mtr.latch(leaf);
+    const { index, found } = node.search(bytes, key);
+    if (found && options.unique) return true;
+    if (found) {
+      await this.freeValue(mtr, bytes, index);
+      node.removeCell(bytes, index);
+    }
+    const cell = await this.makeLeafCell(mtr, key, value);
+    await this.insertInto(mtr, path, path.length - 1, index, cell);
+    return found;
+  }
+
+  /**
+   * Where `key`'s value starts, as `mtr` sees the tree (e.g. right after putWithin, whose
+   * latches keep it there): the leaf and the byte offset of an inline value, or the first
+   * overflow page and the offset of its data.
+   */
+  async valueLocation(mtr: MiniTransaction, key: Uint8Array): Promise<{ page: PageId; offset: number } | undefined> {
+    const found = await this.seek(mtr, key, (page, bytes) => {
+      const { index, found } = node.search(bytes, key);
+      if (!found) return undefined;
+      const value = node.leafValue(bytes, index);
+      if ('inline' in value) return { page, offset: value.inline.byteOffset - bytes.byteOffset };
+      return { page: pageId(value.firstPage), offset: OVERFLOW_HEADER_BYTES };
+    });
+    return found;
+  }
+
+  /**
+   * Overwrites `data.length` bytes at `offset` of `key`'s value in place (same length, so
+   * the redo is those bytes). Returns false when the key is absent. An overflow value can
+   * be patched within its first overflow page only.
+   */
+  async patchValue(key: Uint8Array, offset: number, data: Uint8Array): Promise<boolean> {
     const mtr = new MiniTransaction(this.cache);
     try {
       const path = await this.latchPath(mtr, key);
       const leaf = path[path.length - 1]!;
       const bytes = await mtr.latch(leaf);
       const { index, found } = node.search(bytes, key);
-      if (found && options.unique) {
+      if (!found) {
         mtr.abort();
-        return true;
+        return false;
       }
-      if (found) {
-        await this.freeValue(mtr, bytes, index);
-        node.removeCell(bytes, index);
+      const value = node.leafValue(bytes, index);
+      if ('inline' in value) {
+        assert(offset + data.length <= value.inline.length, 'patch beyond the value');
+        value.inline.set(data, offset);
+      } else {
+        const first = pageId(value.firstPage);
+        const chunk = await mtr.latch(first);
+        assert(offset + data.length <= u32(chunk, 8), 'patch beyond the first overflow page');
+        chunk.set(data, OVERFLOW_HEADER_BYTES + offset);
       }
-      const cell = await this.makeLeafCell(mtr, key, value);
-      await this.insertInto(mtr, path, path.length - 1, index, cell);
       await mtr.commit();
-      return found;
+      return true;
     } catch (error) {
       mtr.abort();
       throw error;

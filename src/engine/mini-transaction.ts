@@ -12,6 +12,7 @@
 //  M3. The redo is the difference between each latched page before and after: one Write
 //      record per changed byte range (ranges closer than a record header are merged), or
 //      an Init record first for a page made anew. A record costs its bytes plus 36.
+//  M4. A stamp (stampLsn) holds, once committed, the LSN of the mini-transaction's first record.
 //
 // States: open --commit()--> committed; open --abort()--> aborted (private copies dropped).
 
@@ -35,7 +36,11 @@ const MERGE_GAP_BYTES = 36;
 
 export class MiniTransaction {
   private readonly held = new Map<PageId, Held>();
+  /** Places that receive the LSN of this mini-transaction's first record at commit (M4). */
+  private readonly stamps: Array<{ pageId: PageId; offset: number }> = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  /** After a commit that wrote: the LSN of its first record (what stamps hold). */
+  firstLsn: Lsn | undefined;
 
   constructor(private readonly cache: BufferCache) {}
 
@@ -76,6 +81,16 @@ export class MiniTransaction {
     this.held.get(pageId)!.initialized = true;
   }
 
+  /**
+   * Asks commit() to write, as a little-endian u64 at `offset` of a latched page, the LSN
+   * its first redo record gets (M4): a commit record that carries its own LSN.
+   */
+  stampLsn(pageId: PageId, offset: number): void {
+    this.latched(pageId);
+    assert(Number.isInteger(offset) && offset >= 0 && offset + 8 <= PAGE_BYTES, `stamp at ${offset} is outside the page`);
+    this.stamps.push({ pageId, offset });
+  }
+
   /** The redo this mini-transaction would ship now (M3). */
   private patches(): PagePatch[] {
     const patches: PagePatch[] = [];
@@ -109,28 +124,34 @@ export class MiniTransaction {
   async commit(): Promise<Lsn | undefined> {
     this.assertOpen();
     const store = this.cache.store;
-    const patches = this.patches();
-    // Too far ahead of the VDL (LAL): wait for storage to catch up, one LSN at a time.
-    while (patches.length > 0 && !store.canAppend(patches.length)) {
+    let patches: PagePatch[];
+    // Too far ahead of the VDL (LAL): wait for storage to catch up, one LSN at a time. From
+    // the last check to append() nothing awaits, so the stamped LSN is the one assigned.
+    for (;;) {
+      for (const { pageId, offset } of this.stamps) new DataView(this.latched(pageId).buffer).setBigUint64(offset, store.nextLsn(), true);
+      patches = this.patches();
+      if (patches.length === 0 || store.canAppend(patches.length)) break;
       if (store.durableLsn() >= this.cache.lastLsn) {
         this.abort();
         throw new RangeError(`a mini-transaction of ${patches.length} redo records is larger than the writer may run ahead of the VDL`);
       }
       await store.waitDurable(store.durableLsn() + 1n);
+      this.assertOpen();
     }
-    this.assertOpen();
     if (patches.length === 0) {
       this.finish('committed');
       return undefined;
     }
     const lsns = store.append(patches);
     assert(lsns.length === patches.length, 'one LSN per patch');
+    assert(this.stamps.length === 0 || lsns[0] === new DataView(this.held.get(this.stamps[0]!.pageId)!.copy!.buffer).getBigUint64(this.stamps[0]!.offset, true), 'stamped LSN is the first record\'s');
     for (const [index, patch] of patches.entries()) {
       const held = this.held.get(patch.pageId)!;
       held.frame.pageLsn = lsns[index]!;
     }
     for (const held of this.held.values()) if (held.copy !== undefined) held.frame.bytes.set(held.copy);
     this.cache.lastLsn = lsns[lsns.length - 1]!;
+    this.firstLsn = lsns[0]!;
     this.finish('committed');
     return lsns[lsns.length - 1];
   }

@@ -14,6 +14,8 @@ export interface PageStore {
   readPage(pageId: PageId, atLsn: Lsn): Promise<Uint8Array>;
   /** Whether append() of this many records may be called now (the writer stays within the LAL). */
   canAppend(records: number): boolean;
+  /** The LSN the next appended record will get. */
+  nextLsn(): Lsn;
   /** Appends one mini-transaction; returns the LSN of each patch's record, in order. */
   append(patches: PagePatch[]): Lsn[];
   /** Resolves once durableLsn() >= lsn. */
@@ -27,6 +29,7 @@ export function volumePageStore(connection: VolumeConnection): PageStore {
     durableLsn: () => client.vdl,
     readPage: (pageId, atLsn) => connection.readPage(pageId, atLsn),
     canAppend: (records) => client.canAppend(records),
+    nextLsn: () => client.lsnToAssign,
     append: (patches) => client.writeMiniTransaction(patches).map((record) => record.lsn),
     waitDurable: (lsn) => connection.commit(lsn),
   };

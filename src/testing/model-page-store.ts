@@ -38,6 +38,10 @@ export class ModelStore implements PageStore {
     return bytes.slice();
   }
 
+  nextLsn(): Lsn {
+    return this.lsn + 1n;
+  }
+
   canAppend(records: number): boolean {
     return this.lsn + BigInt(records) - this.vdl <= this.lal;
   }

@@ -131,6 +131,10 @@ export class VolumeClient {
   /** The newest VDL hint known to be on a write quorum (sent while repairing). */
   private durableHint: Lsn = 0n;
   private nextLsn: Lsn = 1n;
+  /** The LSN writeMiniTransaction will give its next record. */
+  get lsnToAssign(): Lsn {
+    return this.nextLsn;
+  }
   private metadata: VolumeMetadata;
   private lastLsnOfGroup: Lsn[] = [];
   /** Per PG: records sent but not yet on a write quorum (kept for resends). */

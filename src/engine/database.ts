@@ -1,0 +1,969 @@
+// The writer's database: tables and indexes as MVCC B+trees on the volume, a catalog
+// stored in such tables, transactions with three isolation levels, row locks, savepoints
+// and sequences. One Database per writer process; sessions each run one Transaction at a time.
+//
+// Invariants (with mvcc.ts, locks.ts, ssi.ts, xact-status.ts):
+//  T1. Every running transaction that wrote a version of a row holds that row's exclusive
+//      lock until its commit is durable (or it aborted), so at most one running
+//      transaction writes a row, and the row's newest live version is the only one a
+//      writer may replace (first updater wins).
+//  T2. A commit is acknowledged only once its commit record is durable (VDL >= commit LSN);
+//      every snapshot is a VDL, so a snapshot sees exactly the commits at or below it (invariant 5).
+//  T3. Under REPEATABLE READ and SERIALIZABLE, writing a row whose newest version is not the
+//      one the snapshot sees fails with 40001; under READ COMMITTED the write goes to the
+//      newest version, which the caller re-checks (as PostgreSQL's EvalPlanQual).
+//  T4. DDL is transactional: catalog rows are MVCC rows; a table created by an aborted
+//      transaction is invisible, and a dropped one stays visible to older snapshots.
+
+import { pageId, type Lsn, type PageId } from '../common/index.js';
+import type { BufferCache } from './buffer-cache.js';
+import { BTree, formatVolume, readMetaSlot, writeMetaSlot } from './btree.js';
+import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, type Value } from './codec.js';
+import { EngineError, SqlState } from './errors.js';
+import { LockManager, type LockMode, type LockOwner } from './locks.js';
+import { MiniTransaction } from './mini-transaction.js';
+import { isVisible, parseVersion, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { SsiTracker, type SerialTxn } from './ssi.js';
+import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+export interface ColumnDef {
+  name: string;
+  /** The SQL type name as declared (the front end interprets it). */
+  type: string;
+  notNull: boolean;
+  /** The default expression's SQL text, if any. */
+  default: string | null;
+}
+
+export interface IndexDef {
+  id: number;
+  name: string;
+  columns: number[];
+  unique: boolean;
+  primary: boolean;
+  root: PageId;
+}
+
+export interface TableDef {
+  id: number;
+  schema: string;
+  name: string;
+  columns: ColumnDef[];
+  /** Column positions of the primary key; undefined: rows are keyed by a hidden row id. */
+  primaryKey: number[] | undefined;
+  /** The primary key's index entry (name, for messages) when there is one. */
+  indexes: IndexDef[];
+  root: PageId;
+}
+
+export interface Row {
+  /** The row's identity in its table (encoded primary key or hidden row id). */
+  key: Uint8Array;
+  values: Value[];
+}
+
+export interface DatabaseOptions {
+  deadlockTimeoutMs?: number;
+}
+
+// Meta page slots (xact-status.ts uses 0 and 1).
+const META_CATALOG_ROOT = 2; // first of CATALOG_TABLES.length slots
+const META_SEQUENCE_ROOT = 10;
+const SEQUENCE_OID = 0; // the sequence that hands out object ids
+const FIRST_USER_OID = 16384;
+const SEQUENCE_CACHE = 32;
+
+const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+
+// ---------------------------------------------------------------- the catalog's own tables
+
+interface CatalogSpec {
+  id: number;
+  name: string;
+  columns: Array<[string, string]>;
+  primaryKey: number[];
+}
+
+const CATALOG_TABLES: CatalogSpec[] = [
+  { id: 1, name: 'boreal_namespace', columns: [['oid', 'int8'], ['name', 'text']], primaryKey: [0] },
+  { id: 2, name: 'boreal_class', columns: [['oid', 'int8'], ['namespace', 'int8'], ['name', 'text'], ['kind', 'text'], ['root', 'int8']], primaryKey: [0] },
+  { id: 3, name: 'boreal_attribute', columns: [['rel', 'int8'], ['num', 'int4'], ['name', 'text'], ['type', 'text'], ['notnull', 'bool'], ['default', 'text']], primaryKey: [0, 1] },
+  { id: 4, name: 'boreal_index', columns: [['oid', 'int8'], ['rel', 'int8'], ['columns', 'text'], ['unique', 'bool'], ['primary', 'bool']], primaryKey: [0] },
+  { id: 5, name: 'boreal_sequence', columns: [['oid', 'int8'], ['start', 'int8'], ['increment', 'int8'], ['min', 'int8'], ['max', 'int8'], ['cycle', 'bool']], primaryKey: [0] },
+  { id: 6, name: 'boreal_constraint', columns: [['oid', 'int8'], ['rel', 'int8'], ['name', 'text'], ['kind', 'text'], ['definition', 'text']], primaryKey: [0] },
+];
+const [NAMESPACES, CLASSES, ATTRIBUTES, INDEXES] = CATALOG_TABLES.map((spec) => spec.id) as [number, number, number, number, number, number];
+
+export interface SequenceDef {
+  id: number;
+  start: bigint;
+  increment: bigint;
+  min: bigint;
+  max: bigint;
+  cycle: boolean;
+}
+
+export class Database {
+  readonly locks: LockManager;
+  readonly ssi = new SsiTracker();
+  private readonly trees = new Map<PageId, BTree>();
+  private readonly catalogDefs = new Map<number, TableDef>();
+  private tableCache = new Map<string, TableDef>();
+  private nextSerial = 1;
+  private readonly running = new Set<Transaction>();
+  /** Sequence values handed out from memory, up to a limit already on the volume. */
+  private readonly sequenceCache = new Map<number, { next: bigint; limit: bigint }>();
+  private readonly sequenceLocks = new Map<number, Promise<void>>();
+
+  private constructor(
+    readonly cache: BufferCache,
+    readonly status: XactStatus,
+    private readonly sequenceTree: BTree,
+    catalogRoots: PageId[],
+    options: DatabaseOptions,
+  ) {
+    this.locks = new LockManager({ deadlockTimeoutMs: options.deadlockTimeoutMs ?? 1000 });
+    for (const [index, spec] of CATALOG_TABLES.entries()) {
+      const root = catalogRoots[index]!;
+      this.catalogDefs.set(spec.id, {
+        id: spec.id,
+        schema: 'pg_catalog',
+        name: spec.name,
+        columns: spec.columns.map(([name, type], index) => ({ name, type, notNull: spec.primaryKey.includes(index), default: null })),
+        primaryKey: spec.primaryKey,
+        indexes: [{ id: spec.id, name: `${spec.name}_pkey`, columns: spec.primaryKey, unique: true, primary: true, root }],
+        root,
+      });
+    }
+  }
+
+  /** Formats a fresh volume (page 0 not yet a meta page) and writes the bootstrap catalog. */
+  static async create(cache: BufferCache, options: DatabaseOptions = {}): Promise<Database> {
+    await formatVolume(cache);
+    await XactStatus.format(cache);
+    const mtr = new MiniTransaction(cache);
+    const roots: PageId[] = [];
+    for (let index = 0; index < CATALOG_TABLES.length; index++) roots.push((await BTree.create(cache)).root);
+    const sequences = await BTree.create(cache);
+    for (const [index, root] of roots.entries()) await writeMetaSlot(mtr, META_CATALOG_ROOT + index, root);
+    await writeMetaSlot(mtr, META_SEQUENCE_ROOT, sequences.root);
+    await mtr.commit();
+    await sequences.put(sequenceKey(SEQUENCE_OID), int64Bytes(BigInt(FIRST_USER_OID)));
+    const database = await Database.open(cache, options);
+    // Bootstrap rows are made by BOOTSTRAP_XID, committed at LSN 0: visible to every snapshot.
+    const namespaces = database.catalogDefs.get(NAMESPACES)!;
+    for (const [oid, name] of [[11, 'pg_catalog'], [2200, 'public']] as const) {
+      await database.tree(namespaces.root).put(versionKey(encodeKey([oid]), BOOTSTRAP_XID, 0), versionValue(encodeRow([oid, name])));
+    }
+    await cache.store.waitDurable(cache.lastLsn);
+    return database;
+  }
+
+  /** Opens a formatted volume after volume recovery: nothing more to do (in-flight transactions are aborted by X2). */
+  static async open(cache: BufferCache, options: DatabaseOptions = {}): Promise<Database> {
+    const status = await XactStatus.open(cache);
+    const mtr = new MiniTransaction(cache);
+    try {
+      const roots: PageId[] = [];
+      for (let index = 0; index < CATALOG_TABLES.length; index++) roots.push(pageId(await readMetaSlot(mtr, META_CATALOG_ROOT + index)));
+      const sequenceRoot = pageId(await readMetaSlot(mtr, META_SEQUENCE_ROOT));
+      return new Database(cache, status, BTree.open(cache, sequenceRoot), roots, options);
+    } finally {
+      await mtr.commit();
+    }
+  }
+
+  tree(root: PageId): BTree {
+    let tree = this.trees.get(root);
+    if (tree === undefined) {
+      tree = BTree.open(this.cache, root);
+      this.trees.set(root, tree);
+    }
+    return tree;
+  }
+
+  begin(options: { isolation?: IsolationLevel; readOnly?: boolean } = {}): Transaction {
+    const tx = new Transaction(this, this.nextSerial++, options.isolation ?? 'read committed', options.readOnly ?? false);
+    this.running.add(tx);
+    return tx;
+  }
+
+  /** @internal */
+  ended(tx: Transaction): void {
+    this.running.delete(tx);
+    this.ssi.prune(this.cache.store.durableLsn());
+  }
+
+  /** The oldest snapshot any running transaction on this writer holds (for reclaiming versions). */
+  oldestSnapshot(): Lsn {
+    let oldest = this.cache.store.durableLsn();
+    for (const tx of this.running) if (tx.snapshotLsn !== undefined && tx.snapshotLsn < oldest) oldest = tx.snapshotLsn;
+    return oldest;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** @internal */
+  catalogTable(id: number): TableDef {
+    return this.catalogDefs.get(id)!;
+  }
+
+  /** @internal */
+  cachedTable(key: string): TableDef | undefined {
+    return this.tableCache.get(key);
+  }
+
+  /** @internal */
+  rememberTable(key: string, def: TableDef): void {
+    this.tableCache.set(key, def);
+  }
+
+  /** @internal a DDL committed: cached definitions may be stale. */
+  catalogChanged(): void {
+    this.tableCache = new Map();
+  }
+
+  // ---------------------------------------------------------------- sequences (not transactional, as in PostgreSQL)
+
+  /** The next value of a sequence: handed out from memory, with SEQUENCE_CACHE values reserved on the volume at a time. */
+  async nextSequenceValue(id: number, step: { increment: bigint; min: bigint; max: bigint; cycle: boolean; start: bigint } = { increment: 1n, min: 1n, max: (1n << 63n) - 1n, cycle: false, start: 1n }): Promise<bigint> {
+    for (;;) {
+      const cached = this.sequenceCache.get(id);
+      if (cached !== undefined && (step.increment > 0n ? cached.next <= cached.limit : cached.next >= cached.limit)) {
+        const value = cached.next;
+        cached.next += step.increment;
+        return value;
+      }
+      const pending = this.sequenceLocks.get(id);
+      if (pending !== undefined) {
+        await pending;
+        continue;
+      }
+      const refill = this.refillSequence(id, step).finally(() => this.sequenceLocks.delete(id));
+      this.sequenceLocks.set(id, refill);
+      await refill;
+    }
+  }
+
+  private async refillSequence(id: number, step: { increment: bigint; min: bigint; max: bigint; cycle: boolean; start: bigint }): Promise<void> {
+    const stored = await this.sequenceTree.get(sequenceKey(id));
+    // Stored: the first value not yet handed out by any writer (values below it may have been, before a crash).
+    let next = stored === undefined ? step.start : readInt64(stored);
+    if (next > step.max || next < step.min) {
+      if (!step.cycle) throw new EngineError(SqlState.sequenceLimit, `nextval: reached ${step.increment > 0n ? 'maximum' : 'minimum'} value of sequence (${step.increment > 0n ? step.max : step.min})`);
+      next = step.increment > 0n ? step.min : step.max;
+    }
+    let limit = next + step.increment * BigInt(SEQUENCE_CACHE - 1);
+    if (limit > step.max) limit = step.max;
+    if (limit < step.min) limit = step.min;
+    await this.sequenceTree.put(sequenceKey(id), int64Bytes(limit + step.increment));
+    this.sequenceCache.set(id, { next, limit });
+  }
+
+  /** Sets a sequence so the next value is `value` (setval). */
+  async resetSequence(id: number, value: bigint): Promise<void> {
+    this.sequenceCache.delete(id);
+    await this.sequenceTree.put(sequenceKey(id), int64Bytes(value));
+  }
+
+  async newOid(): Promise<number> {
+    return Number(await this.nextSequenceValue(SEQUENCE_OID));
+  }
+}
+
+function sequenceKey(id: number): Uint8Array {
+  return encodeKey([id]);
+}
+
+function int64Bytes(value: bigint): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, value, true);
+  return bytes;
+}
+
+function readInt64(bytes: Uint8Array): bigint {
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0, true);
+}
+
+interface Savepoint {
+  name: string;
+  xid: Xid | undefined;
+  /** Locks held when the savepoint was taken: a rollback to it releases the others. */
+  locksBefore: Set<string>;
+  xids: Xid[];
+}
+
+export interface StatementOptions {
+  signal?: AbortSignal | undefined;
+  lockTimeoutMs?: number | undefined;
+}
+
+export class Transaction implements LockOwner {
+  /** Savepoint levels; level 0 is the transaction itself. */
+  private readonly levels: Savepoint[] = [{ name: '', xid: undefined, locksBefore: new Set(), xids: [] }];
+  private readonly own = new Set<Xid>();
+  private snapshot: Lsn | undefined;
+  private cid = 0;
+  private state: 'active' | 'committed' | 'aborted' = 'active';
+  private statement: StatementOptions = {};
+  readonly serial: SerialTxn | undefined;
+  private ddl = false;
+  private readonly dropped: TableDef[] = [];
+
+  constructor(
+    readonly db: Database,
+    readonly id: number,
+    readonly isolation: IsolationLevel,
+    readonly readOnly: boolean,
+  ) {
+    if (isolation === 'serializable') this.serial = db.ssi.begin(id);
+  }
+
+  get snapshotLsn(): Lsn | undefined {
+    return this.snapshot;
+  }
+
+  get isActive(): boolean {
+    return this.state === 'active';
+  }
+
+  /**
+   * Starts a statement: a new command id, and under READ COMMITTED a new snapshot (the
+   * current VDL); under the others the first statement's snapshot is kept.
+   */
+  beginStatement(options: StatementOptions = {}): void {
+    this.assertActive();
+    this.statement = options;
+    this.cid++;
+    if (this.isolation === 'read committed' || this.snapshot === undefined) {
+      this.snapshot = this.db.cache.store.durableLsn();
+      if (this.serial !== undefined) this.serial.snapshot ??= this.snapshot;
+    }
+  }
+
+  private viewer(): Viewer {
+    if (this.snapshot === undefined) this.beginStatement();
+    return { snapshot: this.snapshot!, own: this.own, cid: this.cid };
+  }
+
+  private assertActive(): void {
+    if (this.state !== 'active') throw new EngineError(SqlState.noActiveSqlTransaction, `transaction is ${this.state}`);
+    if (this.serial?.doomed) throw serializationFailure('Reason code: Canceled on identification as a pivot, during write.');
+  }
+
+  private async xid(): Promise<Xid> {
+    if (this.readOnly) throw new EngineError(SqlState.readOnlySqlTransaction, 'cannot execute a write in a read-only transaction');
+    const level = this.levels[this.levels.length - 1]!;
+    if (level.xid === undefined) {
+      if (this.levels[0]!.xid === undefined && level !== this.levels[0]) {
+        // A subtransaction's xid comes after its parent's, as in PostgreSQL.
+        this.levels[0]!.xid = await this.db.status.allocate();
+        this.own.add(this.levels[0]!.xid);
+        this.levels[0]!.xids.push(this.levels[0]!.xid);
+        if (this.serial !== undefined) this.db.ssi.registerXid(this.serial, this.levels[0]!.xid);
+      }
+      level.xid = await this.db.status.allocate();
+      this.own.add(level.xid);
+      level.xids.push(level.xid);
+      if (this.serial !== undefined) this.db.ssi.registerXid(this.serial, level.xid);
+    }
+    return level.xid;
+  }
+
+  private lock(resource: string, mode: LockMode): Promise<void> {
+    return this.db.locks.acquire(this, resource, mode, this.statement);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** Every version of a row, in key order. */
+  private async versions(table: TableDef, rowKey: Uint8Array): Promise<VersionRef[]> {
+    const out: VersionRef[] = [];
+    for await (const [key, value] of this.db.tree(table.root).scan(rowKey, prefixEnd(rowKey))) {
+      if (key.length !== rowKey.length + 8) continue; // a longer row key with this one as prefix cannot happen (K2), but be strict
+      out.push(parseVersion(key, value));
+    }
+    return out;
+  }
+
+  /** The version of a row this transaction's snapshot sees, noting SSI read-over edges. */
+  private async visibleOf(versions: VersionRef[], viewer: Viewer): Promise<VersionRef | undefined> {
+    let found: VersionRef | undefined;
+    for (const version of versions) {
+      const seen = await isVisible(this.db.status, viewer, version);
+      if (this.serial !== undefined) {
+        // Did not see a concurrent writer's version, or saw one a concurrent writer deleted: rw edge.
+        if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(version.xmin);
+        if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(version.xmax);
+      }
+      if (seen.visible) found = version;
+    }
+    return found;
+  }
+
+  private readOver(xid: Xid): void {
+    const writer = this.db.ssi.byXid(xid);
+    if (writer !== undefined && this.serial !== undefined && writer !== this.serial) this.db.ssi.readOver(this.serial, writer);
+  }
+
+  /** A row by its primary key values (or a Row key), as this transaction sees it. */
+  async get(table: TableDef, key: Value[] | Uint8Array): Promise<Row | undefined> {
+    this.assertActive();
+    const viewer = this.viewer();
+    const rowKey = key instanceof Uint8Array ? key : encodeKey(key);
+    await this.lock(`rel:${table.id}`, 'share');
+    if (this.serial !== undefined) this.db.ssi.readPoint(this.serial, table.id, rowKey);
+    const version = await this.visibleOf(await this.versions(table, rowKey), viewer);
+    return version === undefined ? undefined : { key: rowKey, values: decodeRow(version.row) };
+  }
+
+  /** Rows with from <= row key < to (encoded keys; either bound optional), in key order. */
+  async *scan(table: TableDef, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
+    this.assertActive();
+    const viewer = this.viewer();
+    await this.lock(`rel:${table.id}`, 'share');
+    if (this.serial !== undefined) this.db.ssi.readRange(this.serial, table.id, from, to);
+    let group: VersionRef[] = [];
+    let rows = 0;
+    const flush = async (): Promise<Row | undefined> => {
+      const version = await this.visibleOf(group, viewer);
+      group = [];
+      return version === undefined ? undefined : { key: version.rowKey, values: decodeRow(version.row) };
+    };
+    for await (const [key, value] of this.db.tree(table.root).scan(from, to)) {
+      const version = parseVersion(key, value);
+      if (group.length > 0 && hex(group[0]!.rowKey) !== hex(version.rowKey)) {
+        const row = await flush();
+        if (row !== undefined) yield row;
+      }
+      group.push(version);
+      if (++rows % 256 === 0) this.statement.signal?.throwIfAborted();
+    }
+    if (group.length > 0) {
+      const row = await flush();
+      if (row !== undefined) yield row;
+    }
+  }
+
+  /** Rows through a secondary index, for index keys in [from, to) (encoded index-column keys). */
+  async *scanIndex(table: TableDef, index: IndexDef, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
+    this.assertActive();
+    const viewer = this.viewer();
+    await this.lock(`rel:${table.id}`, 'share');
+    if (this.serial !== undefined) this.db.ssi.readRange(this.serial, index.id, from, to);
+    const tree = this.db.tree(table.root);
+    for await (const [key] of this.db.tree(index.root).scan(from, to)) {
+      const split = keyPartsLength(key, index.columns.length);
+      const version = key.subarray(split);
+      const value = await tree.get(version);
+      if (value === undefined) continue; // reclaimed since
+      const ref = parseVersion(version, value);
+      const seen = await isVisible(this.db.status, viewer, ref);
+      if (this.serial !== undefined) {
+        if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(ref.xmin);
+        if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(ref.xmax);
+      }
+      if (seen.visible) yield { key: ref.rowKey, values: decodeRow(ref.row) };
+      this.statement.signal?.throwIfAborted();
+    }
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /** The newest live version of a row (T1: only call while holding its exclusive lock, or accept a moving answer). */
+  private async newest(versions: VersionRef[]): Promise<VersionRef | undefined> {
+    for (const version of versions) {
+      const created = await this.liveState(version.xmin);
+      if (created === 'aborted') continue;
+      if (version.xmax !== 0 && (await this.liveState(version.xmax)) !== 'aborted') continue;
+      return version;
+    }
+    return undefined;
+  }
+
+  /** Whether an xid's writes stand (own live, committed, or running) or are void. */
+  private async liveState(xid: Xid): Promise<'live' | 'aborted'> {
+    if (this.own.has(xid)) return 'live';
+    const state = await this.db.status.state(xid);
+    return state.state === 'aborted' ? 'aborted' : 'live';
+  }
+
+  private rowKeyOf(table: TableDef, values: Value[]): Uint8Array | undefined {
+    return table.primaryKey === undefined ? undefined : encodeKey(table.primaryKey.map((column) => values[column]!));
+  }
+
+  private checkRow(table: TableDef, values: Value[]): void {
+    if (values.length !== table.columns.length) throw new EngineError(SqlState.invalidParameterValue, `table "${table.name}" has ${table.columns.length} columns, got ${values.length} values`);
+    for (const [index, column] of table.columns.entries()) {
+      if (values[index] === null && (column.notNull || table.primaryKey?.includes(index))) {
+        throw new EngineError(SqlState.notNullViolation, `null value in column "${column.name}" of relation "${table.name}" violates not-null constraint`);
+      }
+    }
+  }
+
+  private uniqueViolation(table: TableDef, index: IndexDef, key: Uint8Array, invisible: boolean): EngineError {
+    if (invisible && this.isolation === 'serializable') return serializationFailure('The conflicting row was inserted by a concurrent transaction.');
+    const names = index.columns.map((column) => table.columns[column]!.name).join(', ');
+    const values = decodeKey(key, index.columns.length).map(formatValue).join(', ');
+    return new EngineError(SqlState.uniqueViolation, `duplicate key value violates unique constraint "${index.name}"`, `Key (${names})=(${values}) already exists.`);
+  }
+
+  private primaryIndex(table: TableDef): IndexDef {
+    return table.indexes.find((index) => index.primary) ?? { id: table.id, name: `${table.name}_pkey`, columns: table.primaryKey ?? [], unique: true, primary: true, root: table.root };
+  }
+
+  /** Locks a row key and checks that no live version of it exists (primary key uniqueness). */
+  private async claimRowKey(table: TableDef, rowKey: Uint8Array, viewer: Viewer): Promise<void> {
+    await this.lock(`row:${table.id}:${hex(rowKey)}`, 'exclusive');
+    const existing = await this.newest(await this.versions(table, rowKey));
+    if (existing !== undefined) {
+      const seen = await isVisible(this.db.status, viewer, existing);
+      throw this.uniqueViolation(table, this.primaryIndex(table), rowKey, !seen.visible);
+    }
+  }
+
+  /** Locks a unique index key and checks no other live row holds it. NULLs never conflict. */
+  private async claimIndexKey(table: TableDef, index: IndexDef, values: Value[], exceptRow: Uint8Array | undefined, viewer: Viewer): Promise<void> {
+    if (index.columns.some((column) => values[column] === null)) return;
+    const indexKey = encodeKey(index.columns.map((column) => values[column]!));
+    await this.lock(`key:${index.id}:${hex(indexKey)}`, 'exclusive');
+    const tree = this.db.tree(table.root);
+    for await (const [key] of this.db.tree(index.root).scan(indexKey, prefixEnd(indexKey))) {
+      const version = key.subarray(indexKey.length);
+      const rowKey = version.subarray(0, version.length - 8);
+      if (exceptRow !== undefined && hex(rowKey) === hex(exceptRow)) continue;
+      const value = await tree.get(version);
+      if (value === undefined) continue;
+      const ref = parseVersion(version, value);
+      if ((await this.newest([ref])) === undefined) continue;
+      // Live, but is it still this key's holder (a later version may have changed the key)? Only the row's newest version counts.
+      const newest = await this.newest(await this.versions(table, rowKey));
+      if (newest === undefined || hex(newest.key) !== hex(ref.key)) continue;
+      throw this.uniqueViolation(table, index, indexKey, !(await isVisible(this.db.status, viewer, ref)).visible);
+    }
+  }
+
+  private async writeVersion(table: TableDef, rowKey: Uint8Array, values: Value[], xid: Xid): Promise<void> {
+    const key = versionKey(rowKey, xid, this.cid);
+    await this.db.tree(table.root).put(key, versionValue(encodeRow(values)));
+    for (const index of table.indexes) {
+      if (index.primary) continue;
+      const indexKey = encodeKey(index.columns.map((column) => values[column]!));
+      const entry = new Uint8Array(indexKey.length + key.length);
+      entry.set(indexKey);
+      entry.set(key, indexKey.length);
+      await this.db.tree(index.root).put(entry, new Uint8Array(0));
+      if (this.serial !== undefined) this.db.ssi.wrote(this.serial, index.id, indexKey);
+    }
+    if (this.serial !== undefined) this.db.ssi.wrote(this.serial, table.id, rowKey);
+  }
+
+  /** Inserts a row; 23505 if its key (or a unique index key) is taken, 23502 for a NULL in a NOT NULL column. */
+  async insert(table: TableDef, values: Value[], rowId?: () => Promise<bigint>): Promise<Row> {
+    this.assertActive();
+    const viewer = this.viewer();
+    this.checkRow(table, values);
+    await this.lock(`rel:${table.id}`, 'share');
+    let rowKey = this.rowKeyOf(table, values);
+    if (rowKey === undefined) {
+      const id = rowId !== undefined ? await rowId() : await this.db.nextSequenceValue(-table.id);
+      rowKey = encodeKey([id]);
+    }
+    await this.claimRowKey(table, rowKey, viewer);
+    for (const index of table.indexes) if (index.unique && !index.primary) await this.claimIndexKey(table, index, values, undefined, viewer);
+    const xid = await this.xid();
+    await this.writeVersion(table, rowKey, values, xid);
+    return { key: rowKey, values };
+  }
+
+  /**
+   * Locks a row and returns its newest version for a write (T1, T3), or undefined when
+   * the row is gone (or was already changed by this same command).
+   */
+  private async lockNewest(table: TableDef, rowKey: Uint8Array, mode: LockMode, action: 'update' | 'delete' | 'lock'): Promise<VersionRef | undefined> {
+    const viewer = this.viewer();
+    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(`row:${table.id}:${hex(rowKey)}`, mode);
+    const versions = await this.versions(table, rowKey);
+    const newest = await this.newest(versions);
+    const visible = await this.visibleOf(versions, viewer);
+    if (this.serial !== undefined) this.db.ssi.readPoint(this.serial, table.id, rowKey);
+    if (newest === undefined) {
+      if (visible !== undefined && this.isolation !== 'read committed') throw serializationFailure(undefined, 'delete');
+      return undefined;
+    }
+    if (visible === undefined || hex(visible.key) !== hex(newest.key)) {
+      if (this.own.has(newest.xmin) && newest.cmin === this.cid) return undefined; // already changed by this command
+      if (this.isolation !== 'read committed') throw serializationFailure(undefined, 'update');
+    }
+    void action;
+    return newest;
+  }
+
+  /**
+   * Updates a row: `change` gets the newest version's values (which under READ COMMITTED may
+   * be newer than what the statement's snapshot saw; re-check the statement's condition in
+   * it) and returns the new values, or undefined to leave the row. Returns the new row.
+   */
+  async update(table: TableDef, rowKey: Uint8Array, change: (current: Value[]) => Value[] | undefined): Promise<Row | undefined> {
+    this.assertActive();
+    const viewer = this.viewer();
+    const current = await this.lockNewest(table, rowKey, 'exclusive', 'update');
+    if (current === undefined) return undefined;
+    const before = decodeRow(current.row);
+    const values = change(before);
+    if (values === undefined) return undefined;
+    this.checkRow(table, values);
+    const newKey = this.rowKeyOf(table, values) ?? rowKey;
+    const moved = hex(newKey) !== hex(rowKey);
+    if (moved) await this.claimRowKey(table, newKey, viewer);
+    for (const index of table.indexes) {
+      if (!index.unique || index.primary) continue;
+      const changed = index.columns.some((column) => !sameValue(before[column]!, values[column]!));
+      if (changed || moved) await this.claimIndexKey(table, index, values, rowKey, viewer);
+    }
+    const xid = await this.xid();
+    await this.db.tree(table.root).patchValue(current.key, 0, xmaxPatch(xid, this.cid));
+    await this.writeVersion(table, newKey, values, xid);
+    if (moved && this.serial !== undefined) this.db.ssi.wrote(this.serial, table.id, rowKey);
+    return { key: newKey, values };
+  }
+
+  /** Deletes a row; returns whether there was one to delete. */
+  async delete(table: TableDef, rowKey: Uint8Array): Promise<boolean> {
+    this.assertActive();
+    const current = await this.lockNewest(table, rowKey, 'exclusive', 'delete');
+    if (current === undefined) return false;
+    const xid = await this.xid();
+    await this.db.tree(table.root).patchValue(current.key, 0, xmaxPatch(xid, this.cid));
+    if (this.serial !== undefined) {
+      this.db.ssi.wrote(this.serial, table.id, rowKey);
+      const values = decodeRow(current.row);
+      for (const index of table.indexes) if (!index.primary) this.db.ssi.wrote(this.serial, index.id, encodeKey(index.columns.map((column) => values[column]!)));
+    }
+    return true;
+  }
+
+  /** SELECT … FOR UPDATE / FOR SHARE of one row: locks it and returns its newest version (or undefined if gone). */
+  async lockRow(table: TableDef, rowKey: Uint8Array, mode: 'update' | 'share'): Promise<Row | undefined> {
+    this.assertActive();
+    const current = await this.lockNewest(table, rowKey, mode === 'update' ? 'exclusive' : 'share', 'lock');
+    return current === undefined ? undefined : { key: rowKey, values: decodeRow(current.row) };
+  }
+
+  // ---------------------------------------------------------------- savepoints
+
+  savepoint(name: string): void {
+    this.assertActive();
+    this.levels.push({ name, xid: undefined, locksBefore: new Set(this.db.locks.heldBy(this)), xids: [] });
+  }
+
+  private findLevel(name: string): number {
+    for (let index = this.levels.length - 1; index >= 1; index--) if (this.levels[index]!.name === name) return index;
+    throw new EngineError(SqlState.invalidSavepoint, `savepoint "${name}" does not exist`);
+  }
+
+  /** ROLLBACK TO SAVEPOINT: undoes what followed it (its subtransactions abort) and keeps it. */
+  rollbackTo(name: string): void {
+    if (this.state !== 'active') throw new EngineError(SqlState.noActiveSqlTransaction, `transaction is ${this.state}`);
+    const at = this.findLevel(name);
+    const undone: Xid[] = [];
+    for (let index = at; index < this.levels.length; index++) undone.push(...this.levels[index]!.xids);
+    for (const xid of undone) this.own.delete(xid);
+    this.db.status.abort(undone);
+    const keep = this.levels[at]!.locksBefore;
+    for (const resource of [...this.db.locks.heldBy(this)]) if (!keep.has(resource)) this.db.locks.release(this, resource);
+    this.levels.length = at + 1;
+    const level = this.levels[at]!;
+    level.xid = undefined;
+    level.xids = [];
+    this.cid++;
+  }
+
+  /** RELEASE SAVEPOINT: its work joins the enclosing level. */
+  release(name: string): void {
+    this.assertActive();
+    const at = this.findLevel(name);
+    const parent = this.levels[at - 1]!;
+    for (let index = at; index < this.levels.length; index++) parent.xids.push(...this.levels[index]!.xids);
+    this.levels.length = at;
+  }
+
+  // ---------------------------------------------------------------- ending
+
+  /** Commits: resolves once the commit record is durable (T2). 40001 if SSI finds a dangerous structure. */
+  async commit(): Promise<Lsn | undefined> {
+    this.assertActive();
+    const xids = [...this.own];
+    if (this.serial !== undefined && this.db.ssi.preCommit(this.serial)) {
+      this.rollback();
+      throw serializationFailure('Reason code: Canceled on identification as a pivot, during commit attempt.');
+    }
+    if (xids.length === 0) {
+      this.finish('committed');
+      return undefined;
+    }
+    let lsn: Lsn;
+    try {
+      lsn = await this.db.status.commit(xids);
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    if (this.serial !== undefined) this.db.ssi.committed(this.serial, lsn);
+    this.state = 'committed';
+    try {
+      await this.db.cache.store.waitDurable(lsn);
+    } finally {
+      if (this.ddl) this.db.catalogChanged();
+      this.finish('committed');
+    }
+    return lsn;
+  }
+
+  /** Aborts: the versions it wrote become invisible at once (their creator is aborted). */
+  rollback(): void {
+    if (this.state === 'committed') return;
+    const wasActive = this.state === 'active';
+    this.state = 'aborted';
+    this.db.status.abort(this.own);
+    if (this.serial !== undefined && wasActive) this.db.ssi.aborted(this.serial);
+    if (this.ddl) this.db.catalogChanged();
+    this.finish('aborted');
+  }
+
+  private finish(state: 'committed' | 'aborted'): void {
+    this.state = state;
+    this.db.locks.releaseAll(this);
+    if (this.serial !== undefined && state === 'committed' && this.own.size === 0) this.db.ssi.committed(this.serial, this.snapshot ?? 0n);
+    this.db.ended(this);
+  }
+
+  // ---------------------------------------------------------------- catalog and DDL
+
+  private catalogViewer(): Viewer {
+    // Catalog reads see the newest committed state plus this transaction's own changes.
+    return { snapshot: this.db.cache.store.durableLsn(), own: this.own, cid: Number.MAX_SAFE_INTEGER };
+  }
+
+  private async *catalogRows(id: number, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
+    const table = this.db.catalogTable(id);
+    const viewer = this.catalogViewer();
+    let group: VersionRef[] = [];
+    const flush = async (): Promise<Row | undefined> => {
+      let found: VersionRef | undefined;
+      for (const version of group) if ((await isVisible(this.db.status, viewer, version)).visible) found = version;
+      group = [];
+      return found === undefined ? undefined : { key: found.rowKey, values: decodeRow(found.row) };
+    };
+    for await (const [key, value] of this.db.tree(table.root).scan(from, to)) {
+      const version = parseVersion(key, value);
+      if (group.length > 0 && hex(group[0]!.rowKey) !== hex(version.rowKey)) {
+        const row = await flush();
+        if (row !== undefined) yield row;
+      }
+      group.push(version);
+    }
+    if (group.length > 0) {
+      const row = await flush();
+      if (row !== undefined) yield row;
+    }
+  }
+
+  async schemaOid(name: string): Promise<number | undefined> {
+    for await (const row of this.catalogRows(NAMESPACES)) if (row.values[1] === name) return row.values[0] as number;
+    return undefined;
+  }
+
+  async createSchema(name: string, options: { ifNotExists?: boolean } = {}): Promise<void> {
+    this.assertActive();
+    await this.lock(`name:schema:${name}`, 'exclusive');
+    if ((await this.schemaOid(name)) !== undefined) {
+      if (options.ifNotExists) return;
+      throw new EngineError(SqlState.duplicateSchema, `schema "${name}" already exists`);
+    }
+    await this.catalogInsert(NAMESPACES, [await this.db.newOid(), name]);
+  }
+
+  private async catalogInsert(id: number, values: Value[]): Promise<void> {
+    this.ddl = true;
+    await this.insert(this.db.catalogTable(id), values);
+  }
+
+  /** Deletes a catalog row's newest version (catalog rows are read at the newest state, not the snapshot). */
+  private async catalogDelete(id: number, rowKey: Uint8Array): Promise<void> {
+    const table = this.db.catalogTable(id);
+    await this.lock(`row:${table.id}:${hex(rowKey)}`, 'exclusive');
+    const newest = await this.newest(await this.versions(table, rowKey));
+    if (newest === undefined) return;
+    const xid = await this.xid();
+    await this.db.tree(table.root).patchValue(newest.key, 0, xmaxPatch(xid, this.cid));
+  }
+
+  /** Looks a table up by name (schema "public" unless given); undefined if there is none. */
+  async findTable(name: string, schema = 'public'): Promise<TableDef | undefined> {
+    this.assertActive();
+    const cacheKey = `${schema}.${name}`;
+    if (!this.ddl) {
+      const cached = this.db.cachedTable(cacheKey);
+      if (cached !== undefined) return cached;
+    }
+    const namespace = await this.schemaOid(schema);
+    if (namespace === undefined) return undefined;
+    let classRow: Value[] | undefined;
+    for await (const row of this.catalogRows(CLASSES)) {
+      if (row.values[1] === namespace && row.values[2] === name && row.values[3] === 'r') classRow = row.values;
+    }
+    if (classRow === undefined) return undefined;
+    const oid = classRow[0] as number;
+    const columns: ColumnDef[] = [];
+    const relKey = encodeKey([oid]);
+    for await (const row of this.catalogRows(ATTRIBUTES, relKey, prefixEnd(relKey))) {
+      columns.push({ name: row.values[2] as string, type: row.values[3] as string, notNull: row.values[4] as boolean, default: row.values[5] as string | null });
+    }
+    const indexes: IndexDef[] = [];
+    const indexNames = new Map<number, string>();
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[3] === 'i') indexNames.set(row.values[0] as number, row.values[2] as string);
+    const roots = new Map<number, number>();
+    for await (const row of this.catalogRows(CLASSES)) roots.set(row.values[0] as number, row.values[4] as number);
+    for await (const row of this.catalogRows(INDEXES)) {
+      if (row.values[1] !== oid) continue;
+      const indexOid = row.values[0] as number;
+      indexes.push({
+        id: indexOid,
+        name: indexNames.get(indexOid) ?? `index_${indexOid}`,
+        columns: (row.values[2] as string).split(' ').map(Number),
+        unique: row.values[3] as boolean,
+        primary: row.values[4] as boolean,
+        root: pageId(roots.get(indexOid) ?? (classRow[4] as number)),
+      });
+    }
+    const primary = indexes.find((index) => index.primary);
+    const def: TableDef = { id: oid, schema, name, columns, primaryKey: primary?.columns, indexes, root: pageId(classRow[4] as number) };
+    if (!this.ddl) this.db.rememberTable(cacheKey, def);
+    return def;
+  }
+
+  /** findTable, or 42P01. */
+  async table(name: string, schema = 'public'): Promise<TableDef> {
+    const found = await this.findTable(name, schema);
+    if (found === undefined) throw new EngineError(SqlState.undefinedTable, `relation "${name}" does not exist`);
+    return found;
+  }
+
+  /** CREATE TABLE: columns, an optional primary key (column positions) and unique constraints. */
+  async createTable(spec: { name: string; schema?: string; columns: ColumnDef[]; primaryKey?: number[]; unique?: Array<{ name?: string; columns: number[] }>; ifNotExists?: boolean }): Promise<TableDef | undefined> {
+    this.assertActive();
+    const schema = spec.schema ?? 'public';
+    await this.lock(`name:rel:${schema}.${spec.name}`, 'exclusive');
+    const namespace = await this.schemaOid(schema);
+    if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
+    if ((await this.findTable(spec.name, schema)) !== undefined) {
+      if (spec.ifNotExists) return undefined;
+      throw new EngineError(SqlState.duplicateTable, `relation "${spec.name}" already exists`);
+    }
+    this.ddl = true;
+    const oid = await this.db.newOid();
+    const tree = await BTree.create(this.db.cache);
+    await this.catalogInsert(CLASSES, [oid, namespace, spec.name, 'r', tree.root]);
+    for (const [index, column] of spec.columns.entries()) await this.catalogInsert(ATTRIBUTES, [oid, index + 1, column.name, column.type, column.notNull, column.default]);
+    if (spec.primaryKey !== undefined) await this.addIndex(oid, namespace, `${spec.name}_pkey`, spec.primaryKey, true, true, tree.root);
+    for (const unique of spec.unique ?? []) {
+      const name = unique.name ?? `${spec.name}_${unique.columns.map((column) => spec.columns[column]!.name).join('_')}_key`;
+      await this.addIndex(oid, namespace, name, unique.columns, true, false);
+    }
+    return this.table(spec.name, schema);
+  }
+
+  private async addIndex(tableOid: number, namespace: number, name: string, columns: number[], unique: boolean, primary: boolean, root?: PageId): Promise<number> {
+    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
+    for await (const row of this.catalogRows(CLASSES)) {
+      if (row.values[1] === namespace && row.values[2] === name) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
+    }
+    const oid = await this.db.newOid();
+    const indexRoot = root ?? (await BTree.create(this.db.cache)).root;
+    await this.catalogInsert(CLASSES, [oid, namespace, name, 'i', indexRoot]);
+    await this.catalogInsert(INDEXES, [oid, tableOid, columns.join(' '), unique, primary]);
+    return oid;
+  }
+
+  /** CREATE [UNIQUE] INDEX on an existing table: builds it from the rows every snapshot may still see. */
+  async createIndex(tableName: string, spec: { name: string; columns: number[]; unique: boolean; schema?: string }): Promise<void> {
+    this.assertActive();
+    const schema = spec.schema ?? 'public';
+    const table = await this.table(tableName, schema);
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    const namespace = (await this.schemaOid(schema))!;
+    this.ddl = true;
+    const oid = await this.addIndex(table.id, namespace, spec.name, spec.columns, spec.unique, false);
+    const index = (await this.table(tableName, schema)).indexes.find((each) => each.id === oid)!;
+    // Every version gets an entry (readers at older snapshots use the index too).
+    const seen = new Map<string, string>();
+    for await (const [key, value] of this.db.tree(table.root).scan()) {
+      const version = parseVersion(key, value);
+      if ((await this.newest([version])) === undefined && version.xmax === 0) continue;
+      const values = decodeRow(version.row);
+      const indexKey = encodeKey(spec.columns.map((column) => values[column]!));
+      if (spec.unique && !spec.columns.some((column) => values[column] === null)) {
+        const live = (await this.newest([version])) !== undefined;
+        if (live) {
+          const other = seen.get(hex(indexKey));
+          if (other !== undefined && other !== hex(version.rowKey)) throw this.uniqueViolation(table, index, indexKey, false);
+          seen.set(hex(indexKey), hex(version.rowKey));
+        }
+      }
+      const entry = new Uint8Array(indexKey.length + key.length);
+      entry.set(indexKey);
+      entry.set(key, indexKey.length);
+      await this.db.tree(index.root).put(entry, new Uint8Array(0));
+    }
+  }
+
+  /** DROP TABLE: its catalog rows are deleted (MVCC); its pages stay until no snapshot can read it. */
+  async dropTable(name: string, options: { schema?: string; ifExists?: boolean } = {}): Promise<boolean> {
+    this.assertActive();
+    const schema = options.schema ?? 'public';
+    const table = await this.findTable(name, schema);
+    if (table === undefined) {
+      if (options.ifExists) return false;
+      throw new EngineError(SqlState.undefinedTable, `table "${name}" does not exist`);
+    }
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    this.ddl = true;
+    await this.catalogDelete(CLASSES, encodeKey([table.id]));
+    for (const index of table.indexes) {
+      await this.catalogDelete(INDEXES, encodeKey([index.id]));
+      if (!index.primary) await this.catalogDelete(CLASSES, encodeKey([index.id]));
+    }
+    for (let column = 1; column <= table.columns.length; column++) await this.catalogDelete(ATTRIBUTES, encodeKey([table.id, column]));
+    this.dropped.push(table);
+    return true;
+  }
+
+  /** Work this transaction did that is not undone by MVCC alone (for tests). */
+  get droppedTables(): readonly TableDef[] {
+    return this.dropped;
+  }
+}
+
+function sameValue(a: Value, b: Value): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return hex(a) === hex(b);
+  // eslint-disable-next-line eqeqeq
+  return a === b || (typeof a !== 'object' && typeof b !== 'object' && a == b && typeof a === typeof b);
+}
+
+export function formatValue(value: Value): string {
+  if (value === null) return 'null';
+  if (value instanceof Uint8Array) return `\\x${hex(value)}`;
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  return String(value);
+}
+
+function serializationFailure(detail?: string, kind?: 'update' | 'delete'): EngineError {
+  const message = kind === undefined ? 'could not serialize access due to read/write dependencies among transactions' : `could not serialize access due to concurrent ${kind}`;
+  return new EngineError(SqlState.serializationFailure, message, detail);
+}

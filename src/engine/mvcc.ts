@@ -1,0 +1,99 @@
+// Tuple versions in B+trees. A table is a clustered B+tree whose entries are versions:
+//   key   = row key (the encoded primary key, or a hidden row id) ‖ xmin (u32 BE) ‖ cmin (u32 BE)
+//   value = xmax (u32 LE) ‖ cmax (u32 LE) ‖ the encoded row
+// so the versions of one row are neighbours, a new version is a new entry (a small redo
+// record), and a delete or an update stamps xmax/cmax in place (8 bytes of redo). A
+// secondary index holds one entry per version: index key ‖ version key, with no value.
+//
+// The visibility rule (MVCC, invariant 5 of DESIGN.md): a version is visible to a snapshot
+// (an LSN) iff its creator committed at or before the snapshot and its deleter did not;
+// to its own transaction, iff made by an earlier command (cmin < current command) and not
+// deleted by an earlier command of it. Aborted and running transactions' versions are
+// invisible to everyone else, so a crash needs no undo.
+
+import type { Lsn } from '../common/index.js';
+import type { Xid, XactStatus } from './xact-status.js';
+
+export const VERSION_SUFFIX_BYTES = 8;
+export const VERSION_HEADER_BYTES = 8;
+
+export function versionKey(rowKey: Uint8Array, xmin: Xid, cmin: number): Uint8Array {
+  const key = new Uint8Array(rowKey.length + VERSION_SUFFIX_BYTES);
+  key.set(rowKey);
+  const view = new DataView(key.buffer);
+  view.setUint32(rowKey.length, xmin);
+  view.setUint32(rowKey.length + 4, cmin);
+  return key;
+}
+
+export interface VersionRef {
+  /** The whole version key (row key ‖ xmin ‖ cmin). */
+  key: Uint8Array;
+  rowKey: Uint8Array;
+  xmin: Xid;
+  cmin: number;
+  xmax: Xid;
+  cmax: number;
+  /** The encoded row. */
+  row: Uint8Array;
+}
+
+export function parseVersion(key: Uint8Array, value: Uint8Array): VersionRef {
+  const split = key.length - VERSION_SUFFIX_BYTES;
+  const keyView = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  const valueView = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  return {
+    key,
+    rowKey: key.subarray(0, split),
+    xmin: keyView.getUint32(split),
+    cmin: keyView.getUint32(split + 4),
+    xmax: valueView.getUint32(0, true),
+    cmax: valueView.getUint32(4, true),
+    row: value.subarray(VERSION_HEADER_BYTES),
+  };
+}
+
+export function versionValue(row: Uint8Array, xmax: Xid = 0, cmax = 0): Uint8Array {
+  const value = new Uint8Array(VERSION_HEADER_BYTES + row.length);
+  const view = new DataView(value.buffer);
+  view.setUint32(0, xmax, true);
+  view.setUint32(4, cmax, true);
+  value.set(row, VERSION_HEADER_BYTES);
+  return value;
+}
+
+export function xmaxPatch(xmax: Xid, cmax: number): Uint8Array {
+  const patch = new Uint8Array(8);
+  const view = new DataView(patch.buffer);
+  view.setUint32(0, xmax, true);
+  view.setUint32(4, cmax, true);
+  return patch;
+}
+
+/** What a reader needs to judge versions: its snapshot, its own transaction, its command. */
+export interface Viewer {
+  snapshot: Lsn;
+  /** The reader's own live xids (its transaction and subtransactions not rolled back). */
+  own: ReadonlySet<Xid>;
+  /** The reader's current command: own versions of earlier commands are visible. */
+  cid: number;
+}
+
+/** How a writer's xid looks to a viewer. */
+export type Seen = 'own-earlier' | 'own-current' | 'committed-visible' | 'committed-later' | 'running' | 'aborted';
+
+export async function see(status: XactStatus, viewer: Viewer, xid: Xid, cid: number): Promise<Seen> {
+  if (viewer.own.has(xid)) return cid < viewer.cid ? 'own-earlier' : 'own-current';
+  const state = await status.state(xid);
+  if (state.state === 'committed') return state.lsn <= viewer.snapshot ? 'committed-visible' : 'committed-later';
+  return state.state;
+}
+
+/** The visibility rule. */
+export async function isVisible(status: XactStatus, viewer: Viewer, version: VersionRef): Promise<{ visible: boolean; created: Seen; deleted: Seen | undefined }> {
+  const created = await see(status, viewer, version.xmin, version.cmin);
+  if (created !== 'own-earlier' && created !== 'committed-visible') return { visible: false, created, deleted: undefined };
+  if (version.xmax === 0) return { visible: true, created, deleted: undefined };
+  const deleted = await see(status, viewer, version.xmax, version.cmax);
+  return { visible: deleted !== 'own-earlier' && deleted !== 'committed-visible', created, deleted };
+}

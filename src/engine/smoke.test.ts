@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ModelStore } from '../testing/model-page-store.js';
+import { BufferCache } from './buffer-cache.js';
+import { Database } from './database.js';
+import { encodeKey } from './codec.js';
+
+test('smoke', async () => {
+  const store = new ModelStore(1 << 16, 1_000_000n);
+  const cache = new BufferCache(store, { bytesMax: 64 * 8192 });
+  const db = await Database.create(cache);
+  const t0 = db.begin();
+  t0.beginStatement();
+  const table = (await t0.createTable({ name: 'accounts', columns: [{ name: 'id', type: 'int4', notNull: true, default: null }, { name: 'balance', type: 'int4', notNull: false, default: null }], primaryKey: [0] }))!;
+  for (let id = 1; id <= 3; id++) await t0.insert(table, [id, 100]);
+  await t0.commit();
+  const t1 = db.begin();
+  t1.beginStatement();
+  const t2 = db.begin({ isolation: 'repeatable read' });
+  t2.beginStatement();
+  assert.deepEqual((await t2.get(table, [1]))?.values, [1, 100]);
+  await t1.update(table, encodeKey([1]), (v) => [v[0]!, (v[1] as number) + 10]);
+  assert.deepEqual((await t2.get(table, [1]))?.values, [1, 100]);
+  await t1.commit();
+  t2.beginStatement();
+  assert.deepEqual((await t2.get(table, [1]))?.values, [1, 100]);
+  await assert.rejects(t2.update(table, encodeKey([1]), (v) => v), /concurrent update/);
+  t2.rollback();
+  const t3 = db.begin();
+  t3.beginStatement();
+  const rows = [];
+  for await (const row of t3.scan(table)) rows.push(row.values);
+  assert.deepEqual(rows, [[1, 110], [2, 100], [3, 100]]);
+  await assert.rejects(t3.insert(table, [2, 5]), /duplicate key/);
+  await t3.commit();
+});
