@@ -300,6 +300,7 @@ interface Savepoint {
 export interface StatementOptions {
   signal?: AbortSignal | undefined;
   lockTimeoutMs?: number | undefined;
+  deadlockTimeoutMs?: number | undefined;
 }
 
 export class Transaction implements LockOwner {
@@ -697,7 +698,7 @@ export class Transaction implements LockOwner {
 
   /** Commits: resolves once the commit record is durable (T2). 40001 if SSI finds a dangerous structure. */
   async commit(): Promise<Lsn | undefined> {
-    this.assertActive();
+    if (this.state !== 'active') throw new EngineError(SqlState.noActiveSqlTransaction, `transaction is ${this.state}`);
     const xids = [...this.own];
     if (this.serial !== undefined && this.db.ssi.preCommit(this.serial)) {
       this.rollback();

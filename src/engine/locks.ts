@@ -39,6 +39,8 @@ export interface WaitOptions {
   lockTimeoutMs?: number | undefined;
   /** Cancels the wait with the signal's reason (statement_timeout, a cancel request). */
   signal?: AbortSignal | undefined;
+  /** Overrides the manager's deadlock_timeout for this wait. */
+  deadlockTimeoutMs?: number | undefined;
   /** A conflicting lock fails at once with 55P03 instead of waiting (NOWAIT). */
   noWait?: boolean;
 }
@@ -100,7 +102,7 @@ export class LockManager {
       timers.push(
         setTimeout(() => {
           if (this.inCycle(owner)) waiter.reject(new EngineError(SqlState.deadlockDetected, 'deadlock detected', `Process ${owner.id} waits for ${mode} lock on ${resource}; a cycle of waits leads back to it.`));
-        }, this.options.deadlockTimeoutMs),
+        }, options.deadlockTimeoutMs ?? this.options.deadlockTimeoutMs),
       );
       if (options.lockTimeoutMs !== undefined && options.lockTimeoutMs > 0) {
         timers.push(setTimeout(() => waiter.reject(new EngineError(SqlState.lockNotAvailable, 'canceling statement due to lock timeout')), options.lockTimeoutMs));
@@ -137,6 +139,11 @@ export class LockManager {
   /** Resources held by `owner` (for tests and savepoints). */
   heldBy(owner: LockOwner): ReadonlySet<string> {
     return this.held.get(owner) ?? new Set();
+  }
+
+  /** Whether `owner` is waiting for a lock now. */
+  isWaiting(owner: LockOwner): boolean {
+    return this.waiting.has(owner);
   }
 
   get resourceCount(): number {
