@@ -588,13 +588,17 @@ export class Transaction implements LockOwner {
   private async lockNewest(table: TableDef, rowKey: Uint8Array, mode: LockMode, action: 'update' | 'delete' | 'lock'): Promise<VersionRef | undefined> {
     const viewer = this.viewer();
     await this.lock(`rel:${table.id}`, 'share');
-    await this.lock(`row:${table.id}:${hex(rowKey)}`, mode);
+    const resource = `row:${table.id}:${hex(rowKey)}`;
+    const heldBefore = this.db.locks.holding(this, resource) !== undefined;
+    await this.lock(resource, mode);
     const versions = await this.versions(table, rowKey);
     const newest = await this.newest(versions);
     const visible = await this.visibleOf(versions, viewer);
     if (this.serial !== undefined) this.db.ssi.readPoint(this.serial, table.id, rowKey);
     if (newest === undefined) {
       if (visible !== undefined && this.isolation !== 'read committed') throw serializationFailure(undefined, 'delete');
+      // No row, nothing to hold: as PostgreSQL, which locks only rows it finds.
+      if (!heldBefore) this.db.locks.release(this, resource);
       return undefined;
     }
     if (visible === undefined || hex(visible.key) !== hex(newest.key)) {
