@@ -53,6 +53,16 @@ export async function formatVolume(cache: BufferCache): Promise<void> {
   await mtr.commit();
 }
 
+/** Whether page 0 is already a meta page (the volume holds a database). */
+export async function isFormatted(cache: BufferCache): Promise<boolean> {
+  const mtr = new MiniTransaction(cache);
+  try {
+    return u32(await mtr.read(META_PAGE), 0) === META_MAGIC;
+  } finally {
+    await mtr.commit();
+  }
+}
+
 /** Allocates a page inside `mtr` (latching the meta page): from the free list, else the next never-used page. */
 export async function allocatePage(mtr: MiniTransaction, pageCount: number): Promise<PageId> {
   const meta = await mtr.latch(META_PAGE);

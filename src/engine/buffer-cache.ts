@@ -11,10 +11,15 @@
 //      be evicted; when none can (all pinned, or their redo not yet durable), a load first
 //      waits for the VDL to cover the oldest unpinned page, and only pinned pages can push
 //      the cache over its bound.
+//  C4. On a reader, a record reaches the cache only once the read point covers it, and
+//      reaches every page cached or being loaded: a load that started at an older read
+//      point gets the records it missed, and a load that straddles a re-attach
+//      (invalidate) is read again, so no cached page is older or newer than the read point.
 //
 // Frame states: loading -> cached (pins >= 0, latched by at most one writer) -> evicted.
 
 import { assert, PAGE_BYTES, type Lsn, type PageId } from '../common/index.js';
+import { applyRedo, type RedoRecord } from '../page/index.js';
 import type { PageStore } from './page-store.js';
 
 export interface BufferCacheOptions {
@@ -56,6 +61,9 @@ export class BufferCache {
   readonly stats: BufferCacheStats = { hits: 0, misses: 0, evictions: 0, durabilityWaits: 0 };
   /** The CPL of the last mini-transaction committed through this cache (what to wait for to make it all durable). */
   lastLsn: Lsn = 0n;
+  /** Readers: records for pages being loaded, applied when the load lands (C4). */
+  private readonly missedByLoads = new Map<PageId, RedoRecord[]>();
+  private generation = 0;
 
   constructor(
     readonly store: PageStore,
@@ -117,9 +125,21 @@ export class BufferCache {
       await this.makeRoom();
       this.reserved++;
       reserved = true;
-      const atLsn = this.store.durableLsn();
-      const bytes = await this.store.readPage(pageId, atLsn);
+      let atLsn: Lsn;
+      let bytes: Uint8Array;
+      for (;;) {
+        const generation = this.generation;
+        atLsn = this.store.durableLsn();
+        this.missedByLoads.set(pageId, []);
+        bytes = await this.store.readPage(pageId, atLsn);
+        if (generation === this.generation) break;
+      }
       assert(bytes.length === PAGE_BYTES, `page ${pageId} came back with ${bytes.length} bytes`);
+      for (const record of this.missedByLoads.get(pageId) ?? []) {
+        if (record.lsn <= atLsn) continue;
+        applyRedo(bytes, record);
+        atLsn = record.lsn;
+      }
       // Every caller that joined this load holds a pin from the moment the frame exists,
       // so nothing can evict it before their continuations run.
       const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [] };
@@ -128,6 +148,7 @@ export class BufferCache {
     } finally {
       if (reserved) this.reserved--;
       this.loading.delete(pageId);
+      this.missedByLoads.delete(pageId);
       this.evictWhileOver(0);
     }
   }
@@ -158,6 +179,30 @@ export class BufferCache {
       this.frames.delete(frame.pageId);
       this.stats.evictions++;
     }
+  }
+
+  /**
+   * Readers: applies a record at or below the read point to its page if cached or being
+   * loaded, and drops it otherwise (the page will be read at a later read point) (C4).
+   */
+  applyRedo(record: RedoRecord): void {
+    const frame = this.frames.get(record.pageId);
+    if (frame !== undefined) {
+      if (record.lsn <= frame.pageLsn) return;
+      applyRedo(frame.bytes, record);
+      frame.pageLsn = record.lsn;
+      return;
+    }
+    this.missedByLoads.get(record.pageId)?.push(record);
+  }
+
+  /**
+   * Readers: forgets every cached page (the reader re-attached and may have missed
+   * records). Pages pinned now stay valid for their holders until unpinned.
+   */
+  invalidate(): void {
+    this.generation++;
+    this.frames.clear();
   }
 
   private touch(frame: Frame): void {

@@ -66,6 +66,8 @@ export interface Row {
 
 export interface DatabaseOptions {
   deadlockTimeoutMs?: number;
+  /** A reader's database: read-only transactions, no cached catalog (DDL arrives as redo). */
+  reader?: boolean;
 }
 
 // Meta page slots (xact-status.ts uses 0 and 1).
@@ -117,6 +119,10 @@ export class Database {
   private readonly sequenceCache = new Map<number, { next: bigint; limit: bigint }>();
   private readonly sequenceLocks = new Map<number, Promise<void>>();
 
+  readonly reader: boolean;
+  /** Snapshots that readers hold, as they last reported them (for reclaiming versions). */
+  readonly readerSnapshots = new Map<string, Lsn>();
+
   private constructor(
     readonly cache: BufferCache,
     readonly status: XactStatus,
@@ -124,6 +130,7 @@ export class Database {
     catalogRoots: PageId[],
     options: DatabaseOptions,
   ) {
+    this.reader = options.reader ?? false;
     this.locks = new LockManager({ deadlockTimeoutMs: options.deadlockTimeoutMs ?? 1000 });
     for (const [index, spec] of CATALOG_TABLES.entries()) {
       const root = catalogRoots[index]!;
@@ -163,7 +170,7 @@ export class Database {
 
   /** Opens a formatted volume after volume recovery: nothing more to do (in-flight transactions are aborted by X2). */
   static async open(cache: BufferCache, options: DatabaseOptions = {}): Promise<Database> {
-    const status = await XactStatus.open(cache);
+    const status = await XactStatus.open(cache, { reader: options.reader ?? false });
     const mtr = new MiniTransaction(cache);
     try {
       const roots: PageId[] = [];
@@ -185,7 +192,7 @@ export class Database {
   }
 
   begin(options: { isolation?: IsolationLevel; readOnly?: boolean } = {}): Transaction {
-    const tx = new Transaction(this, this.nextSerial++, options.isolation ?? 'read committed', options.readOnly ?? false);
+    const tx = new Transaction(this, this.nextSerial++, options.isolation ?? 'read committed', this.reader || (options.readOnly ?? false));
     this.running.add(tx);
     return tx;
   }
@@ -196,10 +203,17 @@ export class Database {
     this.ssi.prune(this.cache.store.durableLsn());
   }
 
-  /** The oldest snapshot any running transaction on this writer holds (for reclaiming versions). */
-  oldestSnapshot(): Lsn {
+  /** The oldest snapshot any running transaction here holds (readers report theirs to the writer). */
+  oldestLocalSnapshot(): Lsn {
     let oldest = this.cache.store.durableLsn();
     for (const tx of this.running) if (tx.snapshotLsn !== undefined && tx.snapshotLsn < oldest) oldest = tx.snapshotLsn;
+    return oldest;
+  }
+
+  /** The oldest snapshot in use anywhere in the cluster: here and on every attached reader. */
+  oldestSnapshot(): Lsn {
+    let oldest = this.oldestLocalSnapshot();
+    for (const snapshot of this.readerSnapshots.values()) if (snapshot < oldest) oldest = snapshot;
     return oldest;
   }
 
@@ -219,7 +233,7 @@ export class Database {
 
   /** @internal */
   rememberTable(key: string, def: TableDef): void {
-    this.tableCache.set(key, def);
+    if (!this.reader) this.tableCache.set(key, def);
   }
 
   /** @internal a DDL committed: cached definitions may be stale. */
@@ -851,6 +865,20 @@ export class Transaction implements LockOwner {
     const def: TableDef = { id: oid, schema, name, columns, primaryKey: primary?.columns, indexes, root: pageId(classRow[4] as number) };
     if (!this.ddl) this.db.rememberTable(cacheKey, def);
     return def;
+  }
+
+  /** Every user table (and the catalog's own), as of the newest committed state. */
+  async allTables(): Promise<TableDef[]> {
+    const namespaces = new Map<number, string>();
+    for await (const row of this.catalogRows(NAMESPACES)) namespaces.set(row.values[0] as number, row.values[1] as string);
+    const names: Array<[string, string]> = [];
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[3] === 'r') names.push([namespaces.get(row.values[1] as number) ?? 'public', row.values[2] as string]);
+    const tables = CATALOG_TABLES.map((spec) => this.db.catalogTable(spec.id));
+    for (const [schema, name] of names) {
+      const table = await this.findTable(name, schema);
+      if (table !== undefined) tables.push(table);
+    }
+    return tables;
   }
 
   /** findTable, or 42P01. */

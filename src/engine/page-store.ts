@@ -3,6 +3,7 @@
 // wraps a VolumeConnection; tests may supply their own.
 
 import type { Lsn, PageId } from '../common/index.js';
+import type { RedoRecord } from '../page/index.js';
 import type { PagePatch, VolumeConnection } from '../volume-client/index.js';
 
 export interface PageStore {
@@ -22,7 +23,8 @@ export interface PageStore {
   waitDurable(lsn: Lsn): Promise<void>;
 }
 
-export function volumePageStore(connection: VolumeConnection): PageStore {
+/** `onAppend` sees each mini-transaction's records as appended (a writer streams them to its readers). */
+export function volumePageStore(connection: VolumeConnection, onAppend?: (records: RedoRecord[]) => void): PageStore {
   const client = connection.client;
   return {
     pageCount: client.pageCount,
@@ -30,7 +32,11 @@ export function volumePageStore(connection: VolumeConnection): PageStore {
     readPage: (pageId, atLsn) => connection.readPage(pageId, atLsn),
     canAppend: (records) => client.canAppend(records),
     nextLsn: () => client.lsnToAssign,
-    append: (patches) => client.writeMiniTransaction(patches).map((record) => record.lsn),
+    append: (patches) => {
+      const records = client.writeMiniTransaction(patches);
+      onAppend?.(records);
+      return records.map((record) => record.lsn);
+    },
     waitDurable: (lsn) => connection.commit(lsn),
   };
 }

@@ -50,6 +50,8 @@ export class XactStatus {
     private readonly cache: BufferCache,
     private readonly tree: BTree,
     limit: Xid,
+    /** A reader cannot tell aborted from running, and must not remember "not committed". */
+    private readonly reader: boolean,
   ) {
     this.limit = limit;
     this.nextXid = limit; // X1: xids below the stored limit may have been used before a crash
@@ -64,12 +66,12 @@ export class XactStatus {
     await mtr.commit();
   }
 
-  static async open(cache: BufferCache): Promise<XactStatus> {
+  static async open(cache: BufferCache, options: { reader?: boolean } = {}): Promise<XactStatus> {
     const mtr = new MiniTransaction(cache);
     try {
       const root = await readMetaSlot(mtr, META_STATUS_ROOT);
       const limit = await readMetaSlot(mtr, META_XID_LIMIT);
-      return new XactStatus(cache, BTree.open(cache, pageId(root)), limit);
+      return new XactStatus(cache, BTree.open(cache, pageId(root)), limit, options.reader ?? false);
     } finally {
       await mtr.commit();
     }
@@ -146,7 +148,7 @@ export class XactStatus {
       this.committed.set(xid, lsn);
       return { state: 'committed', lsn };
     }
-    if (this.running.has(xid)) return { state: 'running' };
+    if (this.running.has(xid) || this.reader) return { state: 'running' };
     this.aborted.add(xid);
     return { state: 'aborted' };
   }

@@ -13,6 +13,11 @@
 //   --(records up to the VDL on a write quorum)--> open --(fenced ack)--> fenced
 // A fenced client refuses everything with StorageError('fenced'); commits it could not
 // confirm fail with 'commit_unknown_result'.
+//
+// A reader's client (attachReader) never recovers or writes: it reads pages at the read
+// point its writer announced, requiring of a segment the SCL of the PG's last record at or
+// below that point (which the writer's redo stream tells it), and falls back to another
+// segment when one is not complete there.
 
 import {
   assert,
@@ -95,7 +100,7 @@ export interface PagePatch {
   data: Uint8Array;
 }
 
-type State = 'closed' | 'recovering' | 'repairing' | 'open' | 'fenced';
+type State = 'closed' | 'recovering' | 'repairing' | 'open' | 'fenced' | 'reader';
 
 interface SegmentView {
   /** Counted in no quorum and read from never while set. */
@@ -182,6 +187,40 @@ export class VolumeClient {
     const membership = this.metadata.groups[group]!;
     const nodes = new Set([...membership.members, ...(membership.next ?? [])]);
     return [...nodes].map((node) => segmentId(protectionGroupId(group), node));
+  }
+
+  /** Optional: called whenever the VDL moves (a writer announces it to its readers). */
+  onVdlAdvance: ((vdl: Lsn) => void) | undefined;
+
+  /** The SCL a segment of the page's PG must have to serve it at `atLsn` (a reader needs this from its writer). */
+  requiredSclFor(group: number, atLsn: Lsn): Lsn {
+    return this.requiredScl(group, atLsn);
+  }
+
+  /**
+   * Makes this client a reader's: it reads at points at or below `vdl` with the PG's last
+   * records at or below it as given (`lastLsnOfGroup`), and never writes. `metadata`
+   * replaces what it knew (a new writer may have taken a new epoch).
+   */
+  attachReader(metadata: VolumeMetadata, vdl: Lsn, lastLsnOfGroup: readonly Lsn[]): void {
+    assert(this.state === 'closed' || this.state === 'reader', `a ${this.state} client cannot become a reader`);
+    this.metadata = structuredClone(metadata);
+    this.state = 'reader';
+    this.vdl = vdl;
+    this.lastLsnOfGroup = [...lastLsnOfGroup];
+    this.pending = metadata.groups.map(() => []);
+  }
+
+  /** A reader learned that the PG of `pageId` has a record at `lsn` at or below its read point. */
+  noteReaderRecord(pageId: PageId, lsn: Lsn): void {
+    const group = this.groupOf(pageId);
+    if (lsn > (this.lastLsnOfGroup[group] ?? 0n)) this.lastLsnOfGroup[group] = lsn;
+  }
+
+  /** A reader's read point moved. */
+  advanceReader(vdl: Lsn): void {
+    assert(this.state === 'reader' && vdl >= this.vdl, 'a reader read point only moves forward');
+    this.vdl = vdl;
   }
 
   private view(segment: SegmentId): SegmentView {
@@ -601,7 +640,9 @@ export class VolumeClient {
     let vdl = this.vdl;
     while (this.cplQueue.size > 0 && this.cplQueue.first() <= vcl) vdl = this.cplQueue.shift();
     assert(vdl >= this.vdl, 'VDL went backwards');
+    const moved = vdl > this.vdl;
     this.vdl = vdl;
+    if (moved) this.onVdlAdvance?.(vdl);
     let fired = 0;
     while (fired < this.commitWaiters.length && this.commitWaiters[fired]!.lsn <= vdl) fired++;
     if (fired === 0) return;
@@ -627,6 +668,8 @@ export class VolumeClient {
     const group = this.groupOf(read.pageId);
     const required = this.requiredScl(group, read.atLsn);
     const candidates = this.segmentsOf(group).filter((segment) => {
+      // A reader knows no SCLs: it asks, and a segment not complete at the point says so.
+      if (this.state === 'reader') return !read.tried.has(segment);
       const view = this.segments.get(segment);
       return !read.tried.has(segment) && view !== undefined && !view.repairing && view.dataEpoch === this.metadata.epoch && view.scl >= required;
     });

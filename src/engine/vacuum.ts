@@ -1,0 +1,94 @@
+// Reclaims tuple versions no snapshot can see any more, by itself, in the background.
+// A version is dead when its creator aborted, or when its deleter committed at or below
+// the oldest snapshot in use anywhere in the cluster (the writer's own transactions and
+// each reader's reported oldest snapshot): every snapshot from then on sees the deletion.
+// Dead versions leave the table's tree and every index with them.
+//
+// Invariants:
+//  V1. A version is removed only if no running or future snapshot, on the writer or on a
+//      reader, can see it (horizon = Database.oldestSnapshot(), which readers feed).
+//  V2. Index entries of a removed version go with it; an index entry whose version is
+//      gone is skipped by readers (they look the version up), so the order does not matter.
+
+import type { Lsn } from '../common/index.js';
+import { decodeRow, encodeKey } from './codec.js';
+import type { Database, TableDef } from './database.js';
+import { parseVersion } from './mvcc.js';
+
+export interface VacuumStats {
+  runs: number;
+  examined: number;
+  removed: number;
+  lastHorizon: Lsn;
+}
+
+export class Vacuum {
+  readonly stats: VacuumStats = { runs: 0, examined: 0, removed: 0, lastHorizon: 0n };
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: { intervalMs: number } = { intervalMs: 1000 },
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.running ??= this.runOnce()
+        .catch(() => undefined)
+        .finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One pass over every table. */
+  async runOnce(): Promise<void> {
+    const horizon = this.db.oldestSnapshot();
+    this.stats.lastHorizon = horizon;
+    this.stats.runs++;
+    const tx = this.db.begin({ readOnly: true });
+    let tables: TableDef[];
+    try {
+      tables = await tx.allTables();
+    } finally {
+      tx.rollback();
+    }
+    for (const table of tables) await this.vacuumTable(table, horizon);
+  }
+
+  private async vacuumTable(table: TableDef, horizon: Lsn): Promise<void> {
+    const tree = this.db.tree(table.root);
+    const dead: Uint8Array[] = [];
+    for await (const [key, value] of tree.scan()) {
+      this.stats.examined++;
+      const version = parseVersion(key, value);
+      const created = await this.db.status.state(version.xmin);
+      if (created.state === 'aborted') dead.push(key);
+      else if (created.state === 'committed' && version.xmax !== 0) {
+        const deleted = await this.db.status.state(version.xmax);
+        if (deleted.state === 'committed' && deleted.lsn <= horizon) dead.push(key);
+      }
+    }
+    for (const key of dead) {
+      const value = await tree.get(key);
+      if (value === undefined) continue;
+      const version = parseVersion(key, value);
+      const values = decodeRow(version.row);
+      for (const index of table.indexes) {
+        if (index.primary) continue;
+        const indexKey = encodeKey(index.columns.map((column) => values[column]!));
+        const entry = new Uint8Array(indexKey.length + key.length);
+        entry.set(indexKey);
+        entry.set(key, indexKey.length);
+        await this.db.tree(index.root).delete(entry);
+      }
+      if (await tree.delete(key)) this.stats.removed++;
+    }
+  }
+}
