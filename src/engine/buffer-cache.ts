@@ -64,6 +64,8 @@ export class BufferCache {
   /** Readers: records for pages being loaded, applied when the load lands (C4). */
   private readonly missedByLoads = new Map<PageId, RedoRecord[]>();
   private generation = 0;
+  /** The LSN each load in flight reads at: storage must keep it readable (see oldestLoadLsn). */
+  private readonly loadPoints = new Map<PageId, Lsn>();
 
   constructor(
     readonly store: PageStore,
@@ -131,6 +133,7 @@ export class BufferCache {
         const generation = this.generation;
         atLsn = this.store.durableLsn();
         this.missedByLoads.set(pageId, []);
+        this.loadPoints.set(pageId, atLsn);
         bytes = await this.store.readPage(pageId, atLsn);
         if (generation === this.generation) break;
       }
@@ -149,6 +152,7 @@ export class BufferCache {
       if (reserved) this.reserved--;
       this.loading.delete(pageId);
       this.missedByLoads.delete(pageId);
+      this.loadPoints.delete(pageId);
       this.evictWhileOver(0);
     }
   }
@@ -179,6 +183,16 @@ export class BufferCache {
       this.frames.delete(frame.pageId);
       this.stats.evictions++;
     }
+  }
+
+  /**
+   * The oldest LSN a load in flight reads at, if any: the retention point (PGMRPL) sent to
+   * storage must not pass it, or a slow read (a dead node's timeout) finds its version gone.
+   */
+  oldestLoadLsn(): Lsn | undefined {
+    let oldest: Lsn | undefined;
+    for (const lsn of this.loadPoints.values()) if (oldest === undefined || lsn < oldest) oldest = lsn;
+    return oldest;
   }
 
   /**

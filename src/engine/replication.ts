@@ -116,7 +116,7 @@ export interface ReaderState {
 /** The writer's side: a server readers attach to. */
 export class ReplicationServer {
   private readonly server: net.Server;
-  private readonly readers = new Map<net.Socket, ReaderState | undefined>();
+  private readonly readers = new Map<net.Socket, ReaderState>();
   /** Records appended above the VDL, for readers that attach now (R1). */
   private recent: StreamRecord[] = [];
   private lastVdl: Lsn = 0n;
@@ -150,7 +150,8 @@ export class ReplicationServer {
     })()])));
     const above = this.recent.filter((record) => record.lsn > vdl);
     if (above.length > 0) socket.write(frame(Frame.Records, encodeRecords(above)));
-    this.readers.set(socket, undefined);
+    // Until it reports, the reader reads at the VDL it was told (storage keeps that readable).
+    this.readers.set(socket, { readPoint: vdl, oldestSnapshot: vdl });
     const reader = new FrameReader((type, payload) => {
       if (type !== Frame.Horizon) return;
       const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -191,7 +192,7 @@ export class ReplicationServer {
 
   /** What attached readers last reported. */
   readerStates(): ReaderState[] {
-    return [...this.readers.values()].filter((state): state is ReaderState => state !== undefined);
+    return [...this.readers.values()];
   }
 
   get readerCount(): number {

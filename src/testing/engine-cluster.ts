@@ -145,8 +145,8 @@ export class EngineCluster {
     await this.spawn(this.writer, ['--replication-port', String(this.replicationPort)]);
   }
 
-  async startReader(reader: EngineProcess): Promise<void> {
-    await this.spawn(reader, ['--writer', `127.0.0.1:${this.replicationPort}`]);
+  async startReader(reader: EngineProcess, extra: string[] = []): Promise<void> {
+    await this.spawn(reader, ['--writer', `127.0.0.1:${this.replicationPort}`, ...extra]);
   }
 
   /** kill -9 of an engine process. */

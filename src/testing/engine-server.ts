@@ -86,6 +86,8 @@ async function writer(): Promise<void> {
   // PGMRPL: storage keeps what the oldest reader's read point needs; vacuum keeps what any snapshot needs.
   setInterval(() => {
     let retention = client.vdl;
+    const loading = cache.oldestLoadLsn();
+    if (loading !== undefined && loading < retention) retention = loading;
     db.readerSnapshots.clear();
     for (const [index, state] of replication.readerStates().entries()) {
       if (state.readPoint < retention) retention = state.readPoint;
@@ -103,7 +105,15 @@ async function writer(): Promise<void> {
 async function reader(): Promise<void> {
   const metadataPath = flag('metadata');
   const [writerHost, writerPort] = flag('writer').split(':') as [string, string];
-  const connection = connectVolume({ name: `engine-reader-${process.pid}`, metadataPath, nodes: parsePeers(flag('peers')) });
+  const verbose = argv.includes('--verbose');
+  const connection = connectVolume({
+    name: `engine-reader-${process.pid}`,
+    metadataPath,
+    nodes: parsePeers(flag('peers')),
+    log: (event, fields) => {
+      if (verbose) console.error(JSON.stringify({ event, ...fields }, (_, value: unknown) => (typeof value === 'bigint' ? String(value) : value)));
+    },
+  });
   const client = connection.client;
   let readPoint: Lsn = 0n;
   let queue: StreamRecord[] = [];
@@ -161,7 +171,10 @@ async function reader(): Promise<void> {
   attach();
   await firstHello;
   db = await Database.open(cache, { reader: true });
-  setInterval(() => replication?.report({ readPoint, oldestSnapshot: db!.oldestLocalSnapshot() }), 50);
+  setInterval(() => {
+    const loading = cache.oldestLoadLsn();
+    replication?.report({ readPoint: loading !== undefined && loading < readPoint ? loading : readPoint, oldestSnapshot: db!.oldestLocalSnapshot() });
+  }, 50);
   await loadParser();
   await serveSql(db, Number(flag('port')));
   console.log(JSON.stringify({ ready: true, role: 'reader', pid: process.pid, readPoint: String(readPoint) }));

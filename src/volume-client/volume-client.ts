@@ -189,6 +189,9 @@ export class VolumeClient {
     return [...nodes].map((node) => segmentId(protectionGroupId(group), node));
   }
 
+  /** Reader: segments that let a read time out, and until when to avoid them. */
+  private readonly readerSuspects = new Map<SegmentId, number>();
+
   /** Optional: called whenever the VDL moves (a writer announces it to its readers). */
   onVdlAdvance: ((vdl: Lsn) => void) | undefined;
 
@@ -667,9 +670,11 @@ export class VolumeClient {
     const read = this.reads.get(requestId)!;
     const group = this.groupOf(read.pageId);
     const required = this.requiredScl(group, read.atLsn);
+    const now = this.environment.nowMs();
     const candidates = this.segmentsOf(group).filter((segment) => {
       // A reader knows no SCLs: it asks, and a segment not complete at the point says so.
-      if (this.state === 'reader') return !read.tried.has(segment);
+      // It skips, for a while, segments that let a read time out (their node may be down).
+      if (this.state === 'reader') return !read.tried.has(segment) && (this.readerSuspects.get(segment) ?? 0) <= now;
       const view = this.segments.get(segment);
       return !read.tried.has(segment) && view !== undefined && !view.repairing && view.dataEpoch === this.metadata.epoch && view.scl >= required;
     });
@@ -881,7 +886,10 @@ export class VolumeClient {
       if (now - read.startedMs >= this.options.readTimeoutMs * 10) {
         this.reads.delete(requestId);
         read.done(new StorageError('unavailable', `no segment served page ${read.pageId} at ${read.atLsn}`));
-      } else if (now - read.sentMs >= this.options.readTimeoutMs) this.tryRead(requestId);
+      } else if (now - read.sentMs >= this.options.readTimeoutMs) {
+        if (this.state === 'reader' && read.target !== undefined) this.readerSuspects.set(read.target, now + 5 * this.options.readTimeoutMs);
+        this.tryRead(requestId);
+      }
     }
   }
 
