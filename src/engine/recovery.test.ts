@@ -1,0 +1,118 @@
+// Compute crash recovery and vacuum, over the model page store.
+//  - A writer that stops mid-transaction (its redo on the volume, no commit record) and a
+//    new writer that opens the same volume: the in-flight rows are invisible, their keys
+//    free, and new xids start above every xid the old writer could have used (X1, X2).
+//  - Vacuum removes versions no snapshot can see, keeps those an older snapshot (a writer
+//    transaction, or a reader's reported one) still sees, and takes index entries along (V1, V2).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PAGE_BYTES } from '../common/index.js';
+import { ModelStore } from '../testing/model-page-store.js';
+import { BufferCache } from './buffer-cache.js';
+import { encodeKey } from './codec.js';
+import { Database } from './database.js';
+import { parseVersion } from './mvcc.js';
+import { Vacuum } from './vacuum.js';
+
+const columns = [
+  { name: 'id', type: 'int4', notNull: true, default: null },
+  { name: 'v', type: 'text', notNull: true, default: null },
+];
+
+async function entries(db: Database, root: number): Promise<number> {
+  let count = 0;
+  for await (const _ of db.tree(root as never).scan()) count++;
+  return count;
+}
+
+test('a new writer sees in-flight transactions of the old one as aborted, and never reuses their xids', async () => {
+  const store = new ModelStore(1 << 14, 100_000n);
+  const first = await Database.create(new BufferCache(store, { bytesMax: 16 * PAGE_BYTES }));
+  const setup = first.begin();
+  const table = (await setup.createTable({ name: 't', columns, primaryKey: [0] }))!;
+  await setup.insert(table, [1, 'committed']);
+  await setup.commit();
+  const inFlight = first.begin();
+  await inFlight.insert(table, [2, 'in flight']);
+  await inFlight.update(table, encodeKey([1]), (values) => [values[0]!, 'changed in flight']);
+  const oldXids = [...(inFlight as unknown as { own: Set<number> }).own];
+  await store.waitDurable(store.lsn); // its redo is on the volume; no commit record is
+
+  const second = await Database.open(new BufferCache(store, { bytesMax: 16 * PAGE_BYTES }));
+  const reader = second.begin();
+  const reopened = await reader.table('t');
+  const rows = [];
+  for await (const row of reader.scan(reopened)) rows.push(row.values);
+  assert.deepEqual(rows, [[1, 'committed']]);
+  await reader.commit();
+  const writer = second.begin();
+  await writer.insert(reopened, [2, 'after the crash']);
+  await writer.update(reopened, encodeKey([1]), (values) => [values[0]!, 'updated after the crash']);
+  const newXids = [...(writer as unknown as { own: Set<number> }).own];
+  await writer.commit();
+  assert.ok(Math.min(...newXids) > Math.max(...oldXids), `new xids ${newXids} above old ${oldXids}`);
+  const check = second.begin();
+  assert.deepEqual((await check.get(reopened, [1]))?.values, [1, 'updated after the crash']);
+  assert.deepEqual((await check.get(reopened, [2]))?.values, [2, 'after the crash']);
+  await check.commit();
+});
+
+test('vacuum removes versions no snapshot needs and keeps those an old snapshot still reads', async () => {
+  const store = new ModelStore(1 << 14, 100_000n);
+  const db = await Database.create(new BufferCache(store, { bytesMax: 64 * PAGE_BYTES }));
+  const setup = db.begin();
+  await setup.createTable({ name: 't', columns, primaryKey: [0] });
+  await setup.commit();
+  const ddl = db.begin();
+  await ddl.createIndex('t', { name: 't_v', columns: [1], unique: false });
+  await ddl.commit();
+  const tx0 = db.begin();
+  const table = await tx0.table('t');
+  await tx0.insert(table, [1, 'v0']);
+  await tx0.insert(table, [2, 'gone']);
+  await tx0.commit();
+  const index = table.indexes.find((each) => each.name === 't_v')!;
+
+  // An old snapshot (REPEATABLE READ) sees v0; then ten updates and a delete commit.
+  const old = db.begin({ isolation: 'repeatable read' });
+  assert.deepEqual((await old.get(table, [1]))?.values, [1, 'v0']);
+  for (let round = 1; round <= 10; round++) {
+    const tx = db.begin();
+    await tx.update(table, encodeKey([1]), (values) => [values[0]!, `v${round}`]);
+    await tx.commit();
+  }
+  const del = db.begin();
+  await del.delete(table, encodeKey([2]));
+  await del.commit();
+  const aborted = db.begin();
+  await aborted.insert(table, [3, 'aborted']);
+  aborted.rollback();
+  assert.equal(await entries(db, table.root), 13, "11 versions of row 1, 1 of row 2, 1 aborted");
+
+  const vacuum = new Vacuum(db);
+  await vacuum.runOnce();
+  // The old snapshot still needs v0 (deleted after it): kept, with its index entry; the
+  // aborted insert goes at once.
+  assert.deepEqual((await old.get(table, [1]))?.values, [1, 'v0']);
+  assert.ok((await entries(db, table.root)) < 13, 'the aborted version went');
+  const rows = [];
+  for await (const row of old.scanIndex(table, index, encodeKey(['v0']), encodeKey(['v1']))) rows.push(row.values);
+  assert.deepEqual(rows, [[1, 'v0']]);
+  await old.commit();
+
+  // A reader's reported snapshot holds versions back the same way.
+  db.readerSnapshots.set('reader-1', 0n);
+  await vacuum.runOnce();
+  assert.ok((await entries(db, table.root)) > 1);
+  db.readerSnapshots.clear();
+  await vacuum.runOnce();
+  const remaining: string[] = [];
+  for await (const [key, value] of db.tree(table.root).scan()) remaining.push(String(parseVersion(key, value).row.length));
+  assert.equal(remaining.length, 1, 'only the newest version of row 1 is left');
+  assert.equal(await entries(db, index.root), 1, 'index entries went with their versions');
+  const check = db.begin();
+  assert.deepEqual((await check.get(table, [1]))?.values, [1, 'v10']);
+  assert.equal(await check.get(table, [2]), undefined);
+  await check.commit();
+});
