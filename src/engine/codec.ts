@@ -71,7 +71,7 @@ function escaped(out: Writer, data: Uint8Array): void {
 function keyPart(out: Writer, value: Value): void {
   if (value === null) return out.byte(Tag.Null);
   if (typeof value === 'boolean') return out.byte(value ? Tag.True : Tag.False);
-  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value) && !Object.is(value, -0))) {
+  if (typeof value === 'bigint') {
     out.byte(Tag.Int);
     const biased = intOf(value) + INT64_BIAS;
     for (let shift = 56n; shift >= 0n; shift -= 8n) out.byte(Number((biased >> shift) & 0xffn));
@@ -98,8 +98,9 @@ function keyPart(out: Writer, value: Value): void {
 }
 
 /**
- * Key bytes for a tuple of values (K1, K2). Integers and floats are separate kinds: a
- * column holds one of them, so they never meet in one comparison.
+ * Key bytes for a tuple of values (K1, K2). Each JavaScript kind has its own tag: a
+ * `number` (int2, int4, float4, float8 columns) is always ordered as a double, a `bigint`
+ * (int8) as a 64-bit integer, so a column must hold one kind (the SQL layer sees to it).
  */
 export function encodeKey(values: readonly Value[]): Uint8Array {
   const out = new Writer();
@@ -276,8 +277,7 @@ export function decodeKey(key: Uint8Array, count: number): Value[] {
     else if (tag === Tag.Int) {
       let biased = 0n;
       for (let index = 1; index <= 8; index++) biased = (biased << 8n) | BigInt(key[start + index]!);
-      const big = biased - INT64_BIAS;
-      values.push(big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big);
+      values.push(biased - INT64_BIAS);
     } else if (tag === Tag.Float) {
       const bits = new DataView(new ArrayBuffer(8));
       const negative = (key[start + 1]! & 0x80) === 0;
