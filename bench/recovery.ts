@@ -1,8 +1,8 @@
 // bench/recovery: how long a writer takes to come back after kill -9, for a volume with
 // 10 MB of log and one with 1 GB. A loader process (the engine in-process over six
-// storage-node processes) creates a table of 5,000 rows of 1.5 KB and updates random rows
-// (32 sessions, one transaction per update, vacuum running) until the log reaches the
-// target; then it is killed with transactions in flight. A new writer process opens the
+// storage-node processes) creates a table of 2,000 rows of 1 KB and updates random rows to
+// 16 KB values (in overflow pages; 32 sessions, one transaction per update, vacuum running)
+// until the log reaches the target; then it is killed with transactions in flight. A new writer process opens the
 // volume (volume recovery, then the database) and serves a query. Compute recovery does
 // no redo replay and no undo, so neither step should grow with the log.
 //
@@ -25,8 +25,9 @@ const flag = (name: string, fallback: string): string => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? args[at + 1]! : fallback;
 };
-const ROWS = 5000;
-const ROW_BYTES = 1500;
+const ROWS = 2000;
+const ROW_BYTES = 1000;
+const UPDATE_BYTES = 16_000;
 
 async function load(): Promise<void> {
   const target = Number(flag('bytes', '0'));
@@ -53,7 +54,7 @@ async function load(): Promise<void> {
       const tx = db.begin();
       try {
         tx.beginStatement();
-        await tx.update(table, encodeKey([id]), (values) => [values[0]!, `${id}:${seed}:`.padEnd(ROW_BYTES, 'y')]);
+        await tx.update(table, encodeKey([id]), (values) => [values[0]!, `${id}:${seed}:`.padEnd(UPDATE_BYTES, 'y')]);
         await tx.commit();
       } catch {
         tx.rollback();
