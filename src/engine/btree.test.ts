@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { PAGE_BYTES } from '../common/index.js';
 import { ModelStore } from '../testing/model-page-store.js';
-import { BTree, formatVolume, KeyTooLarge } from './btree.js';
+import { BTree, formatVolume, KeyTooLarge, recycleRetiredPages, retiredPageCount } from './btree.js';
 import { BufferCache } from './buffer-cache.js';
 import { compareKeys } from './slotted-page.js';
 
@@ -41,6 +41,7 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keyArbitrary }, { noNullPrototype: true }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), key: keyArbitrary }, { noNullPrototype: true }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('scan' as const), from: fc.option(keyArbitrary, { nil: undefined }), to: fc.option(keyArbitrary, { nil: undefined }) }, { noNullPrototype: true }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('recycle' as const) }, { noNullPrototype: true }) },
   );
   let largestTree = 0;
   let deepest = 0;
@@ -60,6 +61,9 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
           assert.equal(await tree.delete(item.key), model.entries.delete(hex(item.key)), `step ${step}: delete`);
         } else if (item.kind === 'get') {
           assert.deepEqual(await tree.get(item.key), model.entries.get(hex(item.key)), `step ${step}: get`);
+        } else if (item.kind === 'recycle') {
+          // Nothing runs concurrently here, so every unlinked leaf may be reused at once.
+          await recycleRetiredPages(cache, store.lsn + 1n);
         } else {
           assert.deepEqual(await collect(tree, item.from, item.to), model.range(item.from, item.to), `step ${step}: scan`);
         }
@@ -193,4 +197,53 @@ test('a mini-transaction waits at the LAL and fails clearly when it is larger th
   await assert.rejects(tree.put(new Uint8Array([99]), new Uint8Array(400_000)), /larger than the writer may run ahead/);
   assert.equal(await tree.get(new Uint8Array([99])), undefined);
   assert.equal(await tree.put(new Uint8Array([99]), new Uint8Array([1])), false);
+});
+
+test('emptied leaves are unlinked, a concurrent scan still sees every key that stays, and their pages are reused', { timeout: 60_000 }, async () => {
+  const store = new ModelStore(8192, 4096n);
+  const cache = new BufferCache(store, { bytesMax: 32 * PAGE_BYTES });
+  await formatVolume(cache);
+  const tree = await BTree.create(cache);
+  const key = (index: number): Uint8Array => new TextEncoder().encode(`k${String(index).padStart(6, '0')}`);
+  const value = new Uint8Array(200).fill(7);
+  for (let index = 0; index < 3000; index++) await tree.put(key(index), value);
+  const pagesBefore = store.history.size;
+  // Keys 0-999 and 2000-2999 stay; 1000-1999 go while a scan runs over everything.
+  const scanned: string[] = [];
+  const scan = (async () => {
+    for await (const [each] of tree.scan()) {
+      scanned.push(new TextDecoder().decode(each));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  for (let index = 1000; index < 2000; index++) {
+    await tree.delete(key(index));
+    if (index % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await scan;
+  const kept = [...Array.from({ length: 1000 }, (_, index) => index), ...Array.from({ length: 1000 }, (_, index) => 2000 + index)].map((index) => `k${String(index).padStart(6, '0')}`);
+  const seen = new Set(scanned);
+  assert.deepEqual(kept.filter((each) => !seen.has(each)), [], 'a key that stayed was skipped by the scan');
+  assert.deepEqual([...scanned].sort(), scanned, 'the scan is in key order');
+  assert.ok(retiredPageCount(cache) >= 20, `unlinked leaves: ${retiredPageCount(cache)}`);
+  const all: string[] = [];
+  for await (const [each] of tree.scan()) all.push(new TextDecoder().decode(each));
+  assert.deepEqual(all, kept);
+  // Once recycled, the pages serve new keys: the volume grows far less than it did for them.
+  const recycled = await recycleRetiredPages(cache, store.lsn + 1n);
+  assert.ok(recycled >= 20);
+  const used = async (): Promise<number> => new DataView((await store.readPage(0 as never, store.vdl)).buffer).getUint32(4, true);
+  await store.waitDurable(store.lsn);
+  const beforeRefill = await used();
+  // New keys, in the emptied range and past the end.
+  const refill = [...Array.from({ length: 450 }, (_, index) => 1000 + 2 * index), ...Array.from({ length: 450 }, (_, index) => 5000 + index)];
+  for (const index of refill) await tree.put(key(index), value);
+  await store.waitDurable(store.lsn);
+  assert.ok((await used()) - beforeRefill < recycled / 2, `new pages taken: ${(await used()) - beforeRefill}, recycled ${recycled}`);
+  assert.ok(pagesBefore > 0);
+  for (const index of refill) assert.deepEqual(await tree.get(key(index)), value, `key ${index}`);
+  const final: string[] = [];
+  for await (const [each] of tree.scan()) final.push(new TextDecoder().decode(each));
+  assert.deepEqual(final, [...kept, ...refill.map((index) => `k${String(index).padStart(6, '0')}`)].sort());
+  assert.deepEqual(store.staleReads, []);
 });

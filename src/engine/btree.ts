@@ -18,9 +18,16 @@
 //      belongs to exactly one cell; replacing or deleting the value frees the chain.
 //  B4. A page is either allocated to one tree (or chain) or on the free list, never both.
 //
-// Not built yet: merging under-full nodes (deleted space is reused within a node only).
+//  B5. A leaf that a delete empties is unlinked in the same mini-transaction: its left
+//      sibling under the same parent takes its high key and right pointer, the parent
+//      drops its separator. The empty page keeps its high key and right pointer, so a
+//      reader already on its way there finds nothing and moves right; it is retired, and
+//      freed only once no snapshot in the cluster predates the unlink (recycleRetiredPages),
+//      so no reader can still hold its id when it is reused. As in PostgreSQL's nbtree,
+//      only empty pages are removed: half-full neighbours are not merged. A leftmost child
+//      stays (even empty), and internal nodes are not removed.
 
-import { assert, PAGE_BYTES, pageId, type PageId } from '../common/index.js';
+import { assert, PAGE_BYTES, pageId, type Lsn, type PageId } from '../common/index.js';
 import type { BufferCache } from './buffer-cache.js';
 import { MiniTransaction } from './mini-transaction.js';
 import * as node from './slotted-page.js';
@@ -112,6 +119,46 @@ export async function freePage(mtr: MiniTransaction, page: PageId): Promise<void
   bytes[0] = PageType.Free;
   setU32(bytes, 4, u32(meta, 8));
   setU32(meta, 8, page);
+}
+
+/** Pages unlinked from trees (B5), per cache, with the LSN of the unlink. */
+const retired = new WeakMap<BufferCache, Array<{ page: PageId; lsn: Lsn }>>();
+
+function retire(cache: BufferCache, page: PageId, lsn: Lsn): void {
+  let list = retired.get(cache);
+  if (list === undefined) {
+    list = [];
+    retired.set(cache, list);
+  }
+  list.push({ page, lsn });
+}
+
+/** Pages retired and not yet freed. */
+export function retiredPageCount(cache: BufferCache): number {
+  return retired.get(cache)?.length ?? 0;
+}
+
+/**
+ * Frees retired pages whose unlink is below `horizon` (the oldest snapshot in use anywhere:
+ * every operation still running began after the unlink, so none holds their ids). Returns
+ * how many were freed. Not durable across a writer crash: pages retired then leak.
+ */
+export async function recycleRetiredPages(cache: BufferCache, horizon: Lsn): Promise<number> {
+  const list = retired.get(cache) ?? [];
+  let freed = 0;
+  while (list.length > 0 && list[0]!.lsn < horizon) {
+    const { page } = list.shift()!;
+    const mtr = new MiniTransaction(cache);
+    try {
+      await freePage(mtr, page);
+      await mtr.commit();
+      freed++;
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+  return freed;
 }
 
 export class BTree {
@@ -353,7 +400,7 @@ export class BTree {
     }
   }
 
-  /** Removes a key; returns whether it was there. */
+  /** Removes a key; returns whether it was there. A leaf left empty is unlinked (B5). */
   async delete(key: Uint8Array): Promise<boolean> {
     const mtr = new MiniTransaction(this.cache);
     try {
@@ -366,12 +413,36 @@ export class BTree {
       }
       await this.freeValue(mtr, bytes, index);
       node.removeCell(bytes, index);
+      const unlinked = node.slotCount(bytes) === 0 ? await this.unlinkEmptyLeaf(mtr, path) : undefined;
       await mtr.commit();
+      if (unlinked !== undefined) retire(this.cache, unlinked, mtr.firstLsn!);
       return true;
     } catch (error) {
       mtr.abort();
       throw error;
     }
+  }
+
+  /** Unlinks the empty leaf at the end of `path` from its parent and left sibling (B5), if it has both. */
+  private async unlinkEmptyLeaf(mtr: MiniTransaction, path: PageId[]): Promise<PageId | undefined> {
+    if (path.length < 2) return undefined;
+    const leaf = path[path.length - 1]!;
+    const parent = await mtr.latch(path[path.length - 2]!);
+    let slot = -1;
+    for (let index = 0; index < node.slotCount(parent); index++) if (node.childAt(parent, index) === leaf) slot = index;
+    if (slot < 0) return undefined; // the leftmost child stays
+    const leftId = pageId(slot === 0 ? node.leftmostChild(parent) : node.childAt(parent, slot - 1));
+    const left = await mtr.latch(leftId);
+    const leafBytes = await mtr.latch(leaf);
+    if (node.rightSibling(left) !== leaf) return undefined;
+    const high = node.highKey(leafBytes)?.slice();
+    const oldHigh = node.highKey(left);
+    const room = node.freeBytes(left) + (oldHigh === undefined ? 0 : 2 + oldHigh.length);
+    if (high !== undefined && room < 2 + high.length) return undefined;
+    node.setRightSibling(left, node.rightSibling(leafBytes));
+    node.setHighKey(left, high);
+    node.removeCell(parent, slot);
+    return leaf;
   }
 
   /**

@@ -9,8 +9,11 @@
 //      reader, can see it (horizon = Database.oldestSnapshot(), which readers feed).
 //  V2. Index entries of a removed version go with it; an index entry whose version is
 //      gone is skipped by readers (they look the version up), so the order does not matter.
+//  V3. Leaves emptied by vacuum are unlinked (B5) and their pages go back to the free list
+//      once the horizon passes the unlink.
 
 import type { Lsn } from '../common/index.js';
+import { recycleRetiredPages } from './btree.js';
 import { decodeRow, encodeKey } from './codec.js';
 import type { Database, TableDef } from './database.js';
 import { parseVersion } from './mvcc.js';
@@ -19,11 +22,13 @@ export interface VacuumStats {
   runs: number;
   examined: number;
   removed: number;
+  /** Empty leaves unlinked earlier and now back on the free list. */
+  pagesRecycled: number;
   lastHorizon: Lsn;
 }
 
 export class Vacuum {
-  readonly stats: VacuumStats = { runs: 0, examined: 0, removed: 0, lastHorizon: 0n };
+  readonly stats: VacuumStats = { runs: 0, examined: 0, removed: 0, pagesRecycled: 0, lastHorizon: 0n };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -52,14 +57,17 @@ export class Vacuum {
     const horizon = this.db.oldestSnapshot();
     this.stats.lastHorizon = horizon;
     this.stats.runs++;
+    // Its own transaction holds a snapshot while it walks the trees, so that pages its scans
+    // may still reach are not recycled under it (B5).
     const tx = this.db.begin({ readOnly: true });
-    let tables: TableDef[];
     try {
-      tables = await tx.allTables();
+      tx.beginStatement();
+      const tables: TableDef[] = await tx.allTables();
+      for (const table of tables) await this.vacuumTable(table, horizon);
     } finally {
       tx.rollback();
     }
-    for (const table of tables) await this.vacuumTable(table, horizon);
+    this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, this.db.oldestSnapshot());
   }
 
   private async vacuumTable(table: TableDef, horizon: Lsn): Promise<void> {
