@@ -4,7 +4,8 @@
 // 16 KB values (in overflow pages; 32 sessions, one transaction per update, vacuum running)
 // until the log reaches the target; then it is killed with transactions in flight. A new writer process opens the
 // volume (volume recovery, then the database) and serves a query. Compute recovery does
-// no redo replay and no undo, so neither step should grow with the log.
+// no redo replay and no undo, so neither step should grow with the log. Then a reader
+// joins the volume and serves a query (it copies nothing, so that should not grow either).
 //
 //   npm run bench:recovery -- [--small-mb 10] [--large-mb 1024]
 
@@ -18,6 +19,7 @@ import { volumePageStore } from '../src/engine/page-store.js';
 import { Vacuum } from '../src/engine/vacuum.js';
 import { parsePeers } from '../src/storage-node/process.js';
 import { EngineCluster, SqlConnection } from '../src/testing/engine-cluster.js';
+import { freePort } from '../src/testing/fleet.js';
 import { connectVolume } from '../src/volume-client/index.js';
 
 const args = process.argv.slice(2);
@@ -70,7 +72,7 @@ async function load(): Promise<void> {
   await Promise.all(Array.from({ length: 32 }, session));
 }
 
-async function measure(mb: number): Promise<{ mb: number; logBytes: number; volumeOpenMs: number; databaseOpenMs: number; readyMs: number; firstQueryMs: number; loadSeconds: number }> {
+async function measure(mb: number): Promise<{ mb: number; logBytes: number; volumeOpenMs: number; databaseOpenMs: number; readyMs: number; firstQueryMs: number; loadSeconds: number; readerJoinMs: number; readerFirstQueryMs: number }> {
   const cluster = await EngineCluster.start({ readers: 0, groups: 16, pagesPerGroup: 16384, cacheMb: 32 });
   try {
     // The cluster's own writer made an empty database: stop it, then load with the loader.
@@ -101,7 +103,19 @@ async function measure(mb: number): Promise<{ mb: number; logBytes: number; volu
     if (row !== '1') throw new Error(`unexpected row ${row}`);
     connection.close();
     const ready = cluster.writer.ready as { volumeOpenMs: number; databaseOpenMs: number };
-    return { mb, logBytes, volumeOpenMs: ready.volumeOpenMs, databaseOpenMs: ready.databaseOpenMs, readyMs, firstQueryMs, loadSeconds };
+    // A reader joins the volume: process start to serving, then its first query.
+    const reader = { role: 'reader' as const, port: await freePort(), process: undefined, ready: undefined, log: [] };
+    cluster.readers.push(reader);
+    const joining = performance.now();
+    await cluster.startReader(reader);
+    const readerJoinMs = performance.now() - joining;
+    const readerConnection = await SqlConnection.connect(reader.port);
+    const readerQueried = performance.now();
+    const readerRow = await readerConnection.ok('SELECT id FROM t WHERE id = 2');
+    const readerFirstQueryMs = performance.now() - readerQueried;
+    if (readerRow !== '2') throw new Error(`unexpected row on the reader: ${readerRow}`);
+    readerConnection.close();
+    return { mb, logBytes, volumeOpenMs: ready.volumeOpenMs, databaseOpenMs: ready.databaseOpenMs, readyMs, firstQueryMs, loadSeconds, readerJoinMs, readerFirstQueryMs };
   } finally {
     await cluster.destroy();
   }
@@ -115,11 +129,11 @@ async function main(): Promise<void> {
     const result = await measure(mb);
     results.push(result);
     console.log(
-      `log ${(result.logBytes / 1024 / 1024).toFixed(0)} MB (loaded in ${result.loadSeconds.toFixed(0)} s): volume recovery ${result.volumeOpenMs} ms, database open ${result.databaseOpenMs} ms, process start to serving ${result.readyMs.toFixed(0)} ms, first query ${result.firstQueryMs.toFixed(1)} ms`,
+      `log ${(result.logBytes / 1024 / 1024).toFixed(0)} MB (loaded in ${result.loadSeconds.toFixed(0)} s): volume recovery ${result.volumeOpenMs} ms, database open ${result.databaseOpenMs} ms, process start to serving ${result.readyMs.toFixed(0)} ms, first query ${result.firstQueryMs.toFixed(1)} ms; a reader joins in ${result.readerJoinMs.toFixed(0)} ms (process start to serving), first query on it ${result.readerFirstQueryMs.toFixed(1)} ms`,
     );
   }
   const [small, large] = results as [(typeof results)[0], (typeof results)[0]];
-  console.log(`ratio (large/small): volume recovery ${(large.volumeOpenMs / Math.max(1, small.volumeOpenMs)).toFixed(2)}x, start to serving ${(large.readyMs / small.readyMs).toFixed(2)}x`);
+  console.log(`ratio (large/small): volume recovery ${(large.volumeOpenMs / Math.max(1, small.volumeOpenMs)).toFixed(2)}x, writer start to serving ${(large.readyMs / small.readyMs).toFixed(2)}x, reader join ${(large.readerJoinMs / small.readerJoinMs).toFixed(2)}x`);
 }
 
 main().catch((error: Error) => {
