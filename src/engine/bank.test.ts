@@ -158,6 +158,13 @@ test('bank transfers keep the total on the writer and every reader through kill 
     const balances = await check.ok('SELECT id, balance FROM accounts ORDER BY id');
     assert.equal(balances, [...expected].map(([id, balance]) => `${id}|${balance}`).join(' ; '));
     check.close();
+
+    // A reader refuses writes (25006) and SERIALIZABLE (0A000, as a hot standby), and stays usable.
+    const onReader = await SqlConnection.connect(cluster.readers[0]!.port);
+    assert.equal((await onReader.query('UPDATE accounts SET balance = 0 WHERE id = 1')).error, '25006');
+    assert.equal((await onReader.query('BEGIN ISOLATION LEVEL SERIALIZABLE')).error, '0A000');
+    assert.equal(await onReader.ok('SELECT count(*) FROM accounts'), String(ACCOUNTS));
+    onReader.close();
   } finally {
     await cluster.destroy();
   }

@@ -192,6 +192,10 @@ export class Database {
   }
 
   begin(options: { isolation?: IsolationLevel; readOnly?: boolean } = {}): Transaction {
+    // As PostgreSQL on a hot standby: SSI needs the writer's view of every transaction.
+    if (this.reader && options.isolation === 'serializable') {
+      throw new EngineError(SqlState.featureNotSupported, 'cannot use serializable mode in a hot standby', 'You can use REPEATABLE READ instead.');
+    }
     const tx = new Transaction(this, this.nextSerial++, options.isolation ?? 'read committed', this.reader || (options.readOnly ?? false));
     this.running.add(tx);
     return tx;

@@ -24,6 +24,7 @@ export const SqlState = {
   objectInUse: '55006',
   invalidParameterValue: '22023',
   programLimitExceeded: '54000',
+  featureNotSupported: '0A000',
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];
