@@ -55,6 +55,8 @@ export interface TableDef {
   primaryKey: number[] | undefined;
   /** The primary key's index entry (name, for messages) when there is one. */
   indexes: IndexDef[];
+  /** CHECK constraints, as SQL expression text for the front end to enforce. */
+  checks: Array<{ name: string; expression: string }>;
   root: PageId;
 }
 
@@ -96,7 +98,7 @@ const CATALOG_TABLES: CatalogSpec[] = [
   { id: 5, name: 'boreal_sequence', columns: [['oid', 'int8'], ['start', 'int8'], ['increment', 'int8'], ['min', 'int8'], ['max', 'int8'], ['cycle', 'bool']], primaryKey: [0] },
   { id: 6, name: 'boreal_constraint', columns: [['oid', 'int8'], ['rel', 'int8'], ['name', 'text'], ['kind', 'text'], ['definition', 'text']], primaryKey: [0] },
 ];
-const [NAMESPACES, CLASSES, ATTRIBUTES, INDEXES] = CATALOG_TABLES.map((spec) => spec.id) as [number, number, number, number, number, number];
+const [NAMESPACES, CLASSES, ATTRIBUTES, INDEXES, SEQUENCES, CONSTRAINTS] = CATALOG_TABLES.map((spec) => spec.id) as [number, number, number, number, number, number];
 
 export interface SequenceDef {
   id: number;
@@ -141,6 +143,7 @@ export class Database {
         columns: spec.columns.map(([name, type], index) => ({ name, type, notNull: spec.primaryKey.includes(index), default: null })),
         primaryKey: spec.primaryKey,
         indexes: [{ id: spec.id, name: `${spec.name}_pkey`, columns: spec.primaryKey, unique: true, primary: true, root }],
+        checks: [],
         root,
       });
     }
@@ -731,8 +734,9 @@ export class Transaction implements LockOwner {
       return undefined;
     }
     let lsn: Lsn;
+    let cpl: Lsn;
     try {
-      lsn = await this.db.status.commit(xids);
+      ({ lsn, cpl } = await this.db.status.commit(xids));
     } catch (error) {
       this.rollback();
       throw error;
@@ -740,7 +744,7 @@ export class Transaction implements LockOwner {
     if (this.serial !== undefined) this.db.ssi.committed(this.serial, lsn);
     this.state = 'committed';
     try {
-      await this.db.cache.store.waitDurable(lsn);
+      await this.db.cache.store.waitDurable(cpl);
     } finally {
       if (this.ddl) this.db.catalogChanged();
       this.finish('committed');
@@ -866,7 +870,9 @@ export class Transaction implements LockOwner {
       });
     }
     const primary = indexes.find((index) => index.primary);
-    const def: TableDef = { id: oid, schema, name, columns, primaryKey: primary?.columns, indexes, root: pageId(classRow[4] as number) };
+    const checks: Array<{ name: string; expression: string }> = [];
+    for await (const row of this.catalogRows(CONSTRAINTS)) if (row.values[1] === oid && row.values[3] === 'c') checks.push({ name: row.values[2] as string, expression: row.values[4] as string });
+    const def: TableDef = { id: oid, schema, name, columns, primaryKey: primary?.columns, indexes, checks, root: pageId(classRow[4] as number) };
     if (!this.ddl) this.db.rememberTable(cacheKey, def);
     return def;
   }
@@ -893,12 +899,20 @@ export class Transaction implements LockOwner {
   }
 
   /** CREATE TABLE: columns, an optional primary key (column positions) and unique constraints. */
-  async createTable(spec: { name: string; schema?: string; columns: ColumnDef[]; primaryKey?: number[]; unique?: Array<{ name?: string; columns: number[] }>; ifNotExists?: boolean }): Promise<TableDef | undefined> {
+  async createTable(spec: {
+    name: string;
+    schema?: string;
+    columns: ColumnDef[];
+    primaryKey?: number[];
+    unique?: Array<{ name?: string; columns: number[] }>;
+    checks?: Array<{ name?: string; expression: string }>;
+    ifNotExists?: boolean;
+  }): Promise<TableDef | undefined> {
     this.assertActive();
     const schema = spec.schema ?? 'public';
-    await this.lock(`name:rel:${schema}.${spec.name}`, 'exclusive');
     const namespace = await this.schemaOid(schema);
     if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
+    await this.lock(`name:rel:${namespace}.${spec.name}`, 'exclusive');
     if ((await this.findTable(spec.name, schema)) !== undefined) {
       if (spec.ifNotExists) return undefined;
       throw new EngineError(SqlState.duplicateTable, `relation "${spec.name}" already exists`);
@@ -908,12 +922,57 @@ export class Transaction implements LockOwner {
     const tree = await BTree.create(this.db.cache);
     await this.catalogInsert(CLASSES, [oid, namespace, spec.name, 'r', tree.root]);
     for (const [index, column] of spec.columns.entries()) await this.catalogInsert(ATTRIBUTES, [oid, index + 1, column.name, column.type, column.notNull, column.default]);
-    if (spec.primaryKey !== undefined) await this.addIndex(oid, namespace, `${spec.name}_pkey`, spec.primaryKey, true, true, tree.root);
+    const columnList = (columns: number[]): string => columns.map((column) => spec.columns[column]!.name).join(', ');
+    if (spec.primaryKey !== undefined) {
+      await this.addIndex(oid, namespace, `${spec.name}_pkey`, spec.primaryKey, true, true, tree.root);
+      await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), oid, `${spec.name}_pkey`, 'p', `PRIMARY KEY (${columnList(spec.primaryKey)})`]);
+    }
     for (const unique of spec.unique ?? []) {
       const name = unique.name ?? `${spec.name}_${unique.columns.map((column) => spec.columns[column]!.name).join('_')}_key`;
       await this.addIndex(oid, namespace, name, unique.columns, true, false);
+      await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), oid, name, 'u', `UNIQUE (${columnList(unique.columns)})`]);
+    }
+    for (const [index, check] of (spec.checks ?? []).entries()) {
+      await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), oid, check.name ?? `${spec.name}_check${index === 0 ? '' : index}`, 'c', check.expression]);
     }
     return this.table(spec.name, schema);
+  }
+
+  /** CREATE SEQUENCE: a catalog row (transactional) and a counter on the volume (not transactional). */
+  async createSequence(name: string, options: { schema?: string; start?: bigint; increment?: bigint; min?: bigint; max?: bigint; cycle?: boolean } = {}): Promise<void> {
+    this.assertActive();
+    const schema = options.schema ?? 'public';
+    const namespace = await this.schemaOid(schema);
+    if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
+    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
+    for await (const row of this.catalogRows(CLASSES)) {
+      if (row.values[1] === namespace && row.values[2] === name) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
+    }
+    const increment = options.increment ?? 1n;
+    if (increment === 0n) throw new EngineError(SqlState.invalidParameterValue, 'INCREMENT must not be zero');
+    const min = options.min ?? (increment > 0n ? 1n : -(1n << 63n));
+    const max = options.max ?? (increment > 0n ? (1n << 63n) - 1n : -1n);
+    const start = options.start ?? (increment > 0n ? min : max);
+    if (start < min || start > max) throw new EngineError(SqlState.invalidParameterValue, `START value (${start}) cannot be outside MINVALUE (${min}) and MAXVALUE (${max})`);
+    this.ddl = true;
+    const oid = await this.db.newOid();
+    await this.catalogInsert(CLASSES, [oid, namespace, name, 'S', 0]);
+    await this.catalogInsert(SEQUENCES, [oid, start, increment, min, max, options.cycle ?? false]);
+  }
+
+  /** nextval(): the sequence's next value (not undone by a rollback). 42P01 if there is no such sequence. */
+  async nextval(name: string, schema = 'public'): Promise<bigint> {
+    this.assertActive();
+    const namespace = await this.schemaOid(schema);
+    let oid: number | undefined;
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[1] === namespace && row.values[2] === name && row.values[3] === 'S') oid = row.values[0] as number;
+    if (oid === undefined) throw new EngineError(SqlState.undefinedTable, `relation "${name}" does not exist`);
+    if (this.readOnly) throw new EngineError(SqlState.readOnlySqlTransaction, `cannot execute nextval() in a read-only transaction`);
+    let definition: Row | undefined;
+    for await (const row of this.catalogRows(SEQUENCES, encodeKey([oid]), prefixEnd(encodeKey([oid])))) definition = row;
+    if (definition === undefined) throw new EngineError(SqlState.undefinedTable, `relation "${name}" does not exist`);
+    const [, start, increment, min, max, cycle] = definition.values as [number, bigint, bigint, bigint, bigint, boolean];
+    return this.db.nextSequenceValue(oid, { start, increment, min, max, cycle });
   }
 
   private async addIndex(tableOid: number, namespace: number, name: string, columns: number[], unique: boolean, primary: boolean, root?: PageId): Promise<number> {

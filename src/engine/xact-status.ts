@@ -103,10 +103,10 @@ export class XactStatus {
 
   /**
    * Writes the commit record for `xids` (a transaction and its live subtransactions) in one
-   * mini-transaction and returns its LSN, the commit timestamp (X2, X3). Durability is the
-   * caller's to wait for.
+   * mini-transaction and returns its LSN, the commit timestamp (X2, X3), and its CPL, which
+   * is what the caller waits for to be durable (a VDL is always a CPL).
    */
-  async commit(xids: readonly Xid[]): Promise<Lsn> {
+  async commit(xids: readonly Xid[]): Promise<{ lsn: Lsn; cpl: Lsn }> {
     const mtr = new MiniTransaction(this.cache);
     try {
       const placeholder = new Uint8Array(8);
@@ -115,13 +115,13 @@ export class XactStatus {
         const at = (await this.tree.valueLocation(mtr, xidKey(xid)))!;
         mtr.stampLsn(at.page, at.offset);
       }
-      await mtr.commit();
+      const cpl = (await mtr.commit())!;
       const lsn = mtr.firstLsn!;
       for (const xid of xids) {
         this.running.delete(xid);
         this.committed.set(xid, lsn);
       }
-      return lsn;
+      return { lsn, cpl };
     } catch (error) {
       mtr.abort();
       throw error;

@@ -15,6 +15,8 @@ export class ModelStore implements PageStore {
   vdl = 0n;
   reads = 0;
   readonly staleReads: string[] = [];
+  /** CPLs above the VDL, in order. */
+  private readonly cpls: Lsn[] = [];
   private readonly waiters: Array<{ lsn: Lsn; resolve: () => void }> = [];
 
   constructor(
@@ -57,6 +59,7 @@ export class ModelStore implements PageStore {
       applyRedo(bytes, record);
       versions.push({ lsn, bytes });
       this.history.set(patch.pageId, versions);
+      if (index === patches.length - 1) this.cpls.push(lsn);
       return lsn;
     });
   }
@@ -70,9 +73,12 @@ export class ModelStore implements PageStore {
     });
   }
 
+  /** As a volume's VDL, the durable point only ever lands on a CPL: the end of the mini-transaction holding `lsn`. */
   makeDurable(lsn: Lsn): void {
     if (lsn > this.lsn) lsn = this.lsn;
-    if (lsn > this.vdl) this.vdl = lsn;
+    const cpl = this.cpls.find((each) => each >= lsn) ?? this.lsn;
+    if (cpl > this.vdl) this.vdl = cpl;
+    while (this.cpls.length > 0 && this.cpls[0]! <= this.vdl) this.cpls.shift();
     for (const waiter of this.waiters.splice(0)) {
       if (waiter.lsn <= this.vdl) waiter.resolve();
       else this.waiters.push(waiter);
