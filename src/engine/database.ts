@@ -22,7 +22,7 @@ import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, 
 import { EngineError, SqlState } from './errors.js';
 import { LockManager, type LockMode, type LockOwner } from './locks.js';
 import { MiniTransaction } from './mini-transaction.js';
-import { isVisible, parseVersion, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { indexEntry, isVisible, parseVersion, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
 import { SsiTracker, type SerialTxn } from './ssi.js';
 import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
 
@@ -449,25 +449,15 @@ export class Transaction implements LockOwner {
     const viewer = this.viewer();
     await this.lock(`rel:${table.id}`, 'share');
     if (this.serial !== undefined) this.db.ssi.readRange(this.serial, table.id, from, to);
-    let group: VersionRef[] = [];
     let rows = 0;
-    const flush = async (): Promise<Row | undefined> => {
-      const version = await this.visibleOf(group, viewer);
-      group = [];
-      return version === undefined ? undefined : { key: version.rowKey, values: decodeRow(version.row) };
-    };
-    for await (const [key, value] of this.db.tree(table.root).scan(from, to)) {
-      const version = parseVersion(key, value);
-      if (group.length > 0 && hex(group[0]!.rowKey) !== hex(version.rowKey)) {
-        const row = await flush();
-        if (row !== undefined) yield row;
+    for await (const versions of rowVersions(this.db.tree(table.root), from, to)) {
+      const version = await this.visibleOf(versions, viewer);
+      if (version !== undefined) yield { key: version.rowKey, values: decodeRow(version.row) };
+      rows += versions.length;
+      if (rows >= 256) {
+        rows = 0;
+        this.statement.signal?.throwIfAborted();
       }
-      group.push(version);
-      if (++rows % 256 === 0) this.statement.signal?.throwIfAborted();
-    }
-    if (group.length > 0) {
-      const row = await flush();
-      if (row !== undefined) yield row;
     }
   }
 
@@ -574,10 +564,7 @@ export class Transaction implements LockOwner {
     await this.db.tree(table.root).put(key, versionValue(encodeRow(values)));
     for (const index of table.indexes) {
       if (index.primary) continue;
-      const indexKey = encodeKey(index.columns.map((column) => values[column]!));
-      const entry = new Uint8Array(indexKey.length + key.length);
-      entry.set(indexKey);
-      entry.set(key, indexKey.length);
+      const { indexKey, entry } = indexEntry(index.columns, values, key);
       await this.db.tree(index.root).put(entry, new Uint8Array(0));
       if (this.serial !== undefined) this.db.ssi.wrote(this.serial, index.id, indexKey);
     }
@@ -780,24 +767,10 @@ export class Transaction implements LockOwner {
   private async *catalogRows(id: number, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
     const table = this.db.catalogTable(id);
     const viewer = this.catalogViewer();
-    let group: VersionRef[] = [];
-    const flush = async (): Promise<Row | undefined> => {
+    for await (const versions of rowVersions(this.db.tree(table.root), from, to)) {
       let found: VersionRef | undefined;
-      for (const version of group) if ((await isVisible(this.db.status, viewer, version)).visible) found = version;
-      group = [];
-      return found === undefined ? undefined : { key: found.rowKey, values: decodeRow(found.row) };
-    };
-    for await (const [key, value] of this.db.tree(table.root).scan(from, to)) {
-      const version = parseVersion(key, value);
-      if (group.length > 0 && hex(group[0]!.rowKey) !== hex(version.rowKey)) {
-        const row = await flush();
-        if (row !== undefined) yield row;
-      }
-      group.push(version);
-    }
-    if (group.length > 0) {
-      const row = await flush();
-      if (row !== undefined) yield row;
+      for (const version of versions) if ((await isVisible(this.db.status, viewer, version)).visible) found = version;
+      if (found !== undefined) yield { key: found.rowKey, values: decodeRow(found.row) };
     }
   }
 
@@ -1003,7 +976,7 @@ export class Transaction implements LockOwner {
       const version = parseVersion(key, value);
       if ((await this.newest([version])) === undefined && version.xmax === 0) continue;
       const values = decodeRow(version.row);
-      const indexKey = encodeKey(spec.columns.map((column) => values[column]!));
+      const { indexKey, entry } = indexEntry(spec.columns, values, key);
       if (spec.unique && !spec.columns.some((column) => values[column] === null)) {
         const live = (await this.newest([version])) !== undefined;
         if (live) {
@@ -1012,9 +985,6 @@ export class Transaction implements LockOwner {
           seen.set(hex(indexKey), hex(version.rowKey));
         }
       }
-      const entry = new Uint8Array(indexKey.length + key.length);
-      entry.set(indexKey);
-      entry.set(key, indexKey.length);
       await this.db.tree(index.root).put(entry, new Uint8Array(0));
     }
   }

@@ -12,6 +12,8 @@
 // invisible to everyone else, so a crash needs no undo.
 
 import type { Lsn } from '../common/index.js';
+import type { BTree } from './btree.js';
+import { encodeKey, type Value } from './codec.js';
 import type { Xid, XactStatus } from './xact-status.js';
 
 export const VERSION_SUFFIX_BYTES = 8;
@@ -96,4 +98,33 @@ export async function isVisible(status: XactStatus, viewer: Viewer, version: Ver
   if (version.xmax === 0) return { visible: true, created, deleted: undefined };
   const deleted = await see(status, viewer, version.xmax, version.cmax);
   return { visible: deleted !== 'own-earlier' && deleted !== 'committed-visible', created, deleted };
+}
+
+/** The versions of each row in [from, to) of a table's tree, one array per row key, in key order. */
+export async function* rowVersions(tree: BTree, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<VersionRef[]> {
+  let group: VersionRef[] = [];
+  for await (const [key, value] of tree.scan(from, to)) {
+    const version = parseVersion(key, value);
+    if (group.length > 0 && !sameBytes(group[0]!.rowKey, version.rowKey)) {
+      yield group;
+      group = [];
+    }
+    group.push(version);
+  }
+  if (group.length > 0) yield group;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+/** The key of a version's entry in a secondary index over `columns`: index key ‖ version key. */
+export function indexEntry(columns: readonly number[], values: readonly Value[], versionKeyBytes: Uint8Array): { indexKey: Uint8Array; entry: Uint8Array } {
+  const indexKey = encodeKey(columns.map((column) => values[column]!));
+  const entry = new Uint8Array(indexKey.length + versionKeyBytes.length);
+  entry.set(indexKey);
+  entry.set(versionKeyBytes, indexKey.length);
+  return { indexKey, entry };
 }

@@ -14,9 +14,9 @@
 
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
-import { decodeRow, encodeKey } from './codec.js';
+import { decodeRow } from './codec.js';
 import type { Database, TableDef } from './database.js';
-import { parseVersion } from './mvcc.js';
+import { indexEntry, parseVersion } from './mvcc.js';
 
 export interface VacuumStats {
   runs: number;
@@ -88,14 +88,7 @@ export class Vacuum {
       if (value === undefined) continue;
       const version = parseVersion(key, value);
       const values = decodeRow(version.row);
-      for (const index of table.indexes) {
-        if (index.primary) continue;
-        const indexKey = encodeKey(index.columns.map((column) => values[column]!));
-        const entry = new Uint8Array(indexKey.length + key.length);
-        entry.set(indexKey);
-        entry.set(key, indexKey.length);
-        await this.db.tree(index.root).delete(entry);
-      }
+      for (const index of table.indexes) if (!index.primary) await this.db.tree(index.root).delete(indexEntry(index.columns, values, key).entry);
       if (await tree.delete(key)) this.stats.removed++;
     }
   }
