@@ -74,6 +74,7 @@ test('bank transfers keep the total on the writer and every reader through kill 
         for (const [index, sql] of steps.entries()) {
           const reply = await connection.query(sql);
           if (reply.error !== undefined) {
+            count(`transfer-error-${reply.error}-${(reply.message ?? '').slice(0, 60)}`);
             failed = true;
             if (reply.error === '08006') connection = undefined;
             else await connection.query('ROLLBACK');

@@ -247,3 +247,33 @@ test('emptied leaves are unlinked, a concurrent scan still sees every key that s
   assert.deepEqual(final, [...kept, ...refill.map((index) => `k${String(index).padStart(6, '0')}`)].sort());
   assert.deepEqual(store.staleReads, []);
 });
+
+test('ascending keys fill leaves (rightmost splits keep the old page full) and every key stays reachable', { timeout: 60_000 }, async () => {
+  for (const size of [1, 100, 900]) {
+    const store = new ModelStore(8192, 4096n);
+    const cache = new BufferCache(store, { bytesMax: 64 * PAGE_BYTES });
+    await formatVolume(cache);
+    const tree = await BTree.create(cache);
+    const key = (index: number): Uint8Array => new TextEncoder().encode(`a${String(index).padStart(8, '0')}${'k'.repeat(index % 40)}`);
+    const value = new Uint8Array(size).fill(3);
+    for (let index = 0; index < 3000; index++) await tree.put(key(index), value);
+    for (let index = 0; index < 3000; index += 7) assert.deepEqual(await tree.get(key(index)), value, `value size ${size}, key ${index}`);
+    let count = 0;
+    for await (const _ of tree.scan()) count++;
+    assert.equal(count, 3000);
+    await store.waitDurable(store.lsn);
+    const pages = new DataView((await store.readPage(0 as never, store.vdl)).buffer).getUint32(4, true);
+    const bytesPerEntry = 6 + 9 + 20 + size + 2;
+    // Leaves are nearly full: far fewer pages than half-full splits would leave.
+    assert.ok(pages < (3000 * bytesPerEntry) / (PAGE_BYTES * 0.75) + 10, `value size ${size}: ${pages} pages`);
+  }
+  // Fixed-size cells that leave 14 bytes free in a full leaf: the old page must still take
+  // the separator as its high key (19 bytes), so a rightmost split moves a cell or two.
+  const store = new ModelStore(8192, 4096n);
+  const cache = new BufferCache(store, { bytesMax: 64 * PAGE_BYTES });
+  await formatVolume(cache);
+  const tree = await BTree.create(cache);
+  const fixed = (index: number): Uint8Array => new TextEncoder().encode(`b${String(index).padStart(16, '0')}`);
+  for (let index = 0; index < 1000; index++) await tree.put(fixed(index), new Uint8Array(29).fill(index % 251));
+  for (let index = 0; index < 1000; index++) assert.equal((await tree.get(fixed(index)))?.[0], index % 251, `key ${index}`);
+});

@@ -516,6 +516,16 @@ export class BTree {
     while (cut < cells.length - 1 && leftBytes + node.spaceFor(cells[cut]!.length) <= total / 2) leftBytes += node.spaceFor(cells[cut++]!.length);
     if (cut === 0) cut = 1;
     const isLeaf = node.pageType(bytes) === PageType.Leaf;
+    // Appending past the end of a level (ascending keys, a serial primary key): the old
+    // cells stay, full, and the new one starts the right page, as PostgreSQL's rightmost
+    // split does. Half-empty pages and half-page redo for each split are avoided.
+    if (isLeaf && index === cells.length - 1 && node.rightSibling(bytes) === 0) {
+      // The left page keeps its cells and gains a high key (the separator): it must fit.
+      const capacity = PAGE_BYTES - node.HEADER_BYTES;
+      let used = cells.slice(0, -1).reduce((sum, each) => sum + node.spaceFor(each.length), 0);
+      cut = cells.length - 1;
+      while (cut > 1 && used + 2 + node.keyOfCell(cells[cut]!).length > capacity) used -= node.spaceFor(cells[--cut]!.length);
+    }
     const right = await allocatePage(mtr, this.cache.store.pageCount);
     const rightBytes = await mtr.latch(right);
     node.initNode(rightBytes, isLeaf ? PageType.Leaf : PageType.Internal, this.root);

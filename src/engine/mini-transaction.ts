@@ -9,15 +9,16 @@
 //      same page waits (acquire latches in a fixed order, e.g. top-down, to avoid cycles).
 //  M2. Cached bytes change only in commit(), right after the redo that describes the change
 //      was appended, and the frame's pageLsn becomes that redo's LSN.
-//  M3. The redo is the difference between each latched page before and after: one Write
-//      record per changed byte range (ranges closer than a record header are merged), or
-//      an Init record first for a page made anew. A record costs its bytes plus 36.
+//  M3. The redo is the difference between each latched page before and after: one record
+//      per changed page (a Write for one range, a WriteMany for several, ranges closer than
+//      4 bytes merged, an Image when that is smaller), after an Init record for a page made
+//      anew. A record costs its bytes plus 36; a WriteMany range, its bytes plus 4.
 //  M4. A stamp (stampLsn) holds, once committed, the LSN of the mini-transaction's first record.
 //
 // States: open --commit()--> committed; open --abort()--> aborted (private copies dropped).
 
 import { assert, PAGE_BYTES, type Lsn, type PageId } from '../common/index.js';
-import { emptyPage, RedoKind } from '../page/index.js';
+import { emptyPage, encodeWriteMany, RedoKind } from '../page/index.js';
 import type { PagePatch } from '../volume-client/index.js';
 import type { BufferCache, Frame } from './buffer-cache.js';
 
@@ -31,8 +32,8 @@ interface Held {
   initialized: boolean;
 }
 
-/** Changed ranges closer than this are shipped as one record (a record's header and CRC cost 36). */
-const MERGE_GAP_BYTES = 36;
+/** Changed ranges closer than this are shipped as one range (a range in a WriteMany record costs 4 bytes). */
+const MERGE_GAP_BYTES = 4;
 
 export class MiniTransaction {
   private readonly held = new Map<PageId, Held>();
@@ -99,6 +100,8 @@ export class MiniTransaction {
       const copy = held.copy;
       const base = held.initialized ? ZERO_PAGE : held.frame.bytes;
       if (held.initialized) patches.push({ pageId, kind: RedoKind.Init, offset: 0, data: new Uint8Array(0) });
+      const ranges: Array<{ offset: number; data: Uint8Array }> = [];
+      let bytes = 0;
       let at = 0;
       while (at < PAGE_BYTES) {
         if (copy[at] === base[at]) {
@@ -110,9 +113,14 @@ export class MiniTransaction {
         for (let probe = end; probe < PAGE_BYTES && probe - end < MERGE_GAP_BYTES; probe++) {
           if (copy[probe] !== base[probe]) end = probe + 1;
         }
-        patches.push({ pageId, kind: RedoKind.Write, offset: start, data: copy.slice(start, end) });
+        ranges.push({ offset: start, data: copy.slice(start, end) });
+        bytes += 4 + end - start;
         at = end;
       }
+      if (ranges.length === 0) continue;
+      if (bytes >= PAGE_BYTES) patches.push({ pageId, kind: RedoKind.Image, offset: 0, data: copy.slice() });
+      else if (ranges.length === 1) patches.push({ pageId, kind: RedoKind.Write, offset: ranges[0]!.offset, data: ranges[0]!.data });
+      else patches.push({ pageId, kind: RedoKind.WriteMany, offset: 0, data: encodeWriteMany(ranges) });
     }
     return patches;
   }

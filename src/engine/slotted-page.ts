@@ -140,6 +140,24 @@ function cellSize(page: Uint8Array, at: number): number {
   return 6 + keyBytes + ((valueWord & OVERFLOW_FLAG) !== 0 ? 8 : valueWord);
 }
 
+/** The start of a gap of at least `size` bytes between cells (above the cell start), if any. */
+function findHole(page: Uint8Array, size: number): number | undefined {
+  const used: Array<[number, number]> = [];
+  for (let index = 0; index < slotCount(page); index++) {
+    const at = slotOffset(page, index);
+    used.push([at, at + cellSize(page, at)]);
+  }
+  const high = view(page).getUint16(16, true);
+  if (high !== 0) used.push([high, high + highKeySize(page)]);
+  used.sort((a, b) => a[0] - b[0]);
+  let previousEnd = cellStart(page);
+  for (const [start, end] of used) {
+    if (start - previousEnd >= size) return previousEnd;
+    previousEnd = Math.max(previousEnd, end);
+  }
+  return PAGE_BYTES - previousEnd >= size ? previousEnd : undefined;
+}
+
 function highKeySize(page: Uint8Array): number {
   const at = view(page).getUint16(16, true);
   return at === 0 ? 0 : 2 + view(page).getUint16(at, true);
@@ -158,11 +176,26 @@ export function insertCell(page: Uint8Array, index: number, cell: Uint8Array): b
   assert(cell.length <= CELL_BYTES_MAX, `cell of ${cell.length} bytes is over the limit`);
   if (freeBytes(page) < spaceFor(cell.length)) return false;
   const count = slotCount(page);
-  if (cellStart(page) - (HEADER_BYTES + (count + 1) * SLOT_BYTES) < cell.length) compact(page);
   const v = view(page);
-  const at = cellStart(page) - cell.length;
+  let at: number;
+  if (cellStart(page) - (HEADER_BYTES + (count + 1) * SLOT_BYTES) >= cell.length) {
+    at = cellStart(page) - cell.length;
+    v.setUint16(4, at, true);
+  } else {
+    // Reuse a hole left by removed cells before rewriting the whole cell area: a compaction
+    // moves every cell, and the redo is the difference.
+    // (The slot array still needs room for one more slot below the cell area.)
+    const hole = cellStart(page) - (HEADER_BYTES + (count + 1) * SLOT_BYTES) >= 0 ? findHole(page, cell.length) : undefined;
+    if (hole !== undefined) {
+      at = hole;
+      v.setUint16(6, v.getUint16(6, true) - cell.length, true);
+    } else {
+      compact(page);
+      at = cellStart(page) - cell.length;
+      v.setUint16(4, at, true);
+    }
+  }
   page.set(cell, at);
-  v.setUint16(4, at, true);
   const slots = HEADER_BYTES + index * SLOT_BYTES;
   page.copyWithin(slots + SLOT_BYTES, slots, HEADER_BYTES + count * SLOT_BYTES);
   v.setUint16(slots, at, true);

@@ -2,14 +2,43 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { epoch, pageId, PAGE_BYTES } from '../common/index.js';
-import { applyRedo, decodeRedo, emptyPage, encodeRedo, RedoKind, sealPage, unsealPage, validateRedo, type RedoRecord } from './redo.js';
+import { applyRedo, decodeRedo, emptyPage, encodeRedo, encodeWriteMany, RedoKind, sealPage, unsealPage, validateRedo, type RedoRecord } from './redo.js';
 
 const patch = fc.oneof(
   fc.record({ kind: fc.constant(RedoKind.Init), offset: fc.constant(0), data: fc.constant(new Uint8Array(0)) }, { noNullPrototype: true }),
   fc.integer({ min: 0, max: PAGE_BYTES - 1 }).chain((offset) =>
     fc.record({ kind: fc.constant(RedoKind.Write), offset: fc.constant(offset), data: fc.uint8Array({ minLength: 1, maxLength: Math.min(200, PAGE_BYTES - offset) }) }, { noNullPrototype: true }),
   ),
+  fc
+    .array(
+      fc.integer({ min: 0, max: PAGE_BYTES - 1 }).chain((offset) => fc.record({ offset: fc.constant(offset), data: fc.uint8Array({ minLength: 1, maxLength: Math.min(64, PAGE_BYTES - offset) }) }, { noNullPrototype: true })),
+      { minLength: 1, maxLength: 6 },
+    )
+    .map((ranges) => ({ kind: RedoKind.WriteMany, offset: 0, data: encodeWriteMany(ranges), ranges })),
 );
+
+test('a WriteMany record writes each of its ranges in order, as the same Write records would', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.integer({ min: 0, max: PAGE_BYTES - 1 }).chain((offset) => fc.record({ offset: fc.constant(offset), data: fc.uint8Array({ minLength: 1, maxLength: Math.min(64, PAGE_BYTES - offset) }) }, { noNullPrototype: true })),
+        { minLength: 1, maxLength: 8 },
+      ),
+      (ranges) => {
+        const many = emptyPage();
+        const single = emptyPage();
+        const base = { prevLsnOfThisPg: 0n, pageId: pageId(1), epoch: epoch(1), flags: 0 };
+        applyRedo(many, { ...base, lsn: 1n, kind: RedoKind.WriteMany, offset: 0, data: encodeWriteMany(ranges) });
+        ranges.forEach((range, index) => applyRedo(single, { ...base, lsn: BigInt(index + 1), kind: RedoKind.Write, offset: range.offset, data: range.data }));
+        assert.deepStrictEqual(many, single);
+      },
+    ),
+  );
+  const base = { lsn: 2n, prevLsnOfThisPg: 1n, pageId: pageId(1), epoch: epoch(1), flags: 0, offset: 0 };
+  assert.match(validateRedo({ ...base, kind: RedoKind.WriteMany, data: new Uint8Array([0, 0, 5, 0, 1]) }) ?? '', /malformed/, 'a range longer than the data');
+  assert.match(validateRedo({ ...base, kind: RedoKind.WriteMany, data: encodeWriteMany([{ offset: PAGE_BYTES - 1, data: new Uint8Array(2) }]) }) ?? '', /malformed/, 'a range past the page');
+  assert.match(validateRedo({ ...base, kind: RedoKind.WriteMany, data: new Uint8Array(0) }) ?? '', /malformed/, 'no range');
+});
 
 test('records applied after an encode/decode round trip give the same page as applied directly', () => {
   fc.assert(
@@ -17,7 +46,7 @@ test('records applied after an encode/decode round trip give the same page as ap
       const direct = emptyPage();
       const viaCodec = emptyPage();
       patches.forEach((item, index) => {
-        const record: RedoRecord = { lsn: BigInt(index + 1), prevLsnOfThisPg: BigInt(index), pageId: pageId(3), epoch: epoch(1), flags: 0, ...item };
+        const record: RedoRecord = { lsn: BigInt(index + 1), prevLsnOfThisPg: BigInt(index), pageId: pageId(3), epoch: epoch(1), flags: 0, kind: item.kind, offset: item.offset, data: item.data };
         applyRedo(direct, record);
         const decoded = decodeRedo(encodeRedo(record));
         assert.ok(decoded.ok);

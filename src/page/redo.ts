@@ -19,6 +19,43 @@ export const enum RedoKind {
   Write = 1,
   /** Replace the page with data (PAGE_BYTES long). */
   Image = 2,
+  /**
+   * Write several ranges: data is a sequence of (u16 offset, u16 length, bytes), offset 0.
+   * One record for all of a page's changed ranges costs 4 bytes a range instead of 36.
+   */
+  WriteMany = 3,
+}
+
+/** The data of a WriteMany record for these ranges (each within the page). */
+export function encodeWriteMany(ranges: ReadonlyArray<{ offset: number; data: Uint8Array }>): Uint8Array {
+  let size = 0;
+  for (const range of ranges) size += 4 + range.data.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const range of ranges) {
+    view.setUint16(at, range.offset, true);
+    view.setUint16(at + 2, range.data.length, true);
+    out.set(range.data, at + 4);
+    at += 4 + range.data.length;
+  }
+  return out;
+}
+
+/** The ranges of a WriteMany record's data, or undefined if it is malformed (a range past the page or the data). */
+export function decodeWriteMany(data: Uint8Array): Array<{ offset: number; data: Uint8Array }> | undefined {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const ranges: Array<{ offset: number; data: Uint8Array }> = [];
+  let at = 0;
+  while (at < data.length) {
+    if (at + 4 > data.length) return undefined;
+    const offset = view.getUint16(at, true);
+    const length = view.getUint16(at + 2, true);
+    if (length === 0 || offset + length > PAGE_BYTES || at + 4 + length > data.length) return undefined;
+    ranges.push({ offset, data: data.subarray(at + 4, at + 4 + length) });
+    at += 4 + length;
+  }
+  return ranges.length > 0 ? ranges : undefined;
 }
 
 /** Flag bit: this record ends a mini-transaction (a consistency point). */
@@ -53,6 +90,8 @@ export function validateRedo(record: RedoRecord): string | undefined {
       return record.offset + record.data.length <= PAGE_BYTES ? undefined : 'write past end of page';
     case RedoKind.Image:
       return record.data.length === PAGE_BYTES && record.offset === 0 ? undefined : 'image must be a whole page';
+    case RedoKind.WriteMany:
+      return record.offset === 0 && decodeWriteMany(record.data) !== undefined ? undefined : 'malformed write-many';
     default:
       return `unknown redo kind ${String(record.kind)}`;
   }
@@ -120,6 +159,12 @@ export function applyRedo(page: Uint8Array, record: RedoRecord): void {
       assert(record.data.length === PAGE_BYTES, 'image must be a whole page');
       page.set(record.data, 0);
       return;
+    case RedoKind.WriteMany: {
+      const ranges = decodeWriteMany(record.data);
+      assert(ranges !== undefined, 'malformed write-many');
+      for (const range of ranges) page.set(range.data, range.offset);
+      return;
+    }
     default:
       throw new Error(`unknown redo kind ${String(record.kind)}`);
   }

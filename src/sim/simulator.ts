@@ -11,7 +11,7 @@
 
 import { availabilityZone, defaultClientLimits, groupOfSegment, defaultStorageLimits, nodeId, pageId, SeededRandom, type Epoch, type Lsn, type NodeId, type PageId, type Random } from '../common/index.js';
 import { AssertionFailure } from '../common/assert.js';
-import { applyRedo, emptyPage, RedoKind, type RedoRecord } from '../page/index.js';
+import { applyRedo, emptyPage, encodeWriteMany, RedoKind, type RedoRecord } from '../page/index.js';
 import { decodeMessage, encodeMessage, type Address, type Message } from '../net/messages.js';
 import { StorageNode, type NodeEnvironment } from '../storage-node/index.js';
 import { derivedFromStored, VolumeClient, type ClientEnvironment, type PagePatch, type VolumeMetadata } from '../volume-client/index.js';
@@ -358,6 +358,16 @@ export class Simulation {
         const image = new Uint8Array(8192);
         for (let at = 0; at < 64; at++) image[this.random.integer(8192)] = this.random.integer(256);
         patches.push({ pageId: page, kind: RedoKind.Image, offset: 0, data: image });
+      } else if (choice === 2) {
+        // Several ranges in one record, as the engine ships a page's changes.
+        const ranges: Array<{ offset: number; data: Uint8Array }> = [];
+        for (let range = 1 + this.random.integer(4); range > 0; range--) {
+          const length = 1 + this.random.integer(24);
+          const data = new Uint8Array(length);
+          for (let at = 0; at < length; at++) data[at] = this.random.integer(256);
+          ranges.push({ offset: this.random.integer(8192 - length), data });
+        }
+        patches.push({ pageId: page, kind: RedoKind.WriteMany, offset: 0, data: encodeWriteMany(ranges) });
       } else {
         const length = 1 + this.random.integer(48);
         const data = new Uint8Array(length);
