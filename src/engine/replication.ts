@@ -123,7 +123,7 @@ export class ReplicationServer {
 
   constructor(
     private readonly source: { vdl(): Lsn; lastLsnOfGroups(vdl: Lsn): Lsn[] },
-    private readonly options: { unsentBytesMax: number } = { unsentBytesMax: 64 * 1024 * 1024 },
+    private readonly options: { unsentBytesMax: number; onDrop?: () => void } = { unsentBytesMax: 64 * 1024 * 1024 },
   ) {
     this.lastVdl = source.vdl();
     this.server = net.createServer((socket) => this.attach(socket));
@@ -184,6 +184,7 @@ export class ReplicationServer {
       // R2: a reader that cannot keep up is dropped; it re-attaches and starts afresh.
       if (socket.writableLength > this.options.unsentBytesMax) {
         socket.destroy();
+        this.options.onDrop?.();
         continue;
       }
       socket.write(bytes);

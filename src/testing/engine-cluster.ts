@@ -87,6 +87,7 @@ export class SqlConnection {
 export class EngineCluster {
   readonly readers: EngineProcess[] = [];
   writer: EngineProcess;
+  private writerArgs: string[] = [];
 
   private constructor(
     readonly fleet: Fleet,
@@ -97,9 +98,10 @@ export class EngineCluster {
     this.writer = { role: 'writer', port: writerPort, process: undefined, ready: undefined, log: [] };
   }
 
-  static async start(options: { readers?: number; cacheMb?: number; groups?: number; pagesPerGroup?: number } = {}): Promise<EngineCluster> {
+  static async start(options: { readers?: number; cacheMb?: number; groups?: number; pagesPerGroup?: number; writerArgs?: string[] } = {}): Promise<EngineCluster> {
     const fleet = await Fleet.start({ groups: options.groups ?? 8, pagesPerGroup: options.pagesPerGroup ?? 4096 });
     const cluster = new EngineCluster(fleet, await freePort(), await freePort(), options.cacheMb ?? 16);
+    cluster.writerArgs = options.writerArgs ?? [];
     try {
       await cluster.startWriter();
       for (let index = 0; index < (options.readers ?? 0); index++) {
@@ -132,7 +134,7 @@ export class EngineCluster {
       });
       child.stderr!.on('data', (chunk: Buffer) => {
         engine.log.push(chunk.toString('utf8'));
-        if (engine.log.length > 50) engine.log.shift();
+        if (engine.log.length > 200) engine.log.shift();
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
@@ -142,7 +144,7 @@ export class EngineCluster {
   }
 
   async startWriter(): Promise<void> {
-    await this.spawn(this.writer, ['--replication-port', String(this.replicationPort)]);
+    await this.spawn(this.writer, ['--replication-port', String(this.replicationPort), ...this.writerArgs]);
   }
 
   async startReader(reader: EngineProcess, extra: string[] = []): Promise<void> {
@@ -165,6 +167,7 @@ export class EngineCluster {
       engine.process = undefined;
       if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGCONT'); // in case a test stopped it
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
       await exited;

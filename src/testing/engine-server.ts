@@ -72,10 +72,16 @@ async function writer(): Promise<void> {
   const openedMs = performance.now() - started;
   const client = connection.client;
   const groups = readMetadata(metadataPath).groups.length;
-  const replication = new ReplicationServer({
-    vdl: () => client.vdl,
-    lastLsnOfGroups: (vdl) => Array.from({ length: groups }, (_, group) => client.requiredSclFor(group, vdl)),
-  });
+  const replication = new ReplicationServer(
+    {
+      vdl: () => client.vdl,
+      lastLsnOfGroups: (vdl) => Array.from({ length: groups }, (_, group) => client.requiredSclFor(group, vdl)),
+    },
+    {
+      unsentBytesMax: Number(flag('reader-unsent-max', String(64 * 1024 * 1024))),
+      onDrop: () => console.error(JSON.stringify({ event: 'reader_dropped', reason: 'too far behind' })),
+    },
+  );
   const store = volumePageStore(connection, (records) => replication.appended(records.map((record): StreamRecord => ({ lsn: record.lsn, pageId: record.pageId, kind: record.kind, flags: record.flags, offset: record.offset, data: record.data }))));
   client.onVdlAdvance = (vdl) => replication.advanced(vdl);
   const cache = new BufferCache(store, { bytesMax: Number(flag('cache-mb', '64')) * 1024 * 1024 });
@@ -139,7 +145,10 @@ async function reader(): Promise<void> {
     replication = new ReplicationClient(writerHost, Number(writerPort), {
       hello: (vdl, lastLsnOfGroups) => {
         // R2: a new stream may have a gap behind it: forget every cached page.
-        if (attached++ > 0) cache.invalidate();
+        if (attached++ > 0) {
+          cache.invalidate();
+          console.error(JSON.stringify({ event: 'reader_reattached', vdl: String(vdl) }));
+        }
         queue = [];
         client.attachReader(readMetadata(metadataPath), vdl > readPoint ? vdl : readPoint, lastLsnOfGroups);
         if (vdl > readPoint) readPoint = vdl;
