@@ -1,0 +1,4 @@
+export * from './codec.js';
+export * from './connection.js';
+export * from './scram.js';
+export * from './server.js';

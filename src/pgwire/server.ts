@@ -1,0 +1,81 @@
+// The TCP side of the wire protocol: accepts connections, gives each a Connection with a
+// process id and secret key (for CancelRequest), and enforces max_connections.
+
+import { randomInt } from 'node:crypto';
+import * as net from 'node:net';
+import { Connection, type AuthMethod, type SessionHandler } from './connection.js';
+
+export interface PgServerOptions {
+  auth: AuthMethod;
+  users: Map<string, string>;
+  serverVersion: string;
+  maxConnections: number;
+  newSession: (user: string, database: string) => SessionHandler;
+}
+
+export class PgServer {
+  private readonly server: net.Server;
+  private readonly connections = new Map<number, { connection: Connection; secretKey: number; socket: net.Socket }>();
+  private nextProcessId = 1000;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly options: PgServerOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const processId = this.nextProcessId++;
+    const secretKey = randomInt(0, 0x7fffffff);
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    // Over the limit, the connection still answers an SSL request and reads the startup
+    // packet, then refuses with 53300, as PostgreSQL does (clients report that message).
+    const refuse = this.connections.size >= this.options.maxConnections;
+    const connection = new Connection(
+      {
+        auth: this.options.auth,
+        users: this.options.users,
+        serverVersion: this.options.serverVersion,
+        newSession: this.options.newSession,
+        onCancel: (targetId, targetKey) => {
+          const target = this.connections.get(targetId);
+          if (target !== undefined && target.secretKey === targetKey) target.connection.cancel();
+        },
+        processId,
+        secretKey,
+        refuse,
+      },
+      (bytes) => {
+        if (!socket.destroyed) socket.write(bytes);
+      },
+      () => socket.end(),
+    );
+    if (!refuse) this.connections.set(processId, { connection, secretKey, socket });
+    socket.on('data', (chunk) => connection.receive(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.connections.delete(processId);
+      void connection.closed();
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
