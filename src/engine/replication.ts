@@ -16,6 +16,7 @@
 //      when its unsent bytes pass a bound), re-attaches and forgets its cache (C4).
 
 import * as net from 'node:net';
+import { listenOn } from '../net/listen.js';
 import type { Lsn, PageId } from '../common/index.js';
 import type { RedoKind, RedoRecord } from '../page/index.js';
 
@@ -130,13 +131,7 @@ export class ReplicationServer {
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        const address = this.server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : port);
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   private attach(socket: net.Socket): void {

@@ -3,6 +3,7 @@
 
 import { randomInt } from 'node:crypto';
 import * as net from 'node:net';
+import { listenOn } from '../net/listen.js';
 import { Connection, type AuthMethod, type SessionHandler } from './connection.js';
 
 export interface PgServerOptions {
@@ -24,13 +25,7 @@ export class PgServer {
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        const address = this.server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : port);
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   get connectionCount(): number {

@@ -1,0 +1,12 @@
+import type * as net from 'node:net';
+
+/** Starts `server` on host:port (0: any free port) and resolves with the port it got. */
+export function listenOn(server: net.Server, port: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
