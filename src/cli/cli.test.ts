@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { BIN, freePort } from '../testing/fleet.js';
 
 const run = promisify(execFile);
@@ -55,9 +56,17 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-cli-'));
   const portBase = await freePortBase();
   try {
-    const first = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--detach']);
+    const sqlPort = await freePort();
+    const first = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--port', String(sqlPort), '--master-password', 'cli secret', '--detach']);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /created a new volume/);
+    assert.match(first.stdout, new RegExp(`postgres://postgres:cli%20secret@127\\.0\\.0\\.1:${sqlPort}/postgres`));
+    // The writer serves SQL with the master password.
+    const client = new pg.Client({ connectionString: `postgres://postgres:cli%20secret@127.0.0.1:${sqlPort}/postgres` });
+    await client.connect();
+    await client.query('CREATE TABLE kept (id int PRIMARY KEY, note text)');
+    await client.query("INSERT INTO kept VALUES (1, 'survives down and up')");
+    await client.end();
     const status = await boreal(['status', '--data-dir', dataDir, '--json']);
     assert.equal(status.code, 0, status.stderr);
     const processes = JSON.parse(status.stdout) as Status[];
@@ -71,6 +80,8 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
       assert.equal(entry.segments.length, 4, 'every node hosts one segment of each of the 4 PGs');
     }
     const pids = processes.map((entry) => entry.pid!);
+    const writerPid = (JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { instances: Array<{ pid: number }> }).instances[0]!.pid;
+    assert.ok(writerPid > 0);
 
     // A second `up` on a running cluster is refused.
     const again = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--detach']);
@@ -80,12 +91,17 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
     const down = await boreal(['down', '--data-dir', dataDir]);
     assert.equal(down.code, 0, down.stderr);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'every process is gone after down');
+    assert.throws(() => process.kill(writerPid, 0), 'the writer is gone after down');
     const stopped = JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[];
     assert.ok(stopped.every((entry) => entry.state === 'stopped'));
 
-    const second = await boreal(['up', '--data-dir', dataDir, '--detach']);
+    const second = await boreal(['up', '--data-dir', dataDir, '--master-password', 'cli secret', '--detach']);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /reopened the volume/);
+    const again2 = new pg.Client({ connectionString: `postgres://postgres:cli%20secret@127.0.0.1:${sqlPort}/postgres` });
+    await again2.connect();
+    assert.deepEqual((await again2.query('SELECT id, note FROM kept')).rows, [{ id: 1, note: 'survives down and up' }]);
+    await again2.end();
     const reopened = JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[];
     assert.ok(reopened.every((entry) => entry.state === 'serving'));
     assert.deepStrictEqual(

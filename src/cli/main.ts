@@ -1,13 +1,14 @@
 // The `boreal` command line.
 //
-//   boreal up [--data-dir D] [--port N] [--storage-port-base N] [--detach]
+//   boreal up [--data-dir D] [--port N] [--master-password P] [--storage-port-base N] [--detach]
 //   boreal status [--data-dir D] [--json]
 //   boreal down [--data-dir D]
 //   boreal storage-node --id N --az A --dir D --port P [--host H] [--peers id=host:port,...] [--no-group-commit]
 //
-// `up` starts the storage fleet (6 nodes, 2 in each of 3 AZs) as separate processes under
-// one data directory, creates the volume on first start, prints the fleet's state, and
-// stops every process on Ctrl-C or SIGTERM. The same data is there on the next `up`.
+// `up` starts the storage fleet (6 nodes, 2 in each of 3 AZs) and the writer instance (SQL
+// on --port, default 5432) as separate processes under one data directory, creates the
+// volume on first start, prints the state and the connection URL, and stops every process
+// on Ctrl-C or SIGTERM. The same data is there on the next `up`.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,15 +18,28 @@ import { nodeId, type NodeId } from '../common/index.js';
 import { parsePeers, runStorageNode } from '../storage-node/process.js';
 import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 import { queryNodeStatus } from './node-status.js';
+import { runInstance } from '../instance/process.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
 const NODES = 6;
 const DEFAULT_STORAGE_PORT_BASE = 7101;
 
+export interface InstanceEntry {
+  role: 'writer';
+  id: string;
+  availabilityZone: string;
+  host: string;
+  port: number;
+  replicationPort: number;
+  pid: number | undefined;
+  dir: string;
+}
+
 export interface ClusterFile {
   dataDir: string;
   supervisorPid: number | undefined;
   nodes: Array<{ role: 'storage-node'; id: number; availabilityZone: string; host: string; port: number; pid: number | undefined; dir: string }>;
+  instances?: InstanceEntry[];
 }
 
 type Flags = Map<string, string | true>;
@@ -178,17 +192,21 @@ async function up(flags: Flags): Promise<void> {
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
   const portBase = numberFlag(flags, 'storage-port-base', DEFAULT_STORAGE_PORT_BASE);
   const detach = flags.get('detach') === true;
-  if (flags.has('port') || flags.has('master-password')) {
-    console.log('note: --port and --master-password are for the SQL endpoint, which arrives with the writer (issue 5); today `up` starts the storage fleet only');
-  }
+  const sqlPort = numberFlag(flags, 'port', existingPort(dataDir) ?? 5432);
+  const masterPassword = stringFlag(flags, 'master-password', process.env.BOREAL_MASTER_PASSWORD ?? 'postgres');
   const existing = readClusterFile(dataDir);
-  if (existing && (processAlive(existing.supervisorPid) || existing.nodes.some((node) => processAlive(node.pid)))) {
+  if (existing && (processAlive(existing.supervisorPid) || existing.nodes.some((node) => processAlive(node.pid)) || (existing.instances ?? []).some((instance) => processAlive(instance.pid)))) {
     throw new Error(`a cluster is already running in ${dataDir}; stop it with: npx boreal down --data-dir ${dataDir}`);
   }
   fs.mkdirSync(dataDir, { recursive: true });
   const nodes = existing?.nodes.map((node) => ({ ...node, pid: undefined })) ?? fleetLayout(dataDir, portBase);
   for (const node of nodes) {
     if (!(await portFree(node.host, node.port))) throw new Error(`port ${node.port} (storage node ${node.id}) is already in use on ${node.host}`);
+  }
+  const previous = existing?.instances?.find((instance) => instance.role === 'writer');
+  const writer: InstanceEntry = previous !== undefined ? { ...previous, port: sqlPort, pid: undefined } : { role: 'writer', id: 'boreal-writer', availabilityZone: ZONES[0]!, host: '127.0.0.1', port: sqlPort, replicationPort: portBase + 100, pid: undefined, dir: path.join(dataDir, 'instances', 'writer') };
+  for (const [port, what] of [[writer.port, 'the SQL endpoint (--port)'], [writer.replicationPort, 'the writer\'s redo stream']] as const) {
+    if (!(await portFree(writer.host, port))) throw new Error(`port ${port} (${what}) is already in use on ${writer.host}`);
   }
   const peers = peersArgument(nodes);
   const children = new Map<number, ChildProcess>();
@@ -197,33 +215,92 @@ async function up(flags: Flags): Promise<void> {
     children.set(node.id, child);
     node.pid = child.pid;
   }
-  const cluster: ClusterFile = { dataDir, supervisorPid: detach ? undefined : process.pid, nodes };
+  const cluster: ClusterFile = { dataDir, supervisorPid: detach ? undefined : process.pid, nodes, instances: [writer] };
   writeClusterFile(cluster);
+  const instanceChildren = new Map<string, ChildProcess>();
   const stopAll = async (): Promise<void> => {
-    for (const child of children.values()) child.kill('SIGTERM');
-    await Promise.all([...children.values()].map((child) => waitExit(child, 10000)));
+    for (const child of [...instanceChildren.values(), ...children.values()]) child.kill('SIGTERM');
+    await Promise.all([...instanceChildren.values(), ...children.values()].map((child) => waitExit(child, 10000)));
   };
   try {
     await waitForNodes(nodes, children, 20000);
     const created = await createVolumeIfNeeded(dataDir, nodes);
     console.log(created ? `created a new volume in ${dataDir}` : `reopened the volume in ${dataDir}`);
+    const child = await startInstanceProcess(writer, dataDir, peers, masterPassword, detach);
+    instanceChildren.set(writer.id, child);
+    writer.pid = child.pid;
+    writeClusterFile(cluster);
   } catch (error) {
     await stopAll();
     throw error;
   }
   await printStatus(dataDir, false);
+  console.log(`\nwriter endpoint: postgres://postgres:${encodeURIComponent(masterPassword)}@${writer.host}:${writer.port}/postgres`);
+  console.log(`  psql "postgres://postgres@${writer.host}:${writer.port}/postgres"   (password: ${process.env.BOREAL_MASTER_PASSWORD !== undefined || flags.has('master-password') ? 'as given' : 'postgres'})`);
   if (detach) {
-    for (const child of children.values()) child.unref();
+    for (const child of [...children.values(), ...instanceChildren.values()]) child.unref();
     console.log(`running in the background; stop with: npx boreal down --data-dir ${dataDir}`);
     return;
   }
   console.log('press Ctrl-C to stop');
-  await supervise(cluster, children, peers);
+  await supervise(cluster, children, peers, instanceChildren, masterPassword);
+}
+
+/** The SQL port a data directory's writer used last time (so a plain `up` keeps it). */
+function existingPort(dataDir: string): number | undefined {
+  return readClusterFile(dataDir)?.instances?.find((instance) => instance.role === 'writer')?.port;
+}
+
+function startInstanceProcess(instance: InstanceEntry, dataDir: string, peers: string, password: string, detached: boolean): Promise<ChildProcess> {
+  fs.mkdirSync(instance.dir, { recursive: true });
+  const logPath = path.join(instance.dir, 'process.log');
+  const output = fs.openSync(logPath, 'a');
+  const child = spawn(
+    process.execPath,
+    [cliEntry(), 'instance', '--role', instance.role, '--metadata', path.join(dataDir, 'volume.json'), '--peers', peers, '--host', instance.host, '--port', String(instance.port), '--replication-port', String(instance.replicationPort)],
+    { stdio: ['ignore', output, output], detached, env: { ...process.env, BOREAL_MASTER_PASSWORD: password } },
+  );
+  fs.closeSync(output);
+  // Ready when its log says so (it prints one JSON line when it serves).
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 60_000;
+    const poll = (): void => {
+      const log = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
+      const lines = log.trim().split('\n');
+      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the ${instance.role} exited during start-up:\n${lines.slice(-5).join('\n')}`));
+      if (lines.some((line) => line.includes('"ready":true') && line.includes(`"pid":${child.pid}`))) return resolve(child);
+      if (Date.now() > deadline) return reject(new Error(`the ${instance.role} did not serve within 60 s (log: ${logPath})`));
+      setTimeout(poll, 100);
+    };
+    poll();
+  });
 }
 
 /** Restarts a node that dies, until Ctrl-C or SIGTERM stops everything. */
-async function supervise(cluster: ClusterFile, children: Map<number, ChildProcess>, peers: string): Promise<void> {
+async function supervise(cluster: ClusterFile, children: Map<number, ChildProcess>, peers: string, instanceChildren: Map<string, ChildProcess>, password: string): Promise<void> {
   let stopping = false;
+  const watchInstance = (instance: InstanceEntry, child: ChildProcess): void => {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.log(`${instance.role} ${instance.id} exited (${signal ?? code}); restarting it`);
+      setTimeout(() => {
+        if (stopping) return;
+        void startInstanceProcess(instance, cluster.dataDir, peers, password, false).then(
+          (replacement) => {
+            instanceChildren.set(instance.id, replacement);
+            instance.pid = replacement.pid;
+            writeClusterFile(cluster);
+            watchInstance(instance, replacement);
+          },
+          (error: Error) => console.log(`could not restart ${instance.id}: ${error.message}`),
+        );
+      }, 500);
+    });
+  };
+  for (const instance of cluster.instances ?? []) {
+    const child = instanceChildren.get(instance.id);
+    if (child !== undefined) watchInstance(instance, child);
+  }
   const watch = (node: ClusterFile['nodes'][number], child: ChildProcess): void => {
     child.once('exit', (code, signal) => {
       if (stopping) return;
@@ -243,10 +320,17 @@ async function supervise(cluster: ClusterFile, children: Map<number, ChildProces
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
-      console.log('stopping the storage fleet');
-      for (const child of children.values()) child.kill('SIGTERM');
-      void Promise.all([...children.values()].map((child) => waitExit(child, 10000))).then(() => {
+      console.log('stopping the cluster');
+      // Instances first (they flush nothing, but their clients should see them go before storage).
+      for (const child of instanceChildren.values()) child.kill('SIGTERM');
+      void Promise.all([...instanceChildren.values()].map((child) => waitExit(child, 10000)))
+        .then(() => {
+          for (const child of children.values()) child.kill('SIGTERM');
+          return Promise.all([...children.values()].map((child) => waitExit(child, 10000)));
+        })
+        .then(() => {
         for (const node of cluster.nodes) node.pid = undefined;
+        for (const instance of cluster.instances ?? []) instance.pid = undefined;
         cluster.supervisorPid = undefined;
         writeClusterFile(cluster);
         console.log('stopped');
@@ -318,15 +402,51 @@ async function down(flags: Flags): Promise<void> {
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
   const cluster = readClusterFile(dataDir);
   if (cluster === undefined) throw new Error(`no cluster in ${dataDir}`);
-  const pids = [cluster.supervisorPid, ...cluster.nodes.map((node) => node.pid)].filter((pid): pid is number => processAlive(pid));
+  const pids = [cluster.supervisorPid, ...(cluster.instances ?? []).map((instance) => instance.pid), ...cluster.nodes.map((node) => node.pid)].filter((pid): pid is number => processAlive(pid));
   for (const pid of pids) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 15000;
   while (pids.some(processAlive) && Date.now() < deadline) await sleep(100);
   for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   for (const node of cluster.nodes) node.pid = undefined;
+  for (const instance of cluster.instances ?? []) instance.pid = undefined;
   cluster.supervisorPid = undefined;
   writeClusterFile(cluster);
   console.log(`stopped ${pids.length} processes in ${dataDir}`);
+}
+
+async function instance(flags: Flags): Promise<void> {
+  checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections']);
+  const role = stringFlag(flags, 'role');
+  if (role !== 'writer' && role !== 'reader') throw new UsageError(`--role must be writer or reader, got "${role}"`);
+  const writer = flags.get('writer');
+  let writerAddress: { host: string; port: number } | undefined;
+  if (typeof writer === 'string') {
+    const match = /^(.+):(\d+)$/.exec(writer);
+    if (match === null) throw new UsageError(`--writer must be host:port, got "${writer}"`);
+    writerAddress = { host: match[1]!, port: Number(match[2]) };
+  }
+  const host = stringFlag(flags, 'host', '127.0.0.1');
+  const port = numberFlag(flags, 'port', 5432);
+  if (!(await portFree(host, port))) throw new Error(`port ${port} is already in use on ${host} (choose another with --port)`);
+  const running = await runInstance({
+    role,
+    metadataPath: path.resolve(stringFlag(flags, 'metadata')),
+    nodes: parsePeers(stringFlag(flags, 'peers')),
+    host,
+    port,
+    replicationPort: numberFlag(flags, 'replication-port', 0),
+    ...(writerAddress !== undefined ? { writer: writerAddress } : {}),
+    cacheBytes: numberFlag(flags, 'cache-mb', 128) * 1024 * 1024,
+    masterUser: stringFlag(flags, 'master-user', 'postgres'),
+    masterPassword: stringFlag(flags, 'master-password', process.env.BOREAL_MASTER_PASSWORD ?? 'postgres'),
+    maxConnections: numberFlag(flags, 'max-connections', 100),
+  });
+  console.log(JSON.stringify({ ready: true, role, pid: process.pid, port: running.port, replicationPort: running.replicationPort ?? null }));
+  const stop = (): void => {
+    void running.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 async function storageNode(flags: Flags): Promise<void> {
@@ -352,10 +472,12 @@ async function storageNode(flags: Flags): Promise<void> {
 function usage(): string {
   return [
     'usage:',
-    '  boreal up [--data-dir DIR] [--storage-port-base N] [--detach]',
+    '  boreal up [--data-dir DIR] [--port 5432] [--master-password P] [--storage-port-base N] [--detach]',
     '  boreal status [--data-dir DIR] [--json]',
     '  boreal down [--data-dir DIR]',
     '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
+    '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
+    '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
   ].join('\n');
 }
 
@@ -372,6 +494,8 @@ export async function main(argv: string[]): Promise<void> {
         return await down(flags);
       case 'storage-node':
         return await storageNode(flags);
+      case 'instance':
+        return await instance(flags);
       case undefined:
       case 'help':
       case '--help':

@@ -234,6 +234,9 @@ export class Database {
   }
 
   /** @internal */
+  /** Bumped whenever a DDL transaction ends: plans made before may be stale. */
+  catalogGeneration = 0;
+
   cachedTable(key: string): TableDef | undefined {
     return this.tableCache.get(key);
   }
@@ -246,6 +249,7 @@ export class Database {
   /** @internal a DDL committed: cached definitions may be stale. */
   catalogChanged(): void {
     this.tableCache = new Map();
+    this.catalogGeneration++;
   }
 
   // ---------------------------------------------------------------- sequences (not transactional, as in PostgreSQL)
@@ -1001,13 +1005,149 @@ export class Transaction implements LockOwner {
     await this.lock(`rel:${table.id}`, 'exclusive');
     this.ddl = true;
     await this.catalogDelete(CLASSES, encodeKey([table.id]));
+    // Every index's class row goes too, the primary key's included (its name is taken otherwise).
     for (const index of table.indexes) {
       await this.catalogDelete(INDEXES, encodeKey([index.id]));
-      if (!index.primary) await this.catalogDelete(CLASSES, encodeKey([index.id]));
+      if (index.id !== table.id) await this.catalogDelete(CLASSES, encodeKey([index.id]));
     }
     for (let column = 1; column <= table.columns.length; column++) await this.catalogDelete(ATTRIBUTES, encodeKey([table.id, column]));
+    for await (const row of this.catalogRows(CONSTRAINTS)) if (row.values[1] === table.id) await this.catalogDelete(CONSTRAINTS, row.key);
     this.dropped.push(table);
     return true;
+  }
+
+  /** Replaces a class row's root page (TRUNCATE, re-keying): an MVCC update of the catalog row. */
+  private async setRoot(oid: number, root: PageId): Promise<void> {
+    let current: Value[] | undefined;
+    for await (const row of this.catalogRows(CLASSES, encodeKey([oid]), prefixEnd(encodeKey([oid])))) current = row.values;
+    if (current === undefined) throw new EngineError(SqlState.undefinedObject, `relation ${oid} does not exist`);
+    await this.catalogDelete(CLASSES, encodeKey([oid]));
+    await this.catalogInsert(CLASSES, [current[0]!, current[1]!, current[2]!, current[3]!, root]);
+  }
+
+  /**
+   * TRUNCATE: the table and its indexes get new, empty trees (a catalog change, so it is
+   * transactional: a rollback keeps the old trees). The old pages are not reclaimed yet.
+   */
+  async truncate(table: TableDef): Promise<void> {
+    this.assertActive();
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    this.ddl = true;
+    const tree = await BTree.create(this.db.cache);
+    await this.setRoot(table.id, tree.root);
+    for (const index of table.indexes) {
+      if (index.primary) continue;
+      await this.setRoot(index.id, (await BTree.create(this.db.cache)).root);
+    }
+  }
+
+  /** ALTER TABLE ADD COLUMN: existing rows read NULL for it (the SQL layer fills a default). */
+  async addColumn(table: TableDef, column: ColumnDef): Promise<TableDef> {
+    this.assertActive();
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    if (table.columns.some((each) => each.name === column.name)) throw new EngineError(SqlState.duplicateColumn, `column "${column.name}" of relation "${table.name}" already exists`);
+    this.ddl = true;
+    await this.catalogInsert(ATTRIBUTES, [table.id, table.columns.length + 1, column.name, column.type, column.notNull, column.default]);
+    return this.table(table.name, table.schema);
+  }
+
+  /** ALTER TABLE ADD CHECK: the constraint row (the SQL layer validates existing rows first). */
+  async addCheck(table: TableDef, name: string, expression: string): Promise<void> {
+    this.assertActive();
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    this.ddl = true;
+    await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), table.id, name, 'c', expression]);
+  }
+
+  /** ALTER TABLE ADD UNIQUE: a unique index plus its constraint row. */
+  async addUnique(table: TableDef, name: string, columns: number[]): Promise<void> {
+    await this.createIndex(table.name, { name, columns, unique: true, schema: table.schema });
+    await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), table.id, name, 'u', `UNIQUE (${columns.map((column) => table.columns[column]!.name).join(', ')})`]);
+  }
+
+  /**
+   * ALTER TABLE ADD PRIMARY KEY on a table keyed by a hidden row id: the table is re-keyed
+   * into a new tree clustered by the key. Every version is copied with its xmin/xmax, so
+   * snapshots see the same rows; live rows must be unique and not null. Secondary indexes
+   * point at version keys, so they are rebuilt too.
+   */
+  async addPrimaryKey(table: TableDef, columns: number[], name = `${table.name}_pkey`): Promise<TableDef> {
+    this.assertActive();
+    if (table.primaryKey !== undefined) throw new EngineError(SqlState.invalidTableDefinition, `multiple primary keys for table "${table.name}" are not allowed`);
+    await this.lock(`rel:${table.id}`, 'exclusive');
+    this.ddl = true;
+    const tree = await BTree.create(this.db.cache);
+    const live = new Set<string>();
+    for await (const [key, value] of this.db.tree(table.root).scan()) {
+      const version = parseVersion(key, value);
+      const values = decodeRow(version.row);
+      const isLive = (await this.newest([version])) !== undefined;
+      if (isLive) {
+        for (const column of columns) {
+          if ((values[column] ?? null) === null) throw new EngineError(SqlState.notNullViolation, `column "${table.columns[column]!.name}" of relation "${table.name}" contains null values`);
+        }
+      }
+      const rowKey = encodeKey(columns.map((column) => values[column] ?? null));
+      if (isLive) {
+        if (live.has(hex(rowKey))) throw new EngineError(SqlState.uniqueViolation, `could not create unique index "${name}"`, `Key (${columns.map((column) => table.columns[column]!.name).join(', ')})=(${columns.map((column) => formatValue(values[column] ?? null)).join(', ')}) is duplicated.`);
+        live.add(hex(rowKey));
+      }
+      await tree.put(versionKey(rowKey, version.xmin, version.cmin), value);
+    }
+    const namespace = (await this.schemaOid(table.schema))!;
+    await this.setRoot(table.id, tree.root);
+    await this.addIndex(table.id, namespace, name, columns, true, true, tree.root);
+    await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), table.id, name, 'p', `PRIMARY KEY (${columns.map((column) => table.columns[column]!.name).join(', ')})`]);
+    for (const index of table.indexes) {
+      if (index.primary) continue;
+      const fresh = await BTree.create(this.db.cache);
+      for await (const [key, value] of tree.scan()) {
+        const version = parseVersion(key, value);
+        const { entry } = indexEntry(index.columns, decodeRow(version.row), key);
+        await fresh.put(entry, new Uint8Array(0));
+      }
+      await this.setRoot(index.id, fresh.root);
+    }
+    return this.table(table.name, table.schema);
+  }
+
+  /** DROP INDEX (not a primary key's: that is its table). */
+  async dropIndex(name: string, options: { schema?: string; ifExists?: boolean } = {}): Promise<boolean> {
+    this.assertActive();
+    const namespace = await this.schemaOid(options.schema ?? 'public');
+    let oid: number | undefined;
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[1] === namespace && row.values[2] === name && row.values[3] === 'i') oid = row.values[0] as number;
+    if (oid === undefined) {
+      if (options.ifExists) return false;
+      throw new EngineError(SqlState.undefinedObject, `index "${name}" does not exist`);
+    }
+    let tableOid: number | undefined;
+    for await (const row of this.catalogRows(INDEXES, encodeKey([oid]), prefixEnd(encodeKey([oid])))) {
+      if (row.values[4] === true) throw new EngineError(SqlState.dependentObjectsStillExist, `cannot drop index ${name} because constraint ${name} on its table requires it`, 'You can drop the constraint instead.');
+      tableOid = row.values[1] as number;
+    }
+    if (tableOid !== undefined) await this.lock(`rel:${tableOid}`, 'exclusive');
+    this.ddl = true;
+    await this.catalogDelete(INDEXES, encodeKey([oid]));
+    await this.catalogDelete(CLASSES, encodeKey([oid]));
+    for await (const row of this.catalogRows(CONSTRAINTS)) if (row.values[1] === tableOid && row.values[2] === name) await this.catalogDelete(CONSTRAINTS, row.key);
+    return true;
+  }
+
+  /** Every relation of the catalog, for the system views: [oid, schema, name, kind]. */
+  async relations(): Promise<Array<{ oid: number; schema: string; name: string; kind: string }>> {
+    const namespaces = new Map<number, string>();
+    for await (const row of this.catalogRows(NAMESPACES)) namespaces.set(row.values[0] as number, row.values[1] as string);
+    const out: Array<{ oid: number; schema: string; name: string; kind: string }> = [];
+    for await (const row of this.catalogRows(CLASSES)) out.push({ oid: row.values[0] as number, schema: namespaces.get(row.values[1] as number) ?? 'public', name: row.values[2] as string, kind: row.values[3] as string });
+    return out;
+  }
+
+  /** Schema names with their oids. */
+  async schemas(): Promise<Array<{ oid: number; name: string }>> {
+    const out: Array<{ oid: number; name: string }> = [];
+    for await (const row of this.catalogRows(NAMESPACES)) out.push({ oid: row.values[0] as number, name: row.values[1] as string });
+    return out;
   }
 
   /** Work this transaction did that is not undone by MVCC alone (for tests). */

@@ -11,6 +11,8 @@ export const SqlState = {
   undefinedTable: '42P01',
   undefinedObject: '42704',
   duplicateTable: '42P07',
+  duplicateColumn: '42701',
+  invalidTableDefinition: '42P16',
   duplicateObject: '42710',
   duplicateSchema: '42P06',
   invalidSchemaName: '3F000',

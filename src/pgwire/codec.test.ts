@@ -91,6 +91,12 @@ test('malformed messages are protocol violations (W2)', () => {
   assert.throws(() => afterStartup(typed('D', [0x58, 0])), ProtocolError, 'bad describe target');
   assert.throws(() => afterStartup(typed('B', [...cstring(''), ...cstring(''), ...int16(1), ...int16(7), ...int16(0), ...int16(0)])), ProtocolError, 'bad format code');
   assert.throws(() => new FrontendDecoder().push(Uint8Array.from(untyped([...int32(196608), ...cstring('user')]))), ProtocolError, 'startup without a value');
+  // pushInto keeps the messages before the bad one, so they can be answered first.
+  const decoder = new FrontendDecoder();
+  decoder.startupDone();
+  const before: FrontendMessage[] = [];
+  assert.throws(() => decoder.pushInto(Uint8Array.from([...typed('S', []), ...typed('H', []), 0x51, ...int32(2)]), before), ProtocolError);
+  assert.deepEqual(before, [{ kind: 'sync' }, { kind: 'flush' }]);
   // A partial message is not an error: it waits for more bytes.
   assert.deepEqual(afterStartup([0x51, ...int32(10), 0x41]), []);
 });
@@ -126,6 +132,43 @@ test('backend messages encode to PostgreSQL bytes', () => {
     ...cstring('42P01'),
     0x4d,
     ...cstring('relation "t" does not exist'),
+    0,
+  ]);
+});
+
+test('extended-query, COPY and notice backend messages encode to PostgreSQL bytes', () => {
+  const bytes = (message: Parameters<typeof encodeBackend>[0]): number[] => [...encodeBackend(message)];
+  assert.deepEqual(bytes({ kind: 'parseComplete' }), [0x31, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'bindComplete' }), [0x32, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'closeComplete' }), [0x33, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'noData' }), [0x6e, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'portalSuspended' }), [0x73, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'emptyQueryResponse' }), [0x49, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'parameterDescription', typeOids: [23, 25] }), [0x74, ...int32(4 + 2 + 8), ...int16(2), ...int32(23), ...int32(25)]);
+  assert.deepEqual(bytes({ kind: 'parameterDescription', typeOids: [] }), [0x74, ...int32(6), ...int16(0)]);
+  // An OID above 2^31 is written as its unsigned 32 bits.
+  assert.deepEqual(bytes({ kind: 'parameterDescription', typeOids: [0xfffffffe] }).slice(7), [0xff, 0xff, 0xff, 0xfe]);
+  assert.deepEqual(bytes({ kind: 'copyInResponse', format: 0, columnFormats: [0, 0] }), [0x47, ...int32(4 + 1 + 2 + 4), 0, ...int16(2), ...int16(0), ...int16(0)]);
+  assert.deepEqual(bytes({ kind: 'copyOutResponse', format: 1, columnFormats: [1] }), [0x48, ...int32(4 + 1 + 2 + 2), 1, ...int16(1), ...int16(1)]);
+  assert.deepEqual(bytes({ kind: 'copyData', data: enc.encode('a\tb\n') }), [0x64, ...int32(8), 0x61, 0x09, 0x62, 0x0a]);
+  assert.deepEqual(bytes({ kind: 'copyDone' }), [0x63, ...int32(4)]);
+  assert.deepEqual(bytes({ kind: 'noticeResponse', fields: { severity: 'NOTICE', code: '00000', message: 'hi', detail: 'd', hint: 'h', position: 7 } }), [
+    0x4e,
+    ...int32(4 + 8 + 8 + 7 + 4 + 3 + 3 + 3 + 1),
+    0x53,
+    ...cstring('NOTICE'),
+    0x56,
+    ...cstring('NOTICE'),
+    0x43,
+    ...cstring('00000'),
+    0x4d,
+    ...cstring('hi'),
+    0x44,
+    ...cstring('d'),
+    0x48,
+    ...cstring('h'),
+    0x50,
+    ...cstring('7'),
     0,
   ]);
 });

@@ -224,6 +224,16 @@ export class FrontendDecoder {
   }
 
   push(chunk: Uint8Array): FrontendMessage[] {
+    const messages: FrontendMessage[] = [];
+    this.pushInto(chunk, messages);
+    return messages;
+  }
+
+  /**
+   * As push, appending to `messages`: when a ProtocolError is thrown, the messages that came
+   * before the bad one are already there, so the connection can answer them first.
+   */
+  pushInto(chunk: Uint8Array, messages: FrontendMessage[]): void {
     if (this.buffered.length === 0) this.buffered = chunk;
     else {
       const joined = new Uint8Array(this.buffered.length + chunk.length);
@@ -231,7 +241,6 @@ export class FrontendDecoder {
       joined.set(chunk, this.buffered.length);
       this.buffered = joined;
     }
-    const messages: FrontendMessage[] = [];
     for (;;) {
       const header = this.startupPhase ? 4 : 5;
       if (this.buffered.length < header) break;
@@ -250,7 +259,6 @@ export class FrontendDecoder {
       this.buffered = this.buffered.subarray(total);
     }
     if (this.buffered.length === 0) this.buffered = new Uint8Array(0);
-    return messages;
   }
 
   /** Bytes received but not yet a whole message. */
@@ -358,6 +366,30 @@ function errorBody(writer: MessageWriter, fields: ErrorFields): MessageWriter {
   return writer.int8(0);
 }
 
+/**
+ * DataRow is the message sent most by far: sized first, then written into one buffer taken
+ * from Node's pool (allocUnsafe: every byte is written below), which is several times
+ * cheaper than a fresh ArrayBuffer per row.
+ */
+function encodeDataRow(values: Array<Uint8Array | null>): Uint8Array {
+  let length = 4 + 2;
+  for (const value of values) length += 4 + (value === null ? 0 : value.length);
+  const out = Buffer.allocUnsafe(1 + length);
+  out[0] = 0x44; // D
+  out.writeInt32BE(length, 1);
+  out.writeInt16BE(values.length, 5);
+  let at = 7;
+  for (const value of values) {
+    if (value === null) at = out.writeInt32BE(-1, at);
+    else {
+      at = out.writeInt32BE(value.length, at);
+      out.set(value, at);
+      at += value.length;
+    }
+  }
+  return out;
+}
+
 /** The bytes of one backend message. */
 export function encodeBackend(message: BackendMessage): Uint8Array {
   const writer = new MessageWriter();
@@ -391,12 +423,7 @@ export function encodeBackend(message: BackendMessage): Uint8Array {
       }
       return writer.finish('T');
     case 'dataRow':
-      writer.int16(message.values.length);
-      for (const value of message.values) {
-        if (value === null) writer.int32(-1);
-        else writer.int32(value.length).raw(value);
-      }
-      return writer.finish('D');
+      return encodeDataRow(message.values);
     case 'commandComplete':
       return writer.cstring(message.tag).finish('C');
     case 'emptyQueryResponse':

@@ -11,44 +11,51 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { loadModule, parseSync } from 'libpg-query';
 import { encodeBackend, FrontendDecoder } from './codec.js';
-import type { AuthMethod, SessionHandler, StatementResult } from './connection.js';
+import type { AuthMethod } from './connection.js';
 import { PgServer } from './server.js';
+import { SqlError, type SessionHandler } from './session.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the parse tree is walked structurally */
 function stubSession(): SessionHandler {
   let status: 'I' | 'T' | 'E' = 'I';
+  const extended = (): never => {
+    throw new SqlError('0A000', 'the stub session only runs simple queries');
+  };
   return {
-    async simpleQuery(sql) {
+    async simpleQuery(sql, out) {
       await loadModule();
-      const out: Array<StatementResult | { error: { severity: 'ERROR'; code: string; message: string } }> = [];
       let statements: any[];
       try {
         statements = (parseSync(sql) as any).stmts;
       } catch (error) {
-        return [{ error: { severity: 'ERROR', code: '42601', message: (error as Error).message } }];
+        throw new SqlError('42601', (error as Error).message);
       }
       for (const { stmt } of statements) {
         if (stmt.TransactionStmt !== undefined) {
           const kind = stmt.TransactionStmt.kind as string;
           status = kind === 'TRANS_STMT_BEGIN' ? 'T' : 'I';
-          out.push({ tag: kind === 'TRANS_STMT_BEGIN' ? 'BEGIN' : kind === 'TRANS_STMT_COMMIT' ? 'COMMIT' : 'ROLLBACK' });
+          out.commandComplete(kind === 'TRANS_STMT_BEGIN' ? 'BEGIN' : kind === 'TRANS_STMT_COMMIT' ? 'COMMIT' : 'ROLLBACK');
           continue;
         }
         const targets = stmt.SelectStmt?.targetList as any[] | undefined;
         if (targets === undefined || stmt.SelectStmt.fromClause !== undefined) {
-          out.push({ error: { severity: 'ERROR', code: '0A000', message: 'the stub session only evaluates SELECT of constants' } });
           if (status === 'T') status = 'E';
-          break;
+          throw new SqlError('0A000', 'the stub session only evaluates SELECT of constants');
         }
         const values = targets.map((target) => target.ResTarget.val.A_Const);
-        out.push({
-          fields: targets.map((target, index) => ({ name: target.ResTarget.name ?? '?column?', tableOid: 0, columnNumber: 0, typeOid: values[index].sval !== undefined ? 25 : 23, typeSize: values[index].sval !== undefined ? -1 : 4, typeModifier: -1, format: 0 as const })),
-          rows: [values.map((value) => Buffer.from(String(value.sval?.sval ?? value.ival?.ival ?? 0)))],
-          tag: 'SELECT 1',
-        });
+        out.rowDescription(targets.map((target, index) => ({ name: target.ResTarget.name ?? '?column?', tableOid: 0, columnNumber: 0, typeOid: values[index].sval !== undefined ? 25 : 23, typeSize: values[index].sval !== undefined ? -1 : 4, typeModifier: -1, format: 0 as const })));
+        out.dataRow(values.map((value) => Buffer.from(String(value.sval?.sval ?? value.ival?.ival ?? 0))));
+        out.commandComplete('SELECT 1');
       }
-      return out;
     },
+    parse: async () => extended(),
+    bind: async () => extended(),
+    describeStatement: () => extended(),
+    describePortal: () => extended(),
+    execute: async () => extended(),
+    closeStatement: () => extended(),
+    closePortal: () => extended(),
+    sync: async () => undefined,
     transactionStatus: () => status,
     cancel: () => undefined,
     close: async () => undefined,
@@ -153,7 +160,8 @@ test('after an extended-query error everything up to Sync is skipped, then one R
     const sync = message('S', Buffer.alloc(0));
     const query = message('Q', Buffer.from('SELECT 5\0'));
     const types = await raw(port, [startup(), parse, bind, execute, sync, query], (seen) => (seen.match(/Z/g) ?? []).length >= 3);
-    // R (auth ok), S... (parameters), K, Z; E for Parse, nothing for Bind/Execute, Z for Sync; then T D C Z.
+    // R (auth ok), S... (parameters), K, Z; E for Parse (the stub refuses extended mode), nothing
+    // for Bind/Execute, Z for Sync; then T D C Z.
     assert.match(types, /^RS+KZEZTDCZ$/);
   });
 });
@@ -171,6 +179,9 @@ test('garbage closes only its own connection (08P01), and max_connections refuse
       const okMeanwhile = await psql(port, 'SELECT 1', '');
       assert.equal(okMeanwhile.stdout, '1\n');
       // With one connection open and the limit at 2, a second is accepted and a third refused.
+      // The clients above saw their sockets close; the server may see it a moment later.
+      for (let waited = 0; server.connectionCount > 1 && waited < 2000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(server.connectionCount, 1);
       const second = net.connect({ host: '127.0.0.1', port });
       await new Promise((resolve) => second.once('connect', resolve));
       await new Promise((resolve) => setTimeout(resolve, 100));

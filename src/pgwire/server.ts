@@ -1,17 +1,47 @@
 // The TCP side of the wire protocol: accepts connections, gives each a Connection with a
-// process id and secret key (for CancelRequest), and enforces max_connections.
+// process id and secret key (for CancelRequest), and enforces max_connections. Each
+// socket is adapted to a ConnectionTransport on its own: its drain waits for that socket
+// only, and pausing it stops reading that socket only (P5).
 
 import { randomInt } from 'node:crypto';
 import * as net from 'node:net';
 import { listenOn } from '../net/listen.js';
-import { Connection, type AuthMethod, type SessionHandler } from './connection.js';
+import { Connection, type AuthMethod, type ConnectionLimits, type ConnectionTransport } from './connection.js';
+import type { SessionHandler } from './session.js';
 
 export interface PgServerOptions {
   auth: AuthMethod;
   users: Map<string, string>;
   serverVersion: string;
   maxConnections: number;
-  newSession: (user: string, database: string) => SessionHandler;
+  newSession: (user: string, database: string, processId: number) => SessionHandler;
+  limits?: ConnectionLimits | undefined;
+}
+
+/** Resolves at once (undefined) when the socket has room, else on 'drain' or 'close'. */
+function socketDrain(socket: net.Socket): Promise<void> | undefined {
+  if (!socket.writableNeedDrain || socket.destroyed) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+function socketTransport(socket: net.Socket): ConnectionTransport {
+  return {
+    write: (bytes) => {
+      if (!socket.destroyed) socket.write(bytes);
+    },
+    end: () => socket.end(),
+    drain: () => socketDrain(socket),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+  };
 }
 
 export class PgServer {
@@ -54,11 +84,9 @@ export class PgServer {
         processId,
         secretKey,
         refuse,
+        limits: this.options.limits,
       },
-      (bytes) => {
-        if (!socket.destroyed) socket.write(bytes);
-      },
-      () => socket.end(),
+      socketTransport(socket),
     );
     if (!refuse) this.connections.set(processId, { connection, secretKey, socket });
     socket.on('data', (chunk) => connection.receive(chunk));

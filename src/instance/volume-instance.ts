@@ -1,0 +1,171 @@
+// A database instance over the shared volume: the writer (owns the redo log, streams it to
+// readers, runs vacuum) or a reader (applies the writer's redo stream to the pages it
+// caches, serves read-only transactions at its read point). Both the SQL instance process
+// and the engine test server are built on these.
+
+import { type Lsn } from '../common/index.js';
+import { BufferCache } from '../engine/buffer-cache.js';
+import { isFormatted } from '../engine/btree.js';
+import { Database } from '../engine/database.js';
+import { EngineError } from '../engine/errors.js';
+import { volumePageStore, type PageStore } from '../engine/page-store.js';
+import { asRedoRecord, ReplicationClient, ReplicationServer, type StreamRecord } from '../engine/replication.js';
+import { Vacuum } from '../engine/vacuum.js';
+import { connectVolume, readMetadata } from '../volume-client/index.js';
+import type { NodeId } from '../common/index.js';
+import type { PeerAddress } from '../net/tcp-transport.js';
+
+export type NodeAddresses = Map<NodeId, PeerAddress>;
+
+export interface InstanceOptions {
+  metadataPath: string;
+  nodes: NodeAddresses;
+  cacheBytes: number;
+}
+
+export interface WriterInstance {
+  db: Database;
+  replicationPort: number;
+  volumeOpenMs: number;
+  databaseOpenMs: number;
+  vdl: () => Lsn;
+  close: () => Promise<void>;
+}
+
+/** Opens the volume as its writer (volume recovery), then the database; creates it on a fresh volume. */
+export async function openWriter(options: InstanceOptions & { replicationPort: number; readerUnsentBytesMax: number; onReaderDropped?: () => void }): Promise<WriterInstance> {
+  const connection = connectVolume({ name: `writer-${process.pid}`, metadataPath: options.metadataPath, nodes: options.nodes, retention: 'manual' });
+  const started = performance.now();
+  await connection.open();
+  const volumeOpenMs = performance.now() - started;
+  const client = connection.client;
+  const groups = readMetadata(options.metadataPath).groups.length;
+  const replication = new ReplicationServer(
+    {
+      vdl: () => client.vdl,
+      lastLsnOfGroups: (vdl) => Array.from({ length: groups }, (_, group) => client.requiredSclFor(group, vdl)),
+    },
+    { unsentBytesMax: options.readerUnsentBytesMax, onDrop: () => options.onReaderDropped?.() },
+  );
+  const store = volumePageStore(connection, (records) => replication.appended(records.map((record): StreamRecord => ({ lsn: record.lsn, pageId: record.pageId, kind: record.kind, flags: record.flags, offset: record.offset, data: record.data }))));
+  client.onVdlAdvance = (vdl) => replication.advanced(vdl);
+  const cache = new BufferCache(store, { bytesMax: options.cacheBytes });
+  const databaseStarted = performance.now();
+  const db = (await isFormatted(cache)) ? await Database.open(cache) : await Database.create(cache);
+  const databaseOpenMs = performance.now() - databaseStarted;
+  const vacuum = new Vacuum(db);
+  // PGMRPL: storage keeps what the oldest reader's read point needs; vacuum keeps what any snapshot needs.
+  const retention = setInterval(() => {
+    let keep = client.vdl;
+    const loading = cache.oldestLoadLsn();
+    if (loading !== undefined && loading < keep) keep = loading;
+    db.readerSnapshots.clear();
+    for (const [index, state] of replication.readerStates().entries()) {
+      if (state.readPoint < keep) keep = state.readPoint;
+      db.readerSnapshots.set(String(index), state.oldestSnapshot);
+    }
+    if (client.state === 'open') client.retentionLsn = keep;
+  }, 20);
+  vacuum.start();
+  const replicationPort = await replication.listen(options.replicationPort);
+  return {
+    db,
+    replicationPort,
+    volumeOpenMs,
+    databaseOpenMs,
+    vdl: () => client.vdl,
+    close: async () => {
+      clearInterval(retention);
+      await vacuum.stop();
+      await replication.close();
+      await connection.close();
+    },
+  };
+}
+
+export interface ReaderInstance {
+  db: Database;
+  readPoint: () => Lsn;
+  close: () => Promise<void>;
+}
+
+/** Attaches to the volume as a reader fed by the writer's redo stream at writerHost:writerPort. */
+export async function openReader(options: InstanceOptions & { writerHost: string; writerPort: number; log?: (event: string, fields: Record<string, unknown>) => void }): Promise<ReaderInstance> {
+  const connection = connectVolume({ name: `reader-${process.pid}`, metadataPath: options.metadataPath, nodes: options.nodes, log: options.log ?? (() => undefined) });
+  const client = connection.client;
+  let readPoint: Lsn = 0n;
+  let queue: StreamRecord[] = [];
+  const waiters: Array<{ lsn: Lsn; resolve: () => void }> = [];
+  const store: PageStore = {
+    pageCount: client.pageCount,
+    durableLsn: () => readPoint,
+    nextLsn: () => readPoint + 1n,
+    readPage: (page, atLsn) => connection.readPage(page, atLsn),
+    canAppend: () => false,
+    append: () => {
+      throw new EngineError('25006', 'cannot write on a reader');
+    },
+    waitDurable: (lsn) => (lsn <= readPoint ? Promise.resolve() : new Promise((resolve) => waiters.push({ lsn, resolve }))),
+  };
+  const cache = new BufferCache(store, { bytesMax: options.cacheBytes });
+  let attached = 0;
+  let closed = false;
+  let ready: (() => void) | undefined;
+  const firstHello = new Promise<void>((resolve) => (ready = resolve));
+  let replication: ReplicationClient | undefined;
+  const attach = (): void => {
+    replication = new ReplicationClient(options.writerHost, options.writerPort, {
+      hello: (vdl, lastLsnOfGroups) => {
+        // R2: a new stream may have a gap behind it: forget every cached page.
+        if (attached++ > 0) {
+          cache.invalidate();
+          options.log?.('reader_reattached', { vdl: String(vdl) });
+        }
+        queue = [];
+        client.attachReader(readMetadata(options.metadataPath), vdl > readPoint ? vdl : readPoint, lastLsnOfGroups);
+        if (vdl > readPoint) readPoint = vdl;
+        ready?.();
+        ready = undefined;
+      },
+      records: (records) => {
+        for (const record of records) if (record.lsn > readPoint) queue.push(record);
+      },
+      vdl: (vdl) => {
+        if (vdl <= readPoint) return;
+        // Invariant 6: records reach pages only once the read point covers them, all at once.
+        let applied = 0;
+        while (applied < queue.length && queue[applied]!.lsn <= vdl) {
+          const record = queue[applied++]!;
+          cache.applyRedo(asRedoRecord(record));
+          client.noteReaderRecord(record.pageId, record.lsn);
+        }
+        queue = queue.slice(applied);
+        readPoint = vdl;
+        client.advanceReader(vdl);
+        for (let index = waiters.length - 1; index >= 0; index--) {
+          if (waiters[index]!.lsn <= readPoint) waiters.splice(index, 1)[0]!.resolve();
+        }
+      },
+      closed: () => {
+        if (!closed) setTimeout(attach, 100);
+      },
+    });
+  };
+  attach();
+  await firstHello;
+  const db = await Database.open(cache, { reader: true });
+  const report = setInterval(() => {
+    const loading = cache.oldestLoadLsn();
+    replication?.report({ readPoint: loading !== undefined && loading < readPoint ? loading : readPoint, oldestSnapshot: db.oldestLocalSnapshot() });
+  }, 50);
+  return {
+    db,
+    readPoint: () => readPoint,
+    close: async () => {
+      closed = true;
+      clearInterval(report);
+      replication?.close();
+      await connection.close();
+    },
+  };
+}
