@@ -19,3 +19,13 @@ SELECT (SELECT count(*) FROM t AS i WHERE i.id <= o.id) AS rank, id FROM t AS o 
 SELECT id FROM (SELECT id FROM t) AS s(id) ORDER BY id DESC LIMIT 1;
 SELECT * FROM (SELECT 1) AS s;
 DROP TABLE t;
+CREATE TABLE lat (id int, n int);
+INSERT INTO lat VALUES (1, 2), (2, 3);
+SELECT lat.id, s.k FROM lat CROSS JOIN LATERAL (SELECT lat.n * 10 AS k) AS s ORDER BY 1;
+SELECT lat.id, s.total FROM lat, LATERAL (SELECT sum(x) AS total FROM (VALUES (1), (2), (3)) AS v(x) WHERE x <= lat.n) AS s ORDER BY 1;
+SELECT lat.id, s.k FROM lat LEFT JOIN LATERAL (SELECT 1 AS k WHERE lat.n > 2) AS s ON true ORDER BY 1;
+SELECT ARRAY[1, 2, 3], ARRAY['a', 'b c'], array_position(ARRAY['x', 'y'], 'y'), cardinality(ARRAY[1, 2]);
+SELECT id FROM lat WHERE n = ANY (ARRAY[2, 5]);
+SELECT id FROM lat WHERE n <> ALL (ARRAY[2, 5]);
+SELECT '{1,2,NULL}'::int[], '{}'::text[];
+DROP TABLE lat;

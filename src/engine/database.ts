@@ -1111,6 +1111,55 @@ export class Transaction implements LockOwner {
     return this.table(table.name, table.schema);
   }
 
+  /**
+   * CREATE VIEW: a class row of kind 'v' and its definition (the query's SQL text) in a
+   * constraint row of kind 'v' (the role pg_rewrite plays in PostgreSQL).
+   */
+  async createView(name: string, definition: string, options: { schema?: string; replace?: boolean } = {}): Promise<void> {
+    this.assertActive();
+    const schema = options.schema ?? 'public';
+    const namespace = await this.schemaOid(schema);
+    if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
+    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
+    for await (const row of this.catalogRows(CLASSES)) {
+      if (row.values[1] !== namespace || row.values[2] !== name) continue;
+      if (row.values[3] === 'v' && options.replace) {
+        await this.dropView(name, { schema });
+        break;
+      }
+      throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
+    }
+    this.ddl = true;
+    const oid = await this.db.newOid();
+    await this.catalogInsert(CLASSES, [oid, namespace, name, 'v', 0]);
+    await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), oid, `${name}_view`, 'v', definition]);
+  }
+
+  /** A view's definition (SQL text), or undefined if there is no such view. */
+  async findView(name: string, schema = 'public'): Promise<{ oid: number; definition: string } | undefined> {
+    const namespace = await this.schemaOid(schema);
+    if (namespace === undefined) return undefined;
+    let oid: number | undefined;
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[1] === namespace && row.values[2] === name && row.values[3] === 'v') oid = row.values[0] as number;
+    if (oid === undefined) return undefined;
+    for await (const row of this.catalogRows(CONSTRAINTS)) if (row.values[1] === oid && row.values[3] === 'v') return { oid, definition: row.values[4] as string };
+    return undefined;
+  }
+
+  /** DROP VIEW. */
+  async dropView(name: string, options: { schema?: string; ifExists?: boolean } = {}): Promise<boolean> {
+    this.assertActive();
+    const view = await this.findView(name, options.schema ?? 'public');
+    if (view === undefined) {
+      if (options.ifExists) return false;
+      throw new EngineError(SqlState.undefinedTable, `view "${name}" does not exist`);
+    }
+    this.ddl = true;
+    await this.catalogDelete(CLASSES, encodeKey([view.oid]));
+    for await (const row of this.catalogRows(CONSTRAINTS)) if (row.values[1] === view.oid) await this.catalogDelete(CONSTRAINTS, row.key);
+    return true;
+  }
+
   /** DROP INDEX (not a primary key's: that is its table). */
   async dropIndex(name: string, options: { schema?: string; ifExists?: boolean } = {}): Promise<boolean> {
     this.assertActive();

@@ -99,6 +99,8 @@ function connectionLost(): SqlError {
 
 type ExtendedMessage = Extract<FrontendMessage, { kind: 'parse' | 'bind' | 'describe' | 'execute' | 'close' }>;
 
+const VERIFIERS = new Map<string, ScramVerifier>();
+
 export class Connection {
   private readonly decoder = new FrontendDecoder();
   private state: 'startup' | 'authenticating' | 'ready' | 'skipping' | 'closed' = 'startup';
@@ -107,7 +109,6 @@ export class Connection {
   private scram: ScramServer | undefined;
   private md5Salt: Buffer | undefined;
   private session: SessionHandler | undefined;
-  private readonly verifiers = new Map<string, ScramVerifier>();
   private readonly limits: ConnectionLimits;
 
   private readonly inbound = new InboundQueue();
@@ -387,10 +388,13 @@ export class Connection {
   private verifier(): ScramVerifier | undefined {
     const password = this.options.users.get(this.user);
     if (password === undefined) return undefined;
-    let verifier = this.verifiers.get(this.user);
+    // One verifier per user and password for the process (as PostgreSQL stores one): PBKDF2
+    // runs once, not on every connection.
+    const cacheKey = `${this.user}\u0000${password}`;
+    let verifier = VERIFIERS.get(cacheKey);
     if (verifier === undefined) {
       verifier = scramVerifier(password);
-      this.verifiers.set(this.user, verifier);
+      VERIFIERS.set(cacheKey, verifier);
     }
     return verifier;
   }

@@ -45,6 +45,8 @@ export async function runDdl(session: SqlSession, kind: string, body: Node, text
     }
     case 'AlterTableStmt':
       return alterTable(session, tx, body, out);
+    case 'ViewStmt':
+      return createView(session, tx, body);
     default:
       throw new SqlError('0A000', `${kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} is not supported yet`);
   }
@@ -172,7 +174,8 @@ async function createIndex(tx: Transaction, body: Node, out: Output): Promise<st
   const columns = (body.indexParams as Node[]).map((param) => {
     const element = param.IndexElem;
     if (element.name === undefined) throw new SqlError('0A000', 'indexes on expressions are not supported yet');
-    if (element.ordering === 'SORTBY_DESC') throw new SqlError('0A000', 'descending index columns are not supported yet');
+    // DESC columns are stored ascending: a B+tree range is read the same either way, and the
+    // planner only relies on ascending order (so an ORDER BY … DESC still sorts).
     const index = table.columns.findIndex((column) => column.name === element.name);
     if (index < 0) throw new SqlError('42703', `column "${element.name}" does not exist`);
     return index;
@@ -203,6 +206,11 @@ async function drop(tx: Transaction, body: Node, out: Output): Promise<string> {
         if (!dropped) out.notice({ severity: 'NOTICE', code: '00000', message: `table "${name}" does not exist, skipping` });
         break;
       }
+      case 'OBJECT_VIEW': {
+        const dropped = await tx.dropView(name, { schema, ifExists: missingOk });
+        if (!dropped) out.notice({ severity: 'NOTICE', code: '00000', message: `view "${name}" does not exist, skipping` });
+        break;
+      }
       case 'OBJECT_INDEX': {
         const dropped = await tx.dropIndex(name, { schema, ifExists: missingOk });
         if (!dropped) out.notice({ severity: 'NOTICE', code: '00000', message: `index "${name}" does not exist, skipping` });
@@ -212,7 +220,7 @@ async function drop(tx: Transaction, body: Node, out: Output): Promise<string> {
         throw new SqlError('0A000', `DROP ${kind.replace('OBJECT_', '')} is not supported yet`);
     }
   }
-  const label: Record<string, string> = { OBJECT_TABLE: 'DROP TABLE', OBJECT_INDEX: 'DROP INDEX' };
+  const label: Record<string, string> = { OBJECT_TABLE: 'DROP TABLE', OBJECT_INDEX: 'DROP INDEX', OBJECT_VIEW: 'DROP VIEW' };
   return label[kind] ?? 'DROP';
 }
 
@@ -223,6 +231,32 @@ function bigintOption(option: Node): bigint {
   if (arg?.A_Const?.ival !== undefined) return BigInt(arg.A_Const.ival.ival ?? 0);
   throw new SqlError('22023', `invalid value for sequence option "${option.DefElem.defname}"`);
 }
+
+async function createView(session: SqlSession, tx: Transaction, body: Node): Promise<string> {
+  const { schema, name } = relationName(body.view);
+  if (body.view.relpersistence === 't') throw new SqlError('0A000', 'temporary views are not supported yet');
+  if (body.withCheckOption !== undefined && body.withCheckOption !== 'NO_CHECK_OPTION') throw new SqlError('0A000', 'WITH CHECK OPTION is not supported yet');
+  const query = deparseSync(body.query);
+  const aliases = ((body.aliases ?? []) as Node[]).map(nameOf);
+  const definition = aliases.length === 0 ? query : `SELECT * FROM (${query}) AS ${quote(name)}(${aliases.map(quote).join(', ')})`;
+  // The query must plan now (unknown tables and columns are errors at CREATE VIEW).
+  const columns = await session.checkQuery(definition);
+  if ((await tx.findTable(name, schema)) !== undefined) throw new SqlError('42P07', `relation "${name}" already exists`);
+  const existing = body.replace === true ? await tx.findView(name, schema) : undefined;
+  if (existing !== undefined) {
+    // CREATE OR REPLACE may add columns at the end, not drop, rename or retype them.
+    const before = await session.checkQuery(existing.definition);
+    if (columns.length < before.length) throw new SqlError('42P16', 'cannot drop columns from view');
+    for (const [index, column] of before.entries()) {
+      if (column.name !== columns[index]!.name) throw new SqlError('42P16', `cannot change name of view column "${column.name}" to "${columns[index]!.name}"`, { hint: 'Use ALTER VIEW ... RENAME COLUMN ... to change name of view column instead.' });
+      if (column.type !== columns[index]!.type) throw new SqlError('42P16', `cannot change data type of view column "${column.name}"`);
+    }
+  }
+  await tx.createView(name, definition, { schema, replace: body.replace === true });
+  return 'CREATE VIEW';
+}
+
+const quote = (identifier: string): string => (/^[a-z_][a-z0-9_]*$/.test(identifier) ? identifier : `"${identifier.replace(/"/g, '""')}"`);
 
 async function createSequence(tx: Transaction, body: Node): Promise<string> {
   const { schema, name } = relationName(body.sequence);

@@ -211,7 +211,13 @@ export function planInsert(body: Node, ctx: QueryContext): DmlPlan {
       if (seen.has(target)) throw new SqlError('42701', `column "${table.columns[target]!.name}" specified more than once`);
       seen.add(target);
     }
-  } else targets = table.columns.map((_, index) => index);
+  } else {
+    // Without a column list, the values fill the first columns; the rest take their defaults.
+    const select = body.selectStmt?.SelectStmt;
+    const width = select?.valuesLists !== undefined ? Math.max(...(select.valuesLists as Node[]).map((list) => (list.List.items as Node[]).length)) : table.columns.length;
+    targets = table.columns.map((_, index) => index).slice(0, Math.min(width, table.columns.length));
+    if (width > table.columns.length) throw new SqlError('42601', 'INSERT has more expressions than target columns');
+  }
   const types = targets.map((column) => columnType(table.columns[column]!.type));
   let source: PlanNode;
   const select = body.selectStmt?.SelectStmt;

@@ -362,14 +362,14 @@ export class HashJoinNode implements PlanNode {
   }
 }
 
-/** Index nested loop: for each left row, look the right table up by key. */
-export class IndexLoopNode implements PlanNode {
+/** LATERAL: the right side is run again for each left row, which it reads as its outer row. */
+export class LateralJoinNode implements PlanNode {
   readonly width: number;
   constructor(
     readonly left: PlanNode,
-    readonly right: TableScanNode,
+    readonly right: PlanNode,
     readonly kind: 'inner' | 'left',
-    private readonly residual: Compiled | undefined,
+    private readonly condition: Compiled | undefined,
   ) {
     this.width = left.width + right.width;
   }
@@ -377,12 +377,11 @@ export class IndexLoopNode implements PlanNode {
   async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
     const rightNulls = new Array<Datum>(this.right.width).fill(null);
     for await (const outer of this.left.rows(ctx, env)) {
-      // The right side's key expressions read the left row as an outer row.
       const inner: Env = { ...env, outer: [...env.outer, outer] };
       let any = false;
       for await (const right of this.right.rows(ctx, inner)) {
         const row = outer.concat(right);
-        if (this.residual !== undefined && (await evaluate(this.residual, row, env)) !== true) continue;
+        if (this.condition !== undefined && (await evaluate(this.condition, row, env)) !== true) continue;
         any = true;
         yield row;
       }

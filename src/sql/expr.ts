@@ -16,7 +16,7 @@
 
 import { SqlError } from '../pgwire/session.js';
 import { Oid, type TypeOid } from './oid.js';
-import { arithmetic, castValue, compareValues, isNumericType, literalValue, negate, numericLiteral, power, typeName, type Datum } from './typesys.js';
+import { arithmetic, arrayElement, arrayOf, castValue, compareValues, isNumericType, literalValue, negate, numericLiteral, power, typeName, type Datum } from './typesys.js';
 import { callFunction, isAggregateName } from './functions.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- parse-tree nodes are walked structurally */
@@ -266,9 +266,13 @@ function compileNode(node: Node, scope: Scope, ctx: BindContext, hint: TypeOid |
       return compileSqlValueFunction(body);
     case 'NamedArgExpr':
       throw new SqlError('0A000', 'named arguments are not supported');
-    case 'A_ArrayExpr':
+    case 'A_ArrayExpr': {
+      const elements = ((body.elements ?? []) as Node[]).map((element) => compileExpr(element, scope, ctx, hint !== undefined ? arrayElement(hint) : undefined));
+      const element = commonType(elements.map((each) => each.type), 'ARRAY');
+      return lift(elements.map((each) => coerce(each, element)), arrayOf(element), (...values) => values);
+    }
     case 'A_Indirection':
-      throw new SqlError('0A000', 'arrays are not supported yet');
+      throw new SqlError('0A000', 'array subscripts are not supported yet');
     case 'CollateClause':
       return compileExpr(body.arg, scope, ctx, hint);
     case 'RowExpr':
@@ -463,10 +467,33 @@ function compileAExpr(body: Node, scope: Scope, ctx: BindContext, hint: TypeOid 
       return compileBetween(body, scope, ctx);
     case 'AEXPR_OP_ANY':
     case 'AEXPR_OP_ALL':
-      throw new SqlError('0A000', 'ANY/ALL with arrays is not supported yet');
+      return compileArrayComparison(op, body.kind === 'AEXPR_OP_ALL', body.lexpr, body.rexpr, scope, ctx);
     default:
       throw new SqlError('0A000', `operator kind ${body.kind} is not supported yet`);
   }
+}
+
+/** x op ANY (array) / x op ALL (array), with SQL's NULL rules. */
+function compileArrayComparison(op: string, all: boolean, leftNode: Node, rightNode: Node, scope: Scope, ctx: BindContext): Compiled {
+  const left = compileExpr(leftNode, scope, ctx);
+  const right = compileExpr(rightNode, scope, ctx, left.type !== Oid.unknown ? arrayOf(left.type) : undefined);
+  const element = arrayElement(right.type);
+  if (element === undefined) throw new SqlError('42809', `op ANY/ALL (array) requires array on right side`);
+  const type = comparisonType(left.type, element, op);
+  const test = comparator(op);
+  return strict([coerce(left, type), right], Oid.bool, (x: Datum, list: Datum[]) => {
+    let sawNull = false;
+    for (const item of list) {
+      if (item === null) {
+        sawNull = true;
+        continue;
+      }
+      const hit = test(compareValues(type, x, element === type ? item : castValue(item, element, type, -1, false)));
+      if (all && !hit) return false;
+      if (!all && hit) return true;
+    }
+    return sawNull ? null : all;
+  });
 }
 
 function compilePrefix(op: string, operand: Node, scope: Scope, ctx: BindContext, hint: TypeOid | undefined): Compiled {

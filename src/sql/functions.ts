@@ -5,7 +5,7 @@
 import { SqlError } from '../pgwire/session.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, commonType, lift, strict, numericRank, type Compiled } from './expr.js';
-import { arithmetic, castValue, compareValues, numericFrom, numericToFloat, roundValue, typeName, type Datum } from './typesys.js';
+import { arithmetic, arrayElement, arrayOf, castValue, compareValues, numericFrom, numericToFloat, roundValue, typeName, type Datum } from './typesys.js';
 
 export const SERVER_VERSION = '15.8';
 export const VERSION_STRING = `PostgreSQL ${SERVER_VERSION} (Boreal 0.1.0) on x86_64-pc-linux-gnu, compiled by TypeScript, 64-bit`;
@@ -133,6 +133,33 @@ export function callFunction(name: string, args: Compiled[], schema: string | un
       return { type: Oid.timestamptz, typmod: -1, fn: (_row, env) => env.now, async: false };
     case 'pg_backend_pid':
       return { type: Oid.int4, typmod: -1, fn: (_row, env) => env.processId ?? process.pid, async: false };
+    case 'current_schemas':
+      arity(name, args, 1);
+      return lift([coerce(args[0]!, Oid.bool)], arrayOf(Oid.name), (implicit) => (implicit === true ? ['pg_catalog', 'public'] : ['public']));
+    case 'array_position': {
+      arity(name, args, 2, 3);
+      const element = arrayElement(args[0]!.type);
+      if (element === undefined) throw noSuchFunction(name, args);
+      return lift([args[0]!, coerce(args[1]!, element)], Oid.int4, (list, wanted) => {
+        if (list === null) return null;
+        const index = (list as Datum[]).findIndex((item) => (item === null ? wanted === null : wanted !== null && compareValues(element, item, wanted) === 0));
+        return index < 0 ? null : index + 1;
+      });
+    }
+    case 'array_length':
+      arity(name, args, 2);
+      if (arrayElement(args[0]!.type) === undefined) throw noSuchFunction(name, args);
+      return strict([args[0]!, coerce(args[1]!, Oid.int4)], Oid.int4, (list: Datum[], dimension: number) => (dimension === 1 && list.length > 0 ? list.length : null));
+    case 'cardinality':
+      arity(name, args, 1);
+      if (arrayElement(args[0]!.type) === undefined) throw noSuchFunction(name, args);
+      return strict([args[0]!], Oid.int4, (list: Datum[]) => list.length);
+    case 'pg_get_userbyid':
+      arity(name, args, 1);
+      return strict([coerce(args[0]!, Oid.oid)], Oid.name, (id: number) => (id === 10 ? 'postgres' : `unknown (OID=${id})`));
+    case 'pg_table_is_visible':
+      arity(name, args, 1);
+      return strict([coerce(args[0]!, Oid.oid)], Oid.bool, () => true);
     case 'pg_sleep':
       throw new SqlError('0A000', 'pg_sleep is not supported yet');
     default:

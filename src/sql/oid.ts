@@ -1,24 +1,4 @@
-// Type OIDs the SQL layer names directly (PostgreSQL's, so clients decode them as usual).
+// Type OIDs the SQL layer names directly (PostgreSQL's, so clients decode them as usual);
+// the registry in ./types/types.ts is their one definition.
 
-export const Oid = {
-  bool: 16,
-  bytea: 17,
-  name: 19,
-  int8: 20,
-  int2: 21,
-  int4: 23,
-  text: 25,
-  oid: 26,
-  float4: 700,
-  float8: 701,
-  unknown: 705,
-  bpchar: 1042,
-  varchar: 1043,
-  date: 1082,
-  timestamp: 1114,
-  timestamptz: 1184,
-  numeric: 1700,
-  regclass: 2205,
-} as const;
-
-export type TypeOid = number;
+export { TypeOids as Oid, type TypeOid } from './types/types.js';

@@ -23,10 +23,11 @@ import type { IndexDef, TableDef, Transaction } from '../engine/database.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, commonType, compileComparison, compileExpr, constantExpr, Params, Scope, type BindContext, type Compiled, type Node, type ScopeColumn } from './expr.js';
 import { aggregate, isAggregateName } from './functions.js';
-import { AggregateNode, DistinctNode, FilterNode, HashJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
+import { AggregateNode, DistinctNode, FilterNode, HashJoinNode, LateralJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
 import { columnType, typeName } from './typesys.js';
 import { virtualTable, type VirtualTable } from './system-views.js';
 import { LockRowsNode } from './dml.js';
+import { parseSync } from 'libpg-query';
 
 export interface OutputColumn {
   name: string;
@@ -46,6 +47,7 @@ export interface Planned {
 /** Catalog access for one statement: tables are loaded before binding (PL2). */
 export class StatementCatalog {
   private readonly tables = new Map<string, TableDef | null>();
+  private readonly views = new Map<string, Node>();
 
   constructor(readonly tx: Transaction) {}
 
@@ -57,7 +59,21 @@ export class StatementCatalog {
     const key = StatementCatalog.key(schema, name);
     if (this.tables.has(key)) return;
     if (virtualTable(schema, name) !== undefined) return;
-    this.tables.set(key, (await this.tx.findTable(name, schema ?? 'public')) ?? null);
+    const table = await this.tx.findTable(name, schema ?? 'public');
+    this.tables.set(key, table ?? null);
+    if (table === undefined) {
+      const view = await this.tx.findView(name, schema ?? 'public');
+      if (view !== undefined) {
+        const query = (parseSync(view.definition) as { stmts: Array<{ stmt: Node }> }).stmts[0]!.stmt;
+        this.views.set(key, query);
+        await this.preload(query);
+      }
+    }
+  }
+
+  /** A view's query (parse tree), if the name is a view. */
+  view(schema: string | undefined, name: string): Node | undefined {
+    return this.views.get(StatementCatalog.key(schema, name));
   }
 
   table(schema: string | undefined, name: string): TableDef | undefined {
@@ -249,14 +265,20 @@ interface FromItem {
   qualifiers: Set<string>;
   pushed: Node[];
   correlated: boolean;
+  lateral?: boolean;
 }
 
-function planFromItem(node: Node, outer: Scope | undefined, ctx: QueryContext): FromItem {
+/** A LATERAL item: planned with the items before it as its outer scope, run per left row. */
+function isLateral(node: Node): boolean {
+  return node.RangeSubselect?.lateral === true;
+}
+
+function planFromItem(node: Node, outer: Scope | undefined, ctx: QueryContext, lateral?: Scope): FromItem {
   if (node.RangeVar !== undefined) return planRangeVar(node.RangeVar, outer, ctx);
   if (node.RangeSubselect !== undefined) {
     const sub = node.RangeSubselect;
-    if (sub.lateral) throw new SqlError('0A000', 'LATERAL is not supported yet');
-    const planned = planQuery(sub.subquery, outer, ctx);
+    if (sub.lateral && lateral === undefined) throw new SqlError('0A000', 'LATERAL is supported only after another FROM item');
+    const planned = planQuery(sub.subquery, sub.lateral ? lateral : outer, ctx);
     const alias = sub.alias?.aliasname as string | undefined;
     if (alias === undefined) throw new SqlError('42601', 'subquery in FROM must have an alias', { hint: 'For example, FROM (SELECT ...) [AS] foo.' });
     return derivedItem(planned, alias, sub.alias?.colnames?.map(nameOf));
@@ -296,6 +318,12 @@ function planRangeVar(range: Node, outer: Scope | undefined, ctx: QueryContext):
   }
   const virtual = virtualTable(schema, name);
   if (virtual !== undefined) return virtualItem(virtual, alias);
+  const view = ctx.catalog.view(schema, name);
+  if (view !== undefined) {
+    // A view is its query, planned in place (it sees no CTEs of the query that uses it).
+    const planned = planQuery(view, outer, { ...ctx, ctes: [] });
+    return derivedItem(planned, alias, range.alias?.colnames?.map(nameOf));
+  }
   const table = ctx.catalog.table(schema, name);
   if (table === undefined) throw new SqlError('42P01', `relation "${schema !== undefined ? `${schema}.` : ''}${name}" does not exist`);
   const types = table.columns.map((column) => columnType(column.type).type);
@@ -316,7 +344,8 @@ function virtualItem(virtual: VirtualTable, alias: string): FromItem {
 
 function planJoinExpr(join: Node, outer: Scope | undefined, ctx: QueryContext): FromItem {
   const left = planFromItem(join.larg, outer, ctx);
-  const right = planFromItem(join.rarg, outer, ctx);
+  const lateral = isLateral(join.rarg);
+  const right = planFromItem(join.rarg, outer, ctx, lateral ? new Scope(left.columns, outer) : undefined);
   const kind: JoinKind = join.jointype === 'JOIN_LEFT' ? 'left' : join.jointype === 'JOIN_RIGHT' ? 'right' : join.jointype === 'JOIN_FULL' ? 'full' : 'inner';
   if (join.jointype !== undefined && !['JOIN_INNER', 'JOIN_LEFT', 'JOIN_RIGHT', 'JOIN_FULL'].includes(join.jointype)) throw new SqlError('0A000', `${join.jointype} is not supported`);
   const leftItem = finishItem(left, outer, ctx);
@@ -349,7 +378,10 @@ function planJoinExpr(join: Node, outer: Scope | undefined, ctx: QueryContext): 
   const condition = andAll(compiled);
   let plan: PlanNode;
   const equi = splitEquiKeys(quals, compiled, scope, left.plan.width, bind);
-  if (equi.leftKeys.length > 0) {
+  if (lateral) {
+    if (kind !== 'inner' && kind !== 'left') throw new SqlError('42601', 'The combining JOIN type must be INNER or LEFT for a LATERAL reference.');
+    plan = new LateralJoinNode(leftItem, rightItem, kind, condition);
+  } else if (equi.leftKeys.length > 0) {
     const rightScopeShift = left.plan.width;
     const rightKeys = equi.rightKeys.map((key) => shiftExpr(key, rightScopeShift));
     plan = new HashJoinNode(leftItem, rightItem, kind, equi.leftKeys, rightKeys, equi.types, andAll(equi.residual));
@@ -662,7 +694,22 @@ function planFrom(select: Node, outer: Scope | undefined, ctx: QueryContext): Fr
     const scope = new Scope([], outer);
     return { plan: new ValuesNode(0, [[]]), scope, remaining: where, correlated: false };
   }
-  const items = fromNodes.map((node) => planFromItem(node, outer, ctx));
+  const items: FromItem[] = [];
+  for (const node of fromNodes) {
+    let lateralScope: Scope | undefined;
+    if (isLateral(node)) {
+      let shift = 0;
+      const before: ScopeColumn[] = [];
+      for (const item of items) {
+        before.push(...item.columns.map((column) => ({ ...column, index: column.index + shift })));
+        shift += item.plan.width;
+      }
+      lateralScope = new Scope(before, outer);
+    }
+    const item = planFromItem(node, outer, ctx, lateralScope);
+    item.lateral = lateralScope !== undefined;
+    items.push(item);
+  }
   // Full-row scope: each item's columns shifted by the widths before it.
   const offsets: number[] = [];
   let width = 0;
@@ -704,7 +751,9 @@ function planFrom(select: Node, outer: Scope | undefined, ctx: QueryContext): Fr
     const nodes = joinConjuncts[position]!.map((entry) => entry.node);
     const compiled = nodes.map((node) => coerce(compileExpr(node, prefixScope, bind, Oid.bool), Oid.bool));
     const equi = splitEquiKeys(nodes, compiled, prefixScope, prefixWidth, bind);
-    if (equi.leftKeys.length > 0) {
+    if (item.lateral === true) {
+      plan = new LateralJoinNode(plan, right, 'inner', andAll(compiled));
+    } else if (equi.leftKeys.length > 0) {
       plan = new HashJoinNode(plan, right, 'inner', equi.leftKeys, equi.rightKeys.map((key) => shiftExpr(key, prefixWidth)), equi.types, andAll(equi.residual));
     } else {
       plan = new NestedLoopNode(plan, right, 'inner', andAll(compiled));
@@ -787,6 +836,7 @@ function figureName(node: Node): [string, number] {
     return inner[1] > 1 ? inner : ['case', 1];
   }
   if (node.CoalesceExpr !== undefined) return ['coalesce', 2];
+  if (node.A_ArrayExpr !== undefined) return ['array', 2];
   if (node.A_Expr?.kind === 'AEXPR_NULLIF') return ['nullif', 2];
   if (node.MinMaxExpr !== undefined) return [node.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least', 2];
   if (node.SubLink?.subLinkType === 'EXISTS_SUBLINK') return ['exists', 2];

@@ -535,6 +535,13 @@ export class SqlSession implements SessionHandler {
     return rows;
   }
 
+  /** Plans a query without running it (CREATE VIEW checks its query this way). */
+  async checkQuery(sql: string): Promise<Array<{ name: string; type: number }>> {
+    const [statement] = parseSql(sql);
+    const prepared = await this.prepare(statement!.stmt, statement!.text, []);
+    return prepared.prepared.columns ?? [];
+  }
+
   /** ALTER TABLE ADD COLUMN with a DEFAULT or NOT NULL: existing rows get the default. */
   async fillNewColumn(table: { schema: string; name: string; columns: Array<{ name: string }> }, column: number): Promise<void> {
     await this.runInternal(`UPDATE ${quoteIdent(table.schema)}.${quoteIdent(table.name)} SET ${quoteIdent(table.columns[column]!.name)} = DEFAULT`);

@@ -110,6 +110,9 @@ const TABLES: Record<string, () => VirtualTable> = {
           'client backend',
         ]),
     ),
+  pg_partitioned_table: () => virtual('pg_partitioned_table', [['partrelid', Oid.oid], ['partstrat', Oid.bpchar], ['partnatts', Oid.int2]], async () => []),
+  pg_inherits: () => virtual('pg_inherits', [['inhrelid', Oid.oid], ['inhparent', Oid.oid], ['inhseqno', Oid.int4]], async () => []),
+  pg_am: () => virtual('pg_am', [['oid', Oid.oid], ['amname', Oid.name], ['amtype', Oid.bpchar]], async () => [[2, 'heap', 't'], [403, 'btree', 'i']]),
   pg_tables: () =>
     virtual('pg_tables', [['schemaname', Oid.name], ['tablename', Oid.name], ['tableowner', Oid.name], ['hasindexes', Oid.bool]], async (tx) =>
       (await userTables(tx)).map((table) => [table.schema, table.name, 'postgres', table.indexes.length > 0]),

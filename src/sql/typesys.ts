@@ -23,7 +23,32 @@ import { int2Arithmetic, int4Arithmetic, int8Arithmetic, integerOperation, type 
 import { floatArithmetic, type FloatOperator } from './types/float.js';
 
 export { Numeric };
-export type Datum = null | boolean | number | bigint | string | Uint8Array | Numeric;
+export type Datum = null | boolean | number | bigint | string | Uint8Array | Numeric | DatumArray;
+/** A one-dimensional array value (lower bound 1). */
+export type DatumArray = Datum[];
+
+/** The element type of an array type; undefined for other types. */
+export function arrayElement(type: TypeOid): TypeOid | undefined {
+  return Types.arrayElement(type) ?? undefined;
+}
+
+/** The array type of an element type (42704 when it has none). */
+export function arrayOf(type: TypeOid): TypeOid {
+  const info = Types.findTypeInfo(type);
+  if (info === undefined || info.arrayOid === 0) throw new SqlError('42704', `could not find array type for data type ${Names.typeDisplayName(type)}`);
+  return info.arrayOid;
+}
+
+/** PostgreSQL's text form of a one-dimensional array: {a,"b c",NULL}. */
+function arrayText(element: TypeOid, values: DatumArray): string {
+  const items = values.map((value) => {
+    if (value === null) return 'NULL';
+    const text = textOut(element, value);
+    const plain = text !== '' && !/[{},"\\\s]/.test(text) && text.toUpperCase() !== 'NULL';
+    return plain ? text : `"${text.replace(/[\\"]/g, '\\$&')}"`;
+  });
+  return `{${items.join(',')}}`;
+}
 
 /** The type modules' functions under the names this layer uses. */
 const T = {
@@ -96,16 +121,48 @@ export function isNumericType(type: TypeOid): boolean {
   return type === Oid.int2 || type === Oid.int4 || type === Oid.int8 || type === Oid.numeric || type === Oid.float4 || type === Oid.float8;
 }
 
+/** '{a,b,"c d",NULL}' as an array of `element` values (one dimension). */
+function parseArrayText(text: string, element: TypeOid): DatumArray {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new SqlError('22P02', `malformed array literal: "${text}"`, { detail: 'Array value must start with "{" or dimension information.' });
+  const body = trimmed.slice(1, -1);
+  const out: DatumArray = [];
+  if (body.trim() === '') return out;
+  let index = 0;
+  while (index <= body.length) {
+    let item = '';
+    let quoted = false;
+    while (index < body.length && /\s/.test(body[index]!)) index++;
+    if (body[index] === '"') {
+      quoted = true;
+      index++;
+      while (index < body.length && body[index] !== '"') {
+        if (body[index] === '\\') index++;
+        item += body[index++] ?? '';
+      }
+      index++;
+    }
+    while (index < body.length && body[index] !== ',') item += body[index++]!;
+    if (!quoted) item = item.trim();
+    out.push(!quoted && item.toUpperCase() === 'NULL' ? null : textIn(element, item, -1));
+    index++;
+  }
+  return out;
+}
+
 /** A string literal read as a value of `type` (textIn). */
 export function literalValue(text: string, type: TypeOid, typmod: number): Datum {
-  return T.textIn(type, text, typmod) as Datum;
+  return textIn(type, text, typmod);
 }
 
 export function textIn(type: TypeOid, text: string, typmod: number): Datum {
+  const element = arrayElement(type);
+  if (element !== undefined) return parseArrayText(text, element);
   return T.textIn(type, text, typmod) as Datum;
 }
 
 export function textOut(type: TypeOid, value: Datum): string {
+  if (Array.isArray(value)) return arrayText(arrayElement(type) ?? Oid.text, value);
   return T.textOut(type, value as never);
 }
 
@@ -114,6 +171,7 @@ export function binaryIn(type: TypeOid, bytes: Uint8Array): Datum {
 }
 
 export function binaryOut(type: TypeOid, value: Datum): Uint8Array {
+  if (Array.isArray(value)) throw new SqlError('0A000', 'binary output of arrays is not supported yet');
   return T.binaryOut(type, value as never);
 }
 
@@ -135,6 +193,17 @@ export function numericToFloat(value: Datum): number {
 
 export function castValue(value: Datum, from: TypeOid, to: TypeOid, typmod: number, explicit: boolean): Datum {
   if (value === null) return null;
+  const toElement = arrayElement(to);
+  if (Array.isArray(value)) {
+    if (to === Oid.text || to === Oid.varchar) return textOut(from, value);
+    if (toElement === undefined) throw new SqlError('42846', `cannot cast type ${Names.typeDisplayName(from)} to ${Names.typeDisplayName(to)}`);
+    const fromElement = arrayElement(from) ?? Oid.text;
+    return value.map((item) => castValue(item, fromElement, toElement, -1, explicit));
+  }
+  if (toElement !== undefined) {
+    if (typeof value !== 'string') throw new SqlError('42846', `cannot cast type ${Names.typeDisplayName(from)} to ${Names.typeDisplayName(to)}`);
+    return parseArrayText(value, toElement);
+  }
   return T.cast(value as never, from, to, typmod, explicit) as Datum;
 }
 
@@ -144,6 +213,20 @@ export function assignmentCast(from: TypeOid, to: TypeOid): boolean {
 }
 
 export function compareValues(type: TypeOid, a: Datum, b: Datum): number {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const element = arrayElement(type) ?? Oid.text;
+    for (let index = 0; index < Math.min(a.length, b.length); index++) {
+      const x = a[index]!;
+      const y = b[index]!;
+      if (x === null || y === null) {
+        if (x !== y) return x === null ? 1 : -1;
+        continue;
+      }
+      const order = compareValues(element, x, y);
+      if (order !== 0) return order;
+    }
+    return a.length - b.length;
+  }
   return T.compare(type, a as never, b as never);
 }
 
@@ -199,6 +282,7 @@ export function roundValue(type: TypeOid, value: Datum, scale: number, truncate:
 
 /** A string that is equal for equal values (hash joins, DISTINCT, GROUP BY). */
 export function hashKey(type: TypeOid, value: Datum): string {
+  if (Array.isArray(value)) return `a[${value.map((item) => (item === null ? 'N' : hashKey(arrayElement(type) ?? Oid.text, item))).join(',')}]`;
   if (value instanceof Numeric) return `n${value.normalizedKey()}`;
   if (value instanceof Uint8Array) return `x${Buffer.from(value).toString('hex')}`;
   if (typeof value === 'number') {
@@ -248,13 +332,14 @@ export function columnType(text: string): { type: TypeOid; typmod: number } {
 export function resolveTypeName(node: Node): { type: TypeOid; typmod: number } {
   const names = (node.names as Node[]).map((part) => part.String.sval as string);
   const name = names[names.length - 1]!;
-  if (node.arrayBounds !== undefined) throw new SqlError('0A000', 'array types are not supported yet');
   const modifiers = ((node.typmods ?? []) as Node[]).map((mod) => {
     const value = mod.A_Const?.ival?.ival;
     if (value === undefined && mod.A_Const?.ival === undefined) throw new SqlError('22023', 'type modifiers must be simple constants');
     return (value ?? 0) as number;
   });
-  return T.resolveType(name, modifiers);
+  const resolved = T.resolveType(name, modifiers);
+  if (node.arrayBounds !== undefined) return { type: arrayOf(resolved.type), typmod: -1 };
+  return resolved;
 }
 
 export function formatType(type: TypeOid, typmod: number): string {

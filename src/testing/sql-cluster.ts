@@ -3,6 +3,7 @@
 // loopback, all ended here by pid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { BIN, Fleet, freePort } from './fleet.js';
 
 export interface SqlInstance {
@@ -14,6 +15,8 @@ export interface SqlInstance {
 
 export class SqlCluster {
   readonly readers: SqlInstance[] = [];
+  /** Options for the instance processes' node runtime (e.g. --cpu-prof when profiling). */
+  private nodeArgs: string[] = [];
 
   private constructor(
     readonly fleet: Fleet,
@@ -21,11 +24,14 @@ export class SqlCluster {
     readonly replicationPort: number,
     private readonly cacheMb: number,
     readonly password: string,
+    private readonly maxConnections: number,
   ) {}
 
-  static async start(options: { readers?: number; cacheMb?: number; password?: string } = {}): Promise<SqlCluster> {
-    const fleet = await Fleet.start();
-    const cluster = new SqlCluster(fleet, { role: 'writer', port: await freePort(), process: undefined, log: [] }, await freePort(), options.cacheMb ?? 64, options.password ?? 'postgres');
+  static async start(options: { readers?: number; cacheMb?: number; password?: string; maxConnections?: number; nodeArgs?: string[] } = {}): Promise<SqlCluster> {
+    // 4 protection groups of 1 GiB (131072 pages of 8 KiB), as `boreal up` creates.
+    const fleet = await Fleet.start({ groups: 4, pagesPerGroup: 131072 });
+    const cluster = new SqlCluster(fleet, { role: 'writer', port: await freePort(), process: undefined, log: [] }, await freePort(), options.cacheMb ?? 64, options.password ?? 'postgres', options.maxConnections ?? 100);
+    cluster.nodeArgs = options.nodeArgs ?? [];
     try {
       await cluster.startWriter();
       for (let index = 0; index < (options.readers ?? 0); index++) {
@@ -51,7 +57,7 @@ export class SqlCluster {
   private spawn(instance: SqlInstance, args: string[]): Promise<void> {
     const child = spawn(
       process.execPath,
-      [BIN, 'instance', '--role', instance.role, '--metadata', this.fleet.metadataPath, '--peers', this.fleet.peers, '--port', String(instance.port), '--cache-mb', String(this.cacheMb), '--master-password', this.password, ...args],
+      [...this.nodeArgs, BIN, 'instance', '--role', instance.role, '--metadata', this.fleet.metadataPath, '--peers', this.fleet.peers, '--port', String(instance.port), '--cache-mb', String(this.cacheMb), '--master-password', this.password, '--max-connections', String(this.maxConnections), ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     instance.process = child;
@@ -67,11 +73,13 @@ export class SqlCluster {
         }
       });
       child.stderr!.on('data', (chunk: Buffer) => {
+        if (process.env.BOREAL_INSTANCE_LOG !== undefined) fs.appendFileSync(process.env.BOREAL_INSTANCE_LOG, chunk);
         instance.log.push(chunk.toString('utf8'));
         if (instance.log.length > 200) instance.log.splice(0, 100);
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
+        if (process.env.BOREAL_INSTANCE_LOG !== undefined) fs.appendFileSync(process.env.BOREAL_INSTANCE_LOG, `${instance.role} exited (${signal ?? code})\n`);
         reject(new Error(`${instance.role} exited (${signal ?? code}) during start-up:\n${instance.log.join('')}`));
       });
     });

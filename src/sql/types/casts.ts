@@ -18,7 +18,7 @@ import { bigIntToFloat32, float8ToFloat4, parseFloat4, parseFloat8, roundHalfEve
 import { checkInteger, INTEGER_RANGES, integerOutOfRange, type IntegerTypeName } from './integer.js';
 import { Numeric } from './numeric.js';
 import { typeDisplayName } from './type-names.js';
-import { baseTypeName, DEFAULT_TYPE_CONTEXT, textIn, textOut, type TypeContext, type TypeName, type TypeOid, TypeOids, type Value } from './types.js';
+import { baseTypeName, DEFAULT_TYPE_CONTEXT, lookUpRelation, textIn, textOut, type TypeContext, type TypeName, type TypeOid, TypeOids, type Value } from './types.js';
 
 export type CastContext = 'implicit' | 'assignment' | 'explicit';
 
@@ -181,6 +181,8 @@ function convertFromString(text: string, source: TypeName | 'unknown', target: T
     const plain = source === 'bpchar' && target !== 'bpchar' ? trimBpchar(text) : text;
     return target === 'name' ? toName(plain) : plain;
   }
+  // text → regclass (text_regclass) is a name lookup only: digits are a name there, unlike regclassin.
+  if (target === 'regclass' && (source === 'text' || source === 'varchar')) return lookUpRelation(text, context);
   return textIn(typeIdOf(target), text, -1, context);
 }
 

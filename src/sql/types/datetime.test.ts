@@ -47,8 +47,7 @@ async function assertSameAsPostgres(cases: readonly Case[]): Promise<void> {
   const outcomes = await postgres.evaluate(cases.map((c) => c.sql));
   const differences: string[] = [];
   cases.forEach((c, index) => {
-    // PostgreSQL 16 capitalized the setting's name in this hint; 15 (our reference) did not.
-    const expected = describeOutcome(outcomes[index]!).replace('different "DateStyle" setting', 'different "datestyle" setting');
+    const expected = describeOutcome(outcomes[index]!);
     const actual = describeOurs(c.ours);
     if (expected !== actual) differences.push(`${c.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
   });
@@ -67,10 +66,12 @@ const handWrittenInputs = [
   '2024-01-02 03:04:05+02', '2024-01-02 03:04:05+02:30', '2024-01-02 03:04:05-0230', '2024-01-02 03:04:05 +5', '2024-01-02 03:04:05+15:59:59',
   '2024-01-02 03:04:05+16', '2024-01-02 03:04:05+1:60', '2024-01-02 03:04:05-0', '2024-01-02 03:04:05Z', '2024-01-02 03:04:05 UTC',
   '2024-01-02 03:04:05 gmt', '2024-01-02 03:04:05 zulu', '2024-01-02 03:04:05 ut', '2024-01-02 -05', '2024-01-02 03:04:05+02 BC',
-  '0001-01-01 00:00:00+01', '4714-11-24 00:00:00+01 BC', '4714-11-24 00:00:00-01 BC', '294276-12-31 23:30:00-01',
+  '0001-01-01 00:00:00+01', '4714-11-24 00:00:00+01 BC', '4714-11-24 00:00:00-01 BC', '294276-12-31 23:30:00-01', '4714-11-23 23:30:00-01 BC',
+  '294277-01-01 00:30:00+01', '4714-11-23 23:30:00 BC',
   'epoch', 'Epoch', 'infinity', 'INFINITY', '-infinity', 'J2451545', 'j0', 'allballs', '2024-01-02 allballs',
   '', ' ', 'x', '2024', '2024-01', '2024-01-02 x', '2024-01-02 03:04:05 05:06', '2024-01-02 2024-01-03', '2024-01-02 BC AD',
-  '2024-01-02,03:04:05',
+  '2024-01-02,03:04:05', '42', ' 42 ', '13', '12', '1', '123', '2024', '12345678901234567890', '2024-01-02 42', '1 2', '1 2 2024', '2024 1 2',
+  '5 2024-01-02', '2024 123', '2024 366', '2023 366', '2024-01-02 030405', '2024-01-02 0304', '20240102 030405', '20240102T030405', '2024-01-02-03', '1/2/2024/5',
 ];
 
 /** Timestamps written the ISO way with random fields, fractions, zones and eras. */

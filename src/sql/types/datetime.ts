@@ -10,6 +10,7 @@
 // later, a rule-based zone; 'now'-like inputs need the transaction's clock (DateTimeContext).
 
 import { SqlError } from '../../pgwire/session.js';
+import { roundHalfEven } from './float.js';
 
 export const MICROSECONDS_PER_SECOND = 1_000_000n;
 export const MICROSECONDS_PER_DAY = 86_400_000_000n;
@@ -225,7 +226,6 @@ function decode(text: string, typeWord: DateTimeTypeWord): Decoded {
 /** date_in. */
 export function parseDate(text: string, context: DateTimeContext = defaultContext): number {
   const decoded = decode(text, 'date');
-  let year: number, month: number, day: number;
   if (decoded.kind === 'special') {
     switch (decoded.word) {
       case 'infinity':
@@ -238,7 +238,7 @@ export function parseDate(text: string, context: DateTimeContext = defaultContex
         return timestampToDate(localNow(decoded.word, context));
     }
   }
-  ({ year, month, day } = decoded);
+  const { year, month, day } = decoded;
   const outOfRange = (): SqlError => new SqlError('22008', `date out of range: "${text}"`);
   if (!isValidJulian(year, month)) throw outOfRange();
   const days = daysFromCivil(year, month, day);
@@ -282,7 +282,8 @@ export function parseTimestamptz(text: string, typmod = -1, context: DateTimeCon
         return adjustTimestampPrecision(localToUtc(localNow(decoded.word, context), context.timeZone, text), typmod);
     }
   }
-  const local = fieldsToMicros(decoded, text);
+  // Only the UTC instant must be in range: '4714-11-23 23:30-01 BC' is a valid timestamptz.
+  const local = fieldsToMicros(decoded, text, false);
   const utc =
     decoded.offsetSeconds === null
       ? localToUtc(local, context.timeZone, text)
@@ -314,12 +315,12 @@ function localToUtc(local: bigint, timeZone: TimeZone, text: string): bigint {
 }
 
 /** tm2timestamp: calendar fields to local microseconds, with PostgreSQL's range checks. */
-function fieldsToMicros(fields: Extract<Decoded, { kind: 'fields' }>, text: string): bigint {
+function fieldsToMicros(fields: Extract<Decoded, { kind: 'fields' }>, text: string, checkRange = true): bigint {
   const outOfRange = (): SqlError => new SqlError('22008', `timestamp out of range: "${text}"`);
   if (!isValidJulian(fields.year, fields.month)) throw outOfRange();
   const days = daysFromCivil(fields.year, fields.month, fields.day);
   const micros = BigInt(days) * MICROSECONDS_PER_DAY + BigInt(fields.timeOfDayMicros);
-  if (!isValidTimestamp(micros)) throw outOfRange();
+  if (checkRange && !isValidTimestamp(micros)) throw outOfRange();
   return micros;
 }
 
@@ -408,15 +409,19 @@ export function dateFromInt32(value: number): number {
 // --- The decoder ----------------------------------------------------------------------
 //
 // A subset of PostgreSQL's ParseDateTime + DecodeDateTime (DateStyle ISO, MDY):
-//   dates      Y-M-D, Y/M/D, Y.M.D when the first field has 3+ digits; otherwise M-D-Y
-//              (2-digit years: 70-99 → 19xx, 00-69 → 20xx); YYYYMMDD and YYMMDD; J<julian day>
-//   times      H:M, H:M:S, H:M:S.fraction (rounded to microseconds), 'T' before the time,
-//              AM/PM, 24:00:00 and leap seconds carried as PostgreSQL does
+//   dates      numeric fields placed as DecodeNumber does: Y-M-D, Y/M/D, Y.M.D when the first
+//              field has 3+ digits, otherwise M-D-Y; the same for fields separated by spaces;
+//              2-digit years 70-99 → 19xx, 00-69 → 20xx; YYYYMMDD, YYMMDD; 'YYYY DDD' (day of
+//              year); J<julian day>
+//   times      H:M, H:M:S, H:M:S.fraction (rounded to microseconds), 'T' before the time (or
+//              before HHMMSS/HHMM), AM/PM, 'allballs', 24:00:00 and leap seconds carried as
+//              PostgreSQL does
 //   zones      Z, UTC, GMT, UT, ZULU and numeric offsets ±H, ±HH, ±HHMM, ±HH:MM, ±HH:MM:SS
 //   era        AD, BC
 //   specials   epoch, infinity, -infinity, now, today, tomorrow, yesterday (alone)
-// Not recognized (22007): month and day names, zone names and abbreviations other than the
-// above, MM:SS.fraction, ISO week dates, and other exotic forms PostgreSQL accepts.
+// Not recognized (22007): month and day names, time zone names and abbreviations other than
+// the above, MM:SS.fraction, ISO week dates, 'today 10:00' and other combinations PostgreSQL
+// accepts.
 
 type Token =
   | { kind: 'date'; text: string; delimiter: string }
@@ -445,7 +450,9 @@ function tokenize(input: string): Token[] {
     if (isSpaceCharacter(character)) {
       position++;
     } else if (isDigitCharacter(character)) {
-      tokens.push(readNumericField(text, position, (end) => (position = end)));
+      const field = readNumericField(text, position);
+      tokens.push(field.token);
+      position = field.end;
     } else if (character === '+' || character === '-') {
       position++;
       while (isSpaceCharacter(text[position])) position++;
@@ -467,14 +474,14 @@ function tokenize(input: string): Token[] {
   return tokens;
 }
 
-function readNumericField(text: string, start: number, setEnd: (end: number) => void): Token {
+/** A field starting with a digit: a time (has ':'), a delimited date, or a number. */
+function readNumericField(text: string, start: number): { token: Token; end: number } {
   let position = start;
   while (isDigitCharacter(text[position])) position++;
   const next = text[position];
   if (next === ':') {
     while (isDigitCharacter(text[position]) || text[position] === ':' || text[position] === '.') position++;
-    setEnd(position);
-    return { kind: 'time', text: text.slice(start, position) };
+    return { token: { kind: 'time', text: text.slice(start, position) }, end: position };
   }
   if ((next === '-' || next === '/' || next === '.') && isDigitCharacter(text[position + 1])) {
     const delimiter = next;
@@ -482,16 +489,13 @@ function readNumericField(text: string, start: number, setEnd: (end: number) => 
     while (isDigitCharacter(text[position])) position++;
     if (text[position] === delimiter) {
       while (isDigitCharacter(text[position]) || text[position] === delimiter) position++;
-      setEnd(position);
-      return { kind: 'date', text: text.slice(start, position), delimiter };
+      return { token: { kind: 'date', text: text.slice(start, position), delimiter }, end: position };
     }
-    setEnd(position);
-    // Two fields: a number with a fraction ('12.5') or a two-part date we do not accept.
-    if (delimiter === '.') return { kind: 'number', text: text.slice(start, position) };
+    // Two fields: a number with a fraction ('12.5', refused later) or a two-part date.
+    if (delimiter === '.') return { token: { kind: 'number', text: text.slice(start, position) }, end: position };
     throw new DecodeError('syntax');
   }
-  setEnd(position);
-  return { kind: 'number', text: text.slice(start, position) };
+  return { token: { kind: 'number', text: text.slice(start, position) }, end: position };
 }
 
 const specialWords = new Set(['epoch', 'infinity', '-infinity', 'now', 'today', 'tomorrow', 'yesterday']);
@@ -506,14 +510,87 @@ function fieldInteger(digits: string): number {
   return value;
 }
 
+/** The date fields found so far (PostgreSQL's fmask and tm), in the order DecodeNumber fills them. */
 interface DateFields {
-  year: number;
-  month: number;
-  day: number;
+  year: number | null;
+  month: number | null;
+  day: number | null;
+  dayOfYear: number | null;
   /** The year was written with 1 or 2 digits (1970-2069 rule). */
   twoDigitYear: boolean;
   /** From a Julian day number: the year is astronomical already, no era applies. */
   julian: boolean;
+}
+
+interface TimeFields {
+  hour: number;
+  minute: number;
+  second: number;
+  micros: number;
+}
+
+const hasFullDate = (date: DateFields): boolean => date.year !== null && date.month !== null && date.day !== null;
+const hasAnyDateField = (date: DateFields): boolean => date.year !== null || date.month !== null || date.day !== null || date.dayOfYear !== null;
+
+/**
+ * DecodeNumber: one numeric date field, placed by what is already known (DateStyle MDY):
+ * first a year if it has 3+ digits, else a month; then day, then year. A 3-digit number
+ * right after a lone year is a day of the year.
+ */
+function decodeNumber(digits: string, date: DateFields): void {
+  const value = fieldInteger(digits);
+  const conflict = (): never => {
+    throw new DecodeError('syntax');
+  };
+  const onlyYear = date.year !== null && date.month === null && date.day === null && date.dayOfYear === null;
+  if (digits.length === 3 && onlyYear && value >= 1 && value <= 366) {
+    date.dayOfYear = value;
+    return;
+  }
+  if (date.dayOfYear !== null) conflict();
+  if (date.year === null && date.month === null && date.day === null) {
+    if (digits.length >= 3) setYear(date, value, digits.length);
+    else date.month = value;
+  } else if (date.month === null && date.day === null) {
+    date.month = value; // after the year: YYYY-MM-DD
+  } else if (date.year === null && date.day === null) {
+    date.day = value; // after the month: MM-DD-YY
+  } else if (date.day === null) {
+    date.day = value; // third field of YY-MM-DD
+  } else if (date.year === null) {
+    setYear(date, value, digits.length); // third field of MM-DD-YY
+  } else {
+    conflict();
+  }
+}
+
+function setYear(date: DateFields, value: number, length: number): void {
+  date.year = value;
+  date.twoDigitYear = length <= 2;
+}
+
+/**
+ * DecodeNumberField: digits run together. Without a full date, 6+ digits are YYMMDD or
+ * (Y...)YYYYMMDD, read from the right; otherwise HHMMSS or HHMM as the time.
+ */
+function decodeNumberField(digits: string, date: DateFields, time: TimeFields | null): TimeFields | null {
+  if (!hasFullDate(date) && digits.length >= 6) {
+    if (hasAnyDateField(date)) throw new DecodeError('syntax');
+    date.day = Number(digits.slice(-2));
+    date.month = Number(digits.slice(-4, -2));
+    // atoi(): an oversized year wraps to 32 bits, as in C.
+    date.year = Number(BigInt.asIntN(32, BigInt(digits.slice(0, -4))));
+    date.twoDigitYear = digits.length - 4 === 2;
+    return time;
+  }
+  if (time === null) return decodeRunTogetherTime(digits);
+  throw new DecodeError('syntax');
+}
+
+function decodeRunTogetherTime(digits: string): TimeFields {
+  if (digits.length !== 6 && digits.length !== 4) throw new DecodeError('syntax');
+  const second = digits.length === 6 ? Number(digits.slice(4, 6)) : 0;
+  return checkTime({ hour: Number(digits.slice(0, 2)), minute: Number(digits.slice(2, 4)), second, micros: 0 });
 }
 
 function decodeDateTime(input: string): Decoded {
@@ -521,8 +598,8 @@ function decodeDateTime(input: string): Decoded {
   if (tokens.length === 1 && tokens[0]!.kind === 'word' && specialWords.has(tokens[0]!.text)) {
     return { kind: 'special', word: tokens[0]!.text as Extract<Decoded, { kind: 'special' }>['word'] };
   }
-  let date: DateFields | null = null;
-  let time: { hour: number; minute: number; second: number; micros: number } | null = null;
+  const date: DateFields = { year: null, month: null, day: null, dayOfYear: null, twoDigitYear: false, julian: false };
+  let time: TimeFields | null = null;
   let offsetSeconds: number | null = null;
   let era: 'ad' | 'bc' | null = null;
   let meridiem: 'am' | 'pm' | null = null;
@@ -530,12 +607,13 @@ function decodeDateTime(input: string): Decoded {
     const token = tokens[index]!;
     switch (token.kind) {
       case 'date':
-        if (date !== null) throw new DecodeError('syntax');
-        date = decodeDelimitedDate(token.text, token.delimiter);
+        decodeDelimitedDate(token.text, token.delimiter, date);
         break;
       case 'number':
-        if (date !== null) throw new DecodeError('syntax');
-        date = decodeUndelimitedDate(token.text);
+        // 6+ digits are run-together fields unless both a date field and the time are known.
+        if (token.text.length >= 6 && (!hasAnyDateField(date) || time === null)) time = decodeNumberField(token.text, date, time);
+        else if (hasFullDate(date)) time = decodeNumberField(token.text, date, time);
+        else decodeNumber(token.text, date);
         break;
       case 'time':
         if (time !== null) throw new DecodeError('syntax');
@@ -548,12 +626,19 @@ function decodeDateTime(input: string): Decoded {
       case 'word': {
         const word = token.text;
         if (word === 't') {
-          // The ISO 8601 separator: a time must follow.
-          if (tokens[index + 1]?.kind !== 'time') throw new DecodeError('syntax');
+          // The ISO 8601 separator: a time must follow, possibly run together (HHMMSS, HHMM).
+          const next = tokens[index + 1];
+          if (next?.kind === 'number') {
+            if (time !== null) throw new DecodeError('syntax');
+            time = decodeRunTogetherTime(next.text);
+            index++;
+          } else if (next?.kind !== 'time') {
+            throw new DecodeError('syntax');
+          }
         } else if (word === 'j') {
           const next = tokens[index + 1];
-          if (date !== null || next?.kind !== 'number') throw new DecodeError('syntax');
-          date = julianDayDate(fieldInteger(next.text));
+          if (hasAnyDateField(date) || next?.kind !== 'number') throw new DecodeError('syntax');
+          Object.assign(date, civilFromDays(fieldInteger(next.text) - epochJulianDay), { julian: true });
           index++;
         } else if (utcWords.has(word)) {
           if (offsetSeconds !== null) throw new DecodeError('syntax');
@@ -574,61 +659,56 @@ function decodeDateTime(input: string): Decoded {
       }
     }
   }
-  if (date === null) throw new DecodeError('syntax');
   const { year, month, day } = validateDate(date, era);
   const timeOfDayMicros = time === null ? 0 : timeOfDay(time, meridiem);
   if (time === null && meridiem !== null) throw new DecodeError('syntax');
   return { kind: 'fields', year, month, day, timeOfDayMicros, offsetSeconds };
 }
 
-/** DecodeDate for three numeric fields: YMD when the first has 3+ digits, else MDY. */
-function decodeDelimitedDate(text: string, delimiter: string): DateFields {
+/** DecodeDate: the fields of a delimited date, each placed by decodeNumber; it must complete the date. */
+function decodeDelimitedDate(text: string, delimiter: string, date: DateFields): void {
   const fields = text.split(delimiter);
-  if (fields.length !== 3 || fields.some((field) => field === '')) throw new DecodeError('syntax');
-  const [first, second, third] = fields as [string, string, string];
-  if (first.length >= 3) {
-    return { year: fieldInteger(first), month: fieldInteger(second), day: fieldInteger(third), twoDigitYear: false, julian: false };
+  if (fields.some((field) => field === '')) throw new DecodeError('syntax');
+  for (const field of fields) {
+    if (hasFullDate(date)) throw new DecodeError('syntax');
+    decodeNumber(field, date);
   }
-  return { year: fieldInteger(third), month: fieldInteger(first), day: fieldInteger(second), twoDigitYear: third.length <= 2, julian: false };
+  if (!hasFullDate(date) && !(date.year !== null && date.dayOfYear !== null)) throw new DecodeError('syntax');
 }
 
-/** DecodeNumberField: YYYYMMDD or YYMMDD. */
-function decodeUndelimitedDate(text: string): DateFields {
-  if (text.length === 8) {
-    return { year: fieldInteger(text.slice(0, 4)), month: fieldInteger(text.slice(4, 6)), day: fieldInteger(text.slice(6)), twoDigitYear: false, julian: false };
-  }
-  if (text.length === 6) {
-    return { year: fieldInteger(text.slice(0, 2)), month: fieldInteger(text.slice(2, 4)), day: fieldInteger(text.slice(4)), twoDigitYear: true, julian: false };
-  }
-  throw new DecodeError('syntax');
-}
-
-function julianDayDate(julianDay: number): DateFields {
-  const { year, month, day } = civilFromDays(julianDay - epochJulianDay);
-  return { year, month, day, twoDigitYear: false, julian: true };
-}
-
-/** ValidateDate: era, two-digit years, month and day ranges. */
+/**
+ * ValidateDate: the era, two-digit years, the day of the year, month and day ranges (the
+ * month/day errors carry the DateStyle hint); then DecodeDateTime's "is the date complete".
+ */
 function validateDate(date: DateFields, era: 'ad' | 'bc' | null): { year: number; month: number; day: number } {
   let year = date.year;
-  if (date.julian) {
-    if (era !== null) throw new DecodeError('syntax');
-  } else if (era === 'bc') {
-    if (year <= 0) throw new DecodeError('field');
-    year = 1 - year; // 1 BC is year 0
-  } else if (date.twoDigitYear) {
-    year += year < 70 ? 2000 : year < 100 ? 1900 : 0;
-  } else if (year <= 0) {
-    throw new DecodeError('field');
+  if (year !== null) {
+    if (date.julian) {
+      if (era !== null) throw new DecodeError('syntax');
+    } else if (era === 'bc') {
+      if (year <= 0) throw new DecodeError('field');
+      year = 1 - year; // 1 BC is year 0
+    } else if (date.twoDigitYear) {
+      if (year < 0) throw new DecodeError('field');
+      year += year < 70 ? 2000 : year < 100 ? 1900 : 0;
+    } else if (year <= 0) {
+      throw new DecodeError('field');
+    }
   }
-  if (date.month < 1 || date.month > 12) throw new DecodeError('month-day');
-  if (date.day < 1 || date.day > 31) throw new DecodeError('month-day');
-  if (date.day > daysInMonth(year, date.month)) throw new DecodeError('field');
-  return { year, month: date.month, day: date.day };
+  let { month, day } = date;
+  if (date.dayOfYear !== null && year !== null) {
+    // Day 366 of a common year is January 1st of the next, as j2date computes it.
+    ({ year, month, day } = civilFromDays(daysFromCivil(year, 1, 1) + date.dayOfYear - 1));
+  }
+  if (month !== null && (month < 1 || month > 12)) throw new DecodeError('month-day');
+  if (day !== null && (day < 1 || day > 31)) throw new DecodeError('month-day');
+  if (year === null || month === null || day === null) throw new DecodeError('syntax');
+  if (day > daysInMonth(year, month)) throw new DecodeError('field');
+  return { year, month, day };
 }
 
 /** DecodeTime: H:M[:S[.fraction]]; the fraction is rounded as rint(fraction × 10^6). */
-function decodeTime(text: string): { hour: number; minute: number; second: number; micros: number } {
+function decodeTime(text: string): TimeFields {
   const match = /^(\d+):(\d+)(?::(\d+)(?:\.(\d*))?)?$/.exec(text);
   if (match === null) throw new DecodeError('syntax');
   const hour = fieldInteger(match[1]!);
@@ -636,17 +716,16 @@ function decodeTime(text: string): { hour: number; minute: number; second: numbe
   const second = match[3] === undefined ? 0 : fieldInteger(match[3]);
   const fraction = match[4] ?? '';
   const micros = fraction === '' ? 0 : roundHalfEven(Number(`0.${fraction}`) * 1_000_000);
-  if (minute > 59 || second > 60 || micros > 1_000_000) throw new DecodeError('field');
-  return { hour, minute, second, micros };
+  return checkTime({ hour, minute, second, micros });
 }
 
-/** rint(): round half to even. */
-function roundHalfEven(value: number): number {
-  const rounded = Math.round(value);
-  return Math.abs(value % 1) === 0.5 ? 2 * Math.round(value / 2) : rounded;
+function checkTime(time: TimeFields): TimeFields {
+  if (time.minute > 59 || time.second > 60 || time.micros > 1_000_000) throw new DecodeError('field');
+  return time;
 }
 
-function timeOfDay(time: { hour: number; minute: number; second: number; micros: number }, meridiem: 'am' | 'pm' | null): number {
+
+function timeOfDay(time: TimeFields, meridiem: 'am' | 'pm' | null): number {
   let hour = time.hour;
   if (meridiem !== null) {
     if (hour > 12) throw new DecodeError('field');

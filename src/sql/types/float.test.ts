@@ -1,6 +1,6 @@
 // float4 and float8 against PostgreSQL (PGlite): output digits (TY1) on generated doubles
 // and floats, input on generated decimals (midpoints between float32s included), and the
-// arithmetic's overflow, underflow and division errors.
+// arithmetic's overflow, underflow and division errors (TY8).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

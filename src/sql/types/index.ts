@@ -64,6 +64,7 @@ export {
   trimBpchar,
 } from './character.js';
 export {
+  arrayElement,
   binaryIn,
   binaryOut,
   compare,
@@ -71,6 +72,7 @@ export {
   DEFAULT_TYPE_CONTEXT,
   findTypeInfo,
   parseBool,
+  parseQualifiedName,
   textIn,
   textOut,
   typeCatalog,

@@ -71,8 +71,9 @@ const oidMax = 4294967295n;
 const unsignedLongMax = 18446744073709551615n;
 
 /**
- * oidin: strtoul with PostgreSQL's checks. Negative inputs down to -2^31 are accepted and
- * wrap (so '-1' is 4294967295), for compatibility with old dumps.
+ * oidin (PostgreSQL 15): strtoul, which negates a '-' input modulo 2^64, then accepted if the
+ * result fits 32 bits unsigned or as a sign-extended 32-bit int. So '-1' and
+ * '18446744073709551615' are both 4294967295, '-2147483649' is out of range.
  */
 export function parseOid(text: string, typeWord = 'oid'): number {
   const invalid = (): SqlError => new SqlError('22P02', `invalid input syntax for type ${typeWord}: "${text}"`);
@@ -91,9 +92,10 @@ export function parseOid(text: string, typeWord = 'oid'): number {
   while (isCSpace(text[position])) position++;
   if (magnitude > unsignedLongMax) throw outOfRange();
   if (position !== text.length) throw invalid();
-  if (!negative && magnitude > oidMax) throw outOfRange();
-  if (negative && magnitude > 2147483648n) throw outOfRange();
-  return Number(negative ? (oidMax + 1n - magnitude) % (oidMax + 1n) : magnitude);
+  const converted = negative ? BigInt.asUintN(64, -magnitude) : magnitude;
+  const signExtendedMin = unsignedLongMax + 1n - 2147483648n;
+  if (converted > oidMax && converted < signExtendedMin) throw outOfRange();
+  return Number(BigInt.asUintN(32, converted));
 }
 
 /** A value as the type's representation, or 22003 if it does not fit. */

@@ -111,14 +111,15 @@ describe('numeric arithmetic (TY3)', () => {
     ['%', (a, b) => a.mod(b)],
   ];
 
-  it('adds, subtracts, multiplies, divides and takes remainders exactly as PostgreSQL', async () => {
+  it('adds, subtracts, multiplies, divides (also with div()) and takes remainders exactly as PostgreSQL', async () => {
     const pairs = sample(fc.tuple(numericText, numericText), 800, 2);
-    pairs.push(['1', '3'], ['10', '4'], ['0.000001', '7'], ['1e20', '3'], ['2', '0'], ['0', '0'], ['NaN', '0'], ['Infinity', '0'], ['1', 'Infinity'], ['-7.5', '2'], ['7', '-0.3'], ['1', '1e-1000'], ['1e-1000', '3'], ['9999', '0.0001'], ['0.0001', '9999'], ['1', '9999'], ['1', '10000'], ['1', '10001']);
+    pairs.push(['1', '3'], ['10', '4'], ['0.000001', '7'], ['1e20', '3'], ['2', '0'], ['0', '0'], ['NaN', '0'], ['Infinity', '0'], ['1', 'Infinity'], ['-7.5', '2'], ['7', '-0.3'], ['1', '1e-1000'], ['1e-1000', '3'], ['9999', '0.0001'], ['0.0001', '9999'], ['1', '9999'], ['1', '10000'], ['1', '10001'], ['1e-1500', '3'], ['2.5e-1001', '1'], ['1', '7e-1200'], ['123.456', '1e-1100']);
     const cases: Case[] = [];
     for (const [a, b] of pairs) {
       for (const [operator, apply] of operations) {
         cases.push({ sql: `${sqlLiteral(a)}::numeric ${operator} ${sqlLiteral(b)}::numeric`, ours: () => apply(Numeric.parse(a), Numeric.parse(b)).toString() });
       }
+      cases.push({ sql: `div(${sqlLiteral(a)}::numeric, ${sqlLiteral(b)}::numeric)`, ours: () => Numeric.parse(a).divTrunc(Numeric.parse(b)).toString() });
     }
     await assertSameAsPostgres(cases);
   });
@@ -209,6 +210,9 @@ describe('numeric binary format (TY2, TY4)', () => {
     assert.throws(() => Numeric.fromBinary(header(1, 0, 0x1234, 0, 1)), /invalid sign/);
     assert.throws(() => Numeric.fromBinary(header(1, 0, 0, 0, 10000)), /invalid digit/);
     assert.throws(() => Numeric.fromBinary(header(0, 0, 0, 0x4000)), /invalid scale/);
+    assert.throws(() => Numeric.fromBinary(Uint8Array.of(0, 1, 0, 0)), { code: '08P01' });
+    // No limit on the digit count (PostgreSQL 15): 3001 digits at weight 0, dscale 0 is 1.
+    assert.equal(Numeric.fromBinary(header(3001, 0, 0, 0, ...new Array<number>(3001).fill(1))).toString(), '1');
     // Digits hidden by the display scale are truncated: 1.2345 sent with dscale 2 is 1.23.
     assert.equal(Numeric.fromBinary(header(2, 0, 0, 2, 1, 2345)).toString(), '1.23');
     // A protocol fixture: 12345.678 is ndigits 3, weight 1, +, dscale 3, digits 1 2345 6780.

@@ -30,8 +30,6 @@ export const NUMERIC_SCALE_MIN = -1000;
 export const NUMERIC_SCALE_MAX = 1000;
 /** Typmods carry a 4-byte offset (VARHDRSZ), as PostgreSQL's. */
 const typmodOffset = 4;
-/** numeric_recv rejects more base-10000 digits than this. */
-const binaryDigitsMax = NUMERIC_PRECISION_MAX + resultScaleMax;
 
 const binarySignPositive = 0x0000;
 const binarySignNegative = 0x4000;
@@ -325,8 +323,12 @@ export class Numeric {
     if (this.kind !== 'finite' || other.kind !== 'finite') return divideSpecial(this, other);
     if (other.unscaled === 0n) throw divisionByZero();
     const resultScale = selectDivisionScale(this, other);
-    const numerator = this.unscaled * powerOfTen(resultScale + other.scale - this.scale);
-    return Numeric.finite(divideRoundHalfAway(numerator, other.unscaled), resultScale);
+    // quotient × 10^resultScale = (u1 / 10^s1) / (u2 / 10^s2) × 10^resultScale; the result
+    // scale is capped at 1000, so the power can be negative when the dividend's scale is larger.
+    const shift = resultScale + other.scale - this.scale;
+    const numerator = shift >= 0 ? this.unscaled * powerOfTen(shift) : this.unscaled;
+    const denominator = shift >= 0 ? other.unscaled : other.unscaled * powerOfTen(-shift);
+    return Numeric.finite(divideRoundHalfAway(numerator, denominator), resultScale);
   }
 
   /** numeric_mod: x - trunc(x/y)*y, sign of the dividend, scale max(s1, s2). */
@@ -411,14 +413,14 @@ export class Numeric {
 
   /** numeric_recv: validates as PostgreSQL (22P03), truncates digits hidden by dscale, applies the typmod. */
   static fromBinary(bytes: Uint8Array, typmod = -1): Numeric {
-    if (bytes.length < 8) throw incorrectBinaryFormat();
+    if (bytes.length < 8) throw insufficientData();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const digitCount = view.getUint16(0);
     const weight = view.getInt16(2);
     const sign = view.getUint16(4);
     const displayScale = view.getUint16(6);
-    if (digitCount > binaryDigitsMax) throw new SqlError('22P03', 'invalid length in external "numeric" value');
-    if (bytes.length !== 8 + 2 * digitCount) throw incorrectBinaryFormat();
+    if (bytes.length < 8 + 2 * digitCount) throw insufficientData();
+    if (bytes.length > 8 + 2 * digitCount) throw incorrectBinaryFormat();
     if (![binarySignPositive, binarySignNegative, binarySignNaN, binarySignPositiveInfinity, binarySignNegativeInfinity].includes(sign)) {
       throw new SqlError('22P03', 'invalid sign in external "numeric" value');
     }
@@ -522,8 +524,14 @@ function numericFieldOverflow(precision: number, scale: number): SqlError {
   });
 }
 
-function incorrectBinaryFormat(): SqlError {
+/** A binary value with bytes left over (the caller adds "in bind parameter n"). */
+export function incorrectBinaryFormat(): SqlError {
   return new SqlError('22P03', 'incorrect binary data format');
+}
+
+/** A binary value cut short (pq_getmsg* reading past the end). */
+export function insufficientData(): SqlError {
+  return new SqlError('08P01', 'insufficient data left in message');
 }
 
 function specialRank(kind: NumericKind): number {

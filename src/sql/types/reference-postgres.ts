@@ -1,21 +1,29 @@
-// Test support: PostgreSQL as the oracle, in process (PGlite, PostgreSQL compiled to WASM).
-// One instance per test file. `evaluate` runs many SQL expressions in one round trip and
-// reports each one's text output (the type's output function, so char(n) keeps its padding)
-// or its error; `binaryResults` runs a query over the extended protocol with binary result
-// format and returns the raw column bytes, so the binary formats are checked on real bytes.
+// Test support: PostgreSQL as the oracle. By default PGlite (PostgreSQL compiled to WASM,
+// in process), one instance per test file; with BOREAL_TYPES_REFERENCE=postgres15 a real
+// PostgreSQL 15 server (src/testing/postgres15.ts), to check what PGlite cannot tell us.
+// `evaluate` runs many SQL expressions in one round trip and reports each one's text output
+// (the type's output function, so char(n) keeps its padding) or its error; `binaryResults`
+// runs a query with binary parameters and binary result format and returns the raw column
+// bytes, so the binary formats are checked on real bytes.
 //
-// PGlite 0.5 is PostgreSQL 18; the tests avoid the few inputs whose meaning changed after 15
-// (non-decimal integer literals, underscores in numbers) — see README.md.
+// PGlite 0.5 is PostgreSQL 18; the tests avoid or pin the few inputs whose meaning changed
+// after 15 (README.md lists them).
 
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
 import { SqlError } from '../../pgwire/session.js';
+import { startPostgres15, type Postgres15 } from '../../testing/postgres15.js';
 
 export type Outcome =
   | { kind: 'value'; text: string | null }
   | { kind: 'error'; code: string; message: string; detail: string | null; hint: string | null };
 
 const setupSql = `
-create function boreal_try(expression text, out result text, out is_null boolean,
+create or replace function boreal_try(expression text, out result text, out is_null boolean,
                            out code text, out message text, out detail text, out hint text)
 language plpgsql as $$
 begin
@@ -26,17 +34,24 @@ exception when others then
 end $$;
 `;
 
+/** What the tests need from a PostgreSQL: SQL with parameters, and binary round trips. */
+interface Backend {
+  query<T>(sql: string, parameters: unknown[]): Promise<T[]>;
+  binaryResults(sql: string, parameters: ReadonlyArray<{ oid: number; bytes: Uint8Array | null }>): Promise<Array<Array<Uint8Array | null>>>;
+  close(): Promise<void>;
+}
+
 export class ReferencePostgres {
-  private constructor(private readonly database: PGlite) {}
+  private constructor(private readonly backend: Backend) {}
 
   static async start(): Promise<ReferencePostgres> {
-    const database = await PGlite.create();
-    await database.exec(setupSql);
-    return new ReferencePostgres(database);
+    const backend = process.env.BOREAL_TYPES_REFERENCE === 'postgres15' ? await startServerBackend() : await startPgliteBackend();
+    await backend.query(setupSql, []);
+    return new ReferencePostgres(backend);
   }
 
   async close(): Promise<void> {
-    await this.database.close();
+    await this.backend.close();
   }
 
   /** Each expression's output text (null for NULL) or error, in order. */
@@ -45,11 +60,11 @@ export class ReferencePostgres {
     const batchSize = 2000;
     for (let start = 0; start < expressions.length; start += batchSize) {
       const batch = expressions.slice(start, start + batchSize);
-      const result = await this.database.query<{ result: string | null; is_null: boolean | null; code: string | null; message: string | null; detail: string | null; hint: string | null }>(
+      const rows = await this.backend.query<{ result: string | null; is_null: boolean | null; code: string | null; message: string | null; detail: string | null; hint: string | null }>(
         'select (boreal_try(e)).* from unnest($1::text[]) with ordinality as t(e, n) order by n',
         [batch],
       );
-      for (const row of result.rows) {
+      for (const row of rows) {
         if (row.code !== null) {
           outcomes.push({ kind: 'error', code: row.code, message: row.message ?? '', detail: emptyToNull(row.detail), hint: emptyToNull(row.hint) });
         } else {
@@ -61,18 +76,102 @@ export class ReferencePostgres {
   }
 
   async query<T>(sql: string, parameters: unknown[] = []): Promise<T[]> {
-    return (await this.database.query<T>(sql, parameters)).rows;
+    return this.backend.query<T>(sql, parameters);
   }
 
   /**
-   * Runs `sql` (with parameters given as binary values of the stated OIDs) asking for binary
+   * Runs `sql` with parameters given as binary values of the stated OIDs, asking for binary
    * results; returns each row's column bytes, or throws the server's error as a SqlError.
    */
   async binaryResults(sql: string, parameters: ReadonlyArray<{ oid: number; bytes: Uint8Array | null }> = []): Promise<Array<Array<Uint8Array | null>>> {
-    const request = concat([parseMessage(sql, parameters.map((p) => p.oid)), bindMessage(parameters.map((p) => p.bytes)), executeMessage(), syncMessage()]);
-    const response = await this.database.execProtocolRaw(request);
-    return readDataRows(response);
+    return this.backend.binaryResults(sql, parameters);
   }
+}
+
+/**
+ * A fresh PGlite spends most of its start in initdb (about 6 s); a data directory dumped once
+ * and loaded afterwards starts in under a second. The dump is cached in the temporary
+ * directory under the PGlite version, written whole then renamed, and ignored if unusable.
+ */
+async function createPglite(): Promise<PGlite> {
+  const packageDirectory = path.dirname(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')));
+  const version = (JSON.parse(fs.readFileSync(path.join(packageDirectory, 'package.json'), 'utf8')) as { version: string }).version;
+  const cachePath = path.join(os.tmpdir(), `boreal-types-pglite-${version}.tar`);
+  if (fs.existsSync(cachePath)) {
+    try {
+      return await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(cachePath)]) });
+    } catch {
+      // A damaged or foreign dump: start from scratch and replace it.
+    }
+  }
+  const database = await PGlite.create();
+  await database.exec(setupSql);
+  const dump = await database.dumpDataDir('none');
+  const temporaryPath = `${cachePath}.${process.pid}`;
+  fs.writeFileSync(temporaryPath, new Uint8Array(await dump.arrayBuffer()));
+  fs.renameSync(temporaryPath, cachePath);
+  return database;
+}
+
+async function startPgliteBackend(): Promise<Backend> {
+  const database = await createPglite();
+  return {
+    query: async <T>(sql: string, parameters: unknown[]) => (parameters.length === 0 ? (await database.exec(sql)).at(-1)?.rows ?? [] : (await database.query(sql, parameters)).rows) as T[],
+    binaryResults: async (sql, parameters) => {
+      const request = concat([parseMessage(sql, parameters.map((p) => p.oid)), bindMessage(parameters.map((p) => p.bytes)), executeMessage(), syncMessage()]);
+      return readDataRows(await database.execProtocolRaw(request));
+    },
+    close: () => database.close(),
+  };
+}
+
+async function startServerBackend(): Promise<Backend> {
+  const server: Postgres15 = await startPostgres15();
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  const sendFunctions = new Map<number, string>();
+  // node-postgres decodes binary result columns as UTF-8 text, losing bytes. So results come
+  // back as text and each value is turned into its binary form by the type's own send
+  // function on the server (text output read back by the input function is the same value
+  // for every type tested). Parameters go out in binary: node-postgres sends Buffers so.
+  const send = async (typeOid: number, text: string): Promise<Uint8Array> => {
+    let function_ = sendFunctions.get(typeOid);
+    if (function_ === undefined) {
+      const rows = (await client.query<{ send: string; name: string }>("select typsend::text as send, 'pg_catalog.' || quote_ident(typname) as name from pg_type where oid = $1", [typeOid])).rows;
+      function_ = `${rows[0]!.send}($1::${rows[0]!.name})`;
+      sendFunctions.set(typeOid, function_);
+    }
+    const rows = (await client.query<{ bytes: Buffer }>(`select ${function_} as bytes`, [text])).rows;
+    return new Uint8Array(rows[0]!.bytes);
+  };
+  return {
+    query: async <T>(sql: string, parameters: unknown[]) => (await client.query(sql, parameters)).rows as T[],
+    binaryResults: async (sql, parameters) => {
+      let result: pg.QueryResult;
+      try {
+        result = await client.query({
+          text: sql,
+          values: parameters.map((p) => (p.bytes === null ? null : Buffer.from(p.bytes))),
+          rowMode: 'array',
+          types: { getTypeParser: () => (value: string) => value },
+        } as pg.QueryConfig);
+      } catch (error) {
+        const { code, message, detail } = error as { code: string; message: string; detail?: string };
+        throw new SqlError(code, message, detail === undefined ? {} : { detail });
+      }
+      const rows: Array<Array<Uint8Array | null>> = [];
+      for (const row of result.rows as Array<Array<string | null>>) {
+        const columns: Array<Uint8Array | null> = [];
+        for (const [index, value] of row.entries()) columns.push(value === null ? null : await send(result.fields[index]!.dataTypeID, value));
+        rows.push(columns);
+      }
+      return rows;
+    },
+    close: async () => {
+      await client.end();
+      await server.stop();
+    },
+  };
 }
 
 function emptyToNull(text: string | null): string | null {
@@ -82,6 +181,9 @@ function emptyToNull(text: string | null): string | null {
 /** A successful outcome's text, or 'ERROR code: message' — the comparable form of either. */
 export function describeOutcome(outcome: Outcome): string {
   if (outcome.kind === 'value') return outcome.text === null ? 'NULL' : `'${outcome.text}'`;
+  // PostgreSQL 16 capitalized the setting's name in this hint; 15, our reference, did not.
+  const hint = outcome.hint?.replace('different "DateStyle" setting', 'different "datestyle" setting') ?? null;
+  outcome = { ...outcome, hint };
   return `ERROR ${outcome.code}: ${outcome.message}${outcome.detail === null ? '' : ` DETAIL: ${outcome.detail}`}${outcome.hint === null ? '' : ` HINT: ${outcome.hint}`}`;
 }
 

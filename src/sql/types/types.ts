@@ -36,7 +36,7 @@ import {
 } from './datetime.js';
 import { formatFloat4, formatFloat8, parseFloat4, parseFloat8 } from './float.js';
 import { parseInt2, parseInt4, parseInt8, parseOid } from './integer.js';
-import { Numeric } from './numeric.js';
+import { incorrectBinaryFormat, insufficientData, Numeric } from './numeric.js';
 
 /** PostgreSQL's OIDs of the supported types. */
 export const TypeOids = {
@@ -173,9 +173,13 @@ export function typeCatalog(): Array<{ oid: number; name: string; length: number
 
 /** Session state that some types' I/O depends on. */
 export interface TypeContext extends DateTimeContext {
-  /** regclass input by name: the relation's OID, or null (42P01). Without it, only numeric input. */
-  relationOid?: (name: string) => number | null;
-  /** regclass output: the relation's name, or null to print the number. */
+  /**
+   * regclass input by name: the OID of the relation named by a parsed, possibly
+   * schema-qualified name (['public', 't'] or ['t']), or null (42P01). Without it, regclass
+   * accepts only OIDs written in digits.
+   */
+  relationOid?: (qualifiedName: readonly string[]) => number | null;
+  /** regclass output: the relation's name as regclassout prints it, or null to print the number. */
   relationName?: (oid: number) => string | null;
 }
 
@@ -215,15 +219,60 @@ export function parseBool(text: string): boolean {
   throw new SqlError('22P02', `invalid input syntax for type boolean: "${text}"`);
 }
 
-/** regclassin: an OID in digits, or a name through the context's catalog lookup. */
+/** regclassin: an OID in digits, '-' for none, or a relation name looked up through the context. */
 function parseRegclass(text: string, context: TypeContext): number {
   if (text === '-') return 0; // InvalidOid, as regclassout prints it
   if (/^[0-9]+$/.test(text)) return parseOid(text, 'oid');
-  const lookup = context.relationOid;
-  if (lookup === undefined) throw new SqlError('0A000', `regclass input by name needs the catalog: "${text}"`);
-  const oid = lookup(text);
-  if (oid === null) throw new SqlError('42P01', `relation "${text}" does not exist`);
+  return lookUpRelation(text, context);
+}
+
+/** A relation name (stringToQualifiedNameList) resolved through the context's catalog. */
+export function lookUpRelation(text: string, context: TypeContext): number {
+  const names = parseQualifiedName(text);
+  if (context.relationOid === undefined) throw new SqlError('0A000', `regclass lookup by name needs the catalog: "${text}"`);
+  const oid = context.relationOid(names);
+  if (oid === null) throw new SqlError('42P01', `relation "${names.join('.')}" does not exist`);
   return oid;
+}
+
+/**
+ * SplitIdentifierString on '.': unquoted names are trimmed and lower-cased (ASCII), quoted
+ * ones keep their case with "" for a quote; 42602 'invalid name syntax' otherwise.
+ */
+export function parseQualifiedName(text: string): string[] {
+  const invalid = (): SqlError => new SqlError('42602', 'invalid name syntax');
+  const names: string[] = [];
+  let position = 0;
+  const skipSpaces = (): void => {
+    while (/[ \t\n\r\f\v]/.test(text[position] ?? 'x')) position++;
+  };
+  skipSpaces();
+  for (;;) {
+    let name = '';
+    if (text[position] === '"') {
+      position++;
+      for (;;) {
+        const end = text.indexOf('"', position);
+        if (end < 0) throw invalid();
+        name += text.slice(position, end);
+        position = end + 1;
+        if (text[position] !== '"') break;
+        name += '"';
+        position++;
+      }
+    } else {
+      const start = position;
+      while (position < text.length && text[position] !== '.' && !/[ \t\n\r\f\v]/.test(text[position]!)) position++;
+      if (position === start) throw invalid();
+      name = text.slice(start, position).replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+    }
+    names.push(toName(name));
+    skipSpaces();
+    if (position === text.length) return names;
+    if (text[position] !== '.') throw invalid();
+    position++;
+    skipSpaces();
+  }
 }
 
 /** The type's input function (PostgreSQL's *in) with the column's typmod (-1: none). */
@@ -337,12 +386,9 @@ export function textOut(type: TypeOid, value: Value, context: TypeContext = DEFA
 
 // --- Binary I/O -----------------------------------------------------------------------
 
-function incorrectBinaryFormat(): SqlError {
-  return new SqlError('22P03', 'incorrect binary data format');
-}
-
 function fixedView(bytes: Uint8Array, length: number): DataView {
-  if (bytes.length !== length) throw incorrectBinaryFormat();
+  if (bytes.length < length) throw insufficientData();
+  if (bytes.length > length) throw incorrectBinaryFormat();
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
