@@ -34,6 +34,8 @@ interface Held {
 
 /** Changed ranges closer than this are shipped as one range (a range in a WriteMany record costs 4 bytes). */
 const MERGE_GAP_BYTES = 4;
+/** The diff skips equal chunks of this size with one native compare (a divisor of PAGE_BYTES). */
+const DIFF_CHUNK_BYTES = 128;
 
 export class MiniTransaction {
   private readonly held = new Map<PageId, Held>();
@@ -103,7 +105,14 @@ export class MiniTransaction {
       const ranges: Array<{ offset: number; data: Uint8Array }> = [];
       let bytes = 0;
       let at = 0;
+      const copyBuffer = Buffer.from(copy.buffer, copy.byteOffset, PAGE_BYTES);
+      const baseBuffer = Buffer.from(base.buffer, base.byteOffset, PAGE_BYTES);
       while (at < PAGE_BYTES) {
+        // Skip equal chunks with a native compare; most of a page is unchanged.
+        if (at % DIFF_CHUNK_BYTES === 0 && copyBuffer.compare(baseBuffer, at, at + DIFF_CHUNK_BYTES, at, at + DIFF_CHUNK_BYTES) === 0) {
+          at += DIFF_CHUNK_BYTES;
+          continue;
+        }
         if (copy[at] === base[at]) {
           at++;
           continue;

@@ -67,6 +67,9 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       random: new MathRandom(),
       send: (to, message) => transport.send(to, message),
       defer: (task) => queueMicrotask(task),
+      // After I/O callbacks, not as a microtask: every mini-transaction appended in this turn of
+      // the event loop then goes out in one batch per segment.
+      deferBatch: (task) => setImmediate(task),
       log,
       persistMetadata: (metadata, done) => {
         try {

@@ -71,8 +71,13 @@ export interface ClientEnvironment {
   nowMs(): number;
   random: Random;
   send(to: Address, message: Message): void;
-  /** Runs `task` soon, after the current step (setImmediate in production). */
+  /** Runs `task` soon, after the current step (a microtask in production). */
   defer(task: () => void): void;
+  /**
+   * Runs a flush of queued records later than defer, so that records appended in the same
+   * turn of the event loop share a batch (setImmediate in production; defer if absent).
+   */
+  deferBatch?(task: () => void): void;
   log(event: string, fields: Record<string, unknown>): void;
   /**
    * Makes new volume metadata durable (the control plane's store). A new epoch is refused
@@ -506,7 +511,8 @@ export class VolumeClient {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.environment.defer(() => this.flush());
+    if (this.environment.deferBatch !== undefined) this.environment.deferBatch(() => this.flush());
+    else this.environment.defer(() => this.flush());
   }
 
   /** Sends everything queued, one batch per segment (split at the batch limit). */
