@@ -122,11 +122,28 @@ export class TableScanNode implements PlanNode {
 import { prefixEnd } from '../engine/codec.js';
 import { toStorage } from './typesys.js';
 
+/** A bound value that cannot be expressed in the key's type: the range falls back to a full read. */
+export const NO_BOUND = Symbol('no bound') as unknown as Datum;
+
 /** Encoded [from, to) bounds of a key range, or empty when a bound is NULL (nothing matches). */
 async function keyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8Array | undefined; to: Uint8Array | undefined; empty: boolean }> {
+  try {
+    return await exactKeyBounds(range, env);
+  } catch (error) {
+    if (error === NO_BOUND) return { from: undefined, to: undefined, empty: false };
+    throw error;
+  }
+}
+
+async function exactKeyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8Array | undefined; to: Uint8Array | undefined; empty: boolean }> {
+  const bound = async (expr: Compiled): Promise<Datum> => {
+    const value = await evaluate(expr, [], env);
+    if (value === NO_BOUND) throw NO_BOUND;
+    return value;
+  };
   const equal: Value[] = [];
   for (const [position, expr] of range.equal.entries()) {
-    const value = await evaluate(expr, [], env);
+    const value = await bound(expr);
     if (value === null) return { from: undefined, to: undefined, empty: true };
     equal.push(toStorage(range.types[position]!, value));
   }
@@ -135,13 +152,13 @@ async function keyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8Array 
   let to: Uint8Array | undefined = equal.length > 0 ? prefixEnd(prefix) : undefined;
   const type = range.types[equal.length]!;
   if (range.lower !== undefined) {
-    const value = await evaluate(range.lower.expr, [], env);
+    const value = await bound(range.lower.expr);
     if (value === null) return { from: undefined, to: undefined, empty: true };
     const key = encodeKey([...equal, toStorage(type, value)]);
     from = range.lower.inclusive ? key : prefixEnd(key);
   }
   if (range.upper !== undefined) {
-    const value = await evaluate(range.upper.expr, [], env);
+    const value = await bound(range.upper.expr);
     if (value === null) return { from: undefined, to: undefined, empty: true };
     const key = encodeKey([...equal, toStorage(type, value)]);
     to = range.upper.inclusive ? prefixEnd(key) : key;

@@ -836,6 +836,17 @@ function compileSubLink(body: Node, scope: Scope, ctx: BindContext): Compiled {
         },
       };
     }
+    case 'ARRAY_SUBLINK': {
+      if (sub.columns.length !== 1) throw new SqlError('42601', 'subquery must return only one column');
+      const element = sub.columns[0]!.type === Oid.unknown ? Oid.text : sub.columns[0]!.type;
+      const run = sub.correlated ? undefined : cached((env) => env.runSubquery(plan, inner([], env), Number.MAX_SAFE_INTEGER));
+      return {
+        type: arrayOf(element),
+        typmod: -1,
+        async: true,
+        fn: async (row, env) => (await (run ? run(env) : env.runSubquery(plan, inner(row, env), Number.MAX_SAFE_INTEGER))).map((each) => each[0]!),
+      };
+    }
     case 'ANY_SUBLINK':
     case 'ALL_SUBLINK': {
       if (sub.columns.length !== 1) throw new SqlError('42601', sub.columns.length > 1 ? 'subquery has too many columns' : 'subquery has too few columns');

@@ -5,7 +5,7 @@
 import { SqlError } from '../pgwire/session.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, commonType, lift, strict, numericRank, type Compiled } from './expr.js';
-import { arithmetic, arrayElement, arrayOf, castValue, compareValues, numericFrom, numericToFloat, roundValue, typeName, type Datum } from './typesys.js';
+import { arithmetic, arrayElement, arrayOf, castValue, compareValues, numericFrom, numericToFloat, roundValue, textOut, typeName, type Datum } from './typesys.js';
 
 export const SERVER_VERSION = '15.8';
 export const VERSION_STRING = `PostgreSQL ${SERVER_VERSION} (Boreal 0.1.0) on x86_64-pc-linux-gnu, compiled by TypeScript, 64-bit`;
@@ -160,6 +160,25 @@ export function callFunction(name: string, args: Compiled[], schema: string | un
     case 'pg_table_is_visible':
       arity(name, args, 1);
       return strict([coerce(args[0]!, Oid.oid)], Oid.bool, () => true);
+    case 'pg_encoding_to_char':
+      arity(name, args, 1);
+      return strict([coerce(args[0]!, Oid.int4)], Oid.name, (encoding: number) => (encoding === 6 ? 'UTF8' : encoding === 0 ? 'SQL_ASCII' : ''));
+    case 'array_to_string': {
+      arity(name, args, 2, 3);
+      const element = arrayElement(args[0]!.type);
+      if (element === undefined) throw noSuchFunction(name, args);
+      const rest = args.slice(1).map((arg) => coerce(arg, Oid.text));
+      return lift([args[0]!, ...rest], Oid.text, (list, separator, nullText) => {
+        if (list === null || separator === null) return null;
+        const parts: string[] = [];
+        for (const item of list as Datum[]) {
+          if (item === null) {
+            if (nullText !== undefined && nullText !== null) parts.push(nullText as string);
+          } else parts.push(textOut(element, item));
+        }
+        return parts.join(separator as string);
+      });
+    }
     case 'pg_sleep':
       throw new SqlError('0A000', 'pg_sleep is not supported yet');
     default:

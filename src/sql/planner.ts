@@ -24,7 +24,8 @@ import { Oid, type TypeOid } from './oid.js';
 import { coerce, commonType, compileComparison, compileExpr, constantExpr, Params, Scope, type BindContext, type Compiled, type Node, type ScopeColumn } from './expr.js';
 import { aggregate, isAggregateName } from './functions.js';
 import { AggregateNode, DistinctNode, FilterNode, HashJoinNode, LateralJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
-import { columnType, typeName } from './typesys.js';
+import { castValue, columnType, typeName } from './typesys.js';
+import { NO_BOUND } from './exec.js';
 import { virtualTable, type VirtualTable } from './system-views.js';
 import { LockRowsNode } from './dml.js';
 import { parseSync } from 'libpg-query';
@@ -618,6 +619,25 @@ function boundValue(node: Node, scope: Scope, bind: BindContext, type: TypeOid):
     } catch {
       return undefined;
     }
+  }
+  if (exactInteger(expr.type) && exactInteger(type) && expr.param !== undefined) {
+    // A parameter of another integer type (clients often bind int8): converted at execution;
+    // a value outside the column's range gives no bound (the scan reads more, the filter decides).
+    const from = expr.type;
+    const fn = expr.fn;
+    return {
+      ...expr,
+      type,
+      fn: (row, env) => {
+        const value = fn(row, env);
+        if (value === null) return null;
+        try {
+          return castValue(value, from, type, -1, false);
+        } catch {
+          return NO_BOUND;
+        }
+      },
+    };
   }
   void scope;
   return undefined;

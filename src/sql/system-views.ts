@@ -57,19 +57,34 @@ const TABLES: Record<string, () => VirtualTable> = {
   pg_class: () =>
     virtual(
       'pg_class',
-      [['oid', Oid.oid], ['relname', Oid.name], ['relnamespace', Oid.oid], ['relkind', Oid.bpchar], ['relowner', Oid.oid], ['reltuples', Oid.float4], ['relhasindex', Oid.bool], ['relpersistence', Oid.bpchar], ['relnatts', Oid.int2]],
+      [
+        ['oid', Oid.oid], ['relname', Oid.name], ['relnamespace', Oid.oid], ['relkind', Oid.bpchar], ['relowner', Oid.oid], ['relam', Oid.oid], ['reltuples', Oid.float4],
+        ['relhasindex', Oid.bool], ['relpersistence', Oid.bpchar], ['relnatts', Oid.int2], ['relchecks', Oid.int2], ['relhasrules', Oid.bool], ['relhastriggers', Oid.bool],
+        ['relrowsecurity', Oid.bool], ['relforcerowsecurity', Oid.bool], ['relispartition', Oid.bool], ['reltablespace', Oid.oid], ['reloftype', Oid.oid], ['relreplident', Oid.bpchar], ['reltoastrelid', Oid.oid],
+      ],
       async (tx) => {
         const schemas = await schemaOids(tx);
         const tables = new Map((await userTables(tx)).map((table) => [table.id, table]));
         const rows: Datum[][] = [];
         for (const relation of await tx.relations()) {
-          const kind = relation.kind === 'r' ? 'r' : relation.kind === 'i' ? 'i' : relation.kind === 'S' ? 'S' : relation.kind;
           const table = tables.get(relation.oid);
-          rows.push([relation.oid, relation.name, schemas.get(relation.schema) ?? 2200, kind, 10, -1, (table?.indexes.length ?? 0) > 0, 'p', table?.columns.length ?? 0]);
+          const am = relation.kind === 'r' ? 2 : relation.kind === 'i' ? 403 : 0;
+          rows.push([relation.oid, relation.name, schemas.get(relation.schema) ?? 2200, relation.kind, 10, am, -1, (table?.indexes.length ?? 0) > 0, 'p', table?.columns.length ?? 0, table?.checks.length ?? 0, false, false, false, false, false, 0, 0, 'd', 0]);
         }
         return rows;
       },
     ),
+  pg_index: () =>
+    virtual(
+      'pg_index',
+      [['indexrelid', Oid.oid], ['indrelid', Oid.oid], ['indnatts', Oid.int2], ['indisunique', Oid.bool], ['indisprimary', Oid.bool], ['indisclustered', Oid.bool], ['indisvalid', Oid.bool], ['indisready', Oid.bool], ['indislive', Oid.bool], ['indisreplident', Oid.bool]],
+      async (tx) => {
+        const rows: Datum[][] = [];
+        for (const table of await userTables(tx)) for (const index of table.indexes) rows.push([index.id, table.id, index.columns.length, index.unique, index.primary, false, true, true, true, false]);
+        return rows;
+      },
+    ),
+  pg_auth_members: () => virtual('pg_auth_members', [['roleid', Oid.oid], ['member', Oid.oid], ['grantor', Oid.oid], ['admin_option', Oid.bool]], async () => []),
   pg_attribute: () =>
     virtual(
       'pg_attribute',
@@ -90,9 +105,17 @@ const TABLES: Record<string, () => VirtualTable> = {
       typeCatalog().map((type) => [type.oid, type.name, 11, type.length, 'b', type.category, type.element, type.array, 0, 0]),
     ),
   pg_database: () =>
-    virtual('pg_database', [['oid', Oid.oid], ['datname', Oid.name], ['datdba', Oid.oid], ['encoding', Oid.int4], ['datcollate', Oid.name], ['datctype', Oid.name], ['datallowconn', Oid.bool]], async () => [[5, 'postgres', 10, 6, 'C', 'C', true]]),
+    virtual(
+      'pg_database',
+      [['oid', Oid.oid], ['datname', Oid.name], ['datdba', Oid.oid], ['encoding', Oid.int4], ['datlocprovider', Oid.bpchar], ['datistemplate', Oid.bool], ['datallowconn', Oid.bool], ['datconnlimit', Oid.int4], ['datcollate', Oid.text], ['datctype', Oid.text], ['daticulocale', Oid.text], ['datacl', 1009]],
+      async () => [[5, 'postgres', 10, 6, 'c', false, true, -1, 'C', 'C', null, null]],
+    ),
   pg_roles: () =>
-    virtual('pg_roles', [['oid', Oid.oid], ['rolname', Oid.name], ['rolsuper', Oid.bool], ['rolcanlogin', Oid.bool], ['rolcreatedb', Oid.bool], ['rolcreaterole', Oid.bool]], async () => [[10, 'postgres', true, true, true, true]]),
+    virtual(
+      'pg_roles',
+      [['oid', Oid.oid], ['rolname', Oid.name], ['rolsuper', Oid.bool], ['rolinherit', Oid.bool], ['rolcreaterole', Oid.bool], ['rolcreatedb', Oid.bool], ['rolcanlogin', Oid.bool], ['rolreplication', Oid.bool], ['rolconnlimit', Oid.int4], ['rolvaliduntil', Oid.timestamptz], ['rolbypassrls', Oid.bool]],
+      async () => [[10, 'postgres', true, true, true, true, true, true, -1, null, true]],
+    ),
   pg_stat_activity: () =>
     virtual(
       'pg_stat_activity',
