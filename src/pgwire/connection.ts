@@ -127,6 +127,7 @@ export class Connection {
   private readonly port: OutputPort = {
     send: (message) => this.send(message),
     drain: () => this.drain(),
+    flush: () => this.flushOutput(),
     copyInData: () => this.copyInData(),
   };
 
@@ -209,6 +210,7 @@ export class Connection {
       this.fatal('XX000', error instanceof Error ? error.message : String(error));
     } finally {
       this.pumpRunning = false;
+      this.flushOutput();
     }
   }
 
@@ -267,9 +269,10 @@ export class Connection {
     this.outgoing.push(bytes);
     this.outgoingBytes += bytes.length;
     if (this.outgoingBytes >= this.limits.outputBatchBytesMax) this.flushOutput();
-    else if (!this.flushScheduled) {
-      // Every wait (for the client, a drain, the session's I/O) passes through the
-      // microtask queue first, so nothing is held back while the connection waits.
+    else if (!this.flushScheduled && !this.pumpRunning) {
+      // Outside message handling (none is running): send at the end of this turn. While
+      // messages are handled, output waits for ReadyForQuery, Flush, a drain, a full batch
+      // or the end of the input, as PostgreSQL buffers it: one write per query, not several.
       this.flushScheduled = true;
       queueMicrotask(() => this.flushOutput());
     }

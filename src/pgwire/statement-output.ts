@@ -28,6 +28,8 @@ export function errorFieldsOf(error: unknown): ErrorFields {
 export interface OutputPort {
   send(message: BackendMessage): void;
   drain(): Promise<void>;
+  /** Sends what is queued now (the client waits for CopyInResponse before it sends data). */
+  flush(): void;
   copyInData(): AsyncIterable<Uint8Array>;
 }
 
@@ -94,6 +96,7 @@ export class StatementOutput implements Output {
   copyIn(format: 'text' | 'binary', columnFormats: number[]): AsyncIterable<Uint8Array> {
     this.check('copyIn');
     this.port.send({ kind: 'copyInResponse', format: format === 'text' ? 0 : 1, columnFormats });
+    this.port.flush();
     return this.port.copyInData();
   }
 

@@ -109,6 +109,7 @@ export class SqlSession implements SessionHandler {
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private running: AbortController | undefined;
+  private controller = new AbortController();
   private extendedFailed = false;
 
   /** What the session is doing, for pg_stat_activity. */
@@ -276,7 +277,10 @@ export class SqlSession implements SessionHandler {
 
   /** The environment and abort signal for one statement (SE3). */
   private statementEnv(params: Datum[]): { env: Env; signal: AbortSignal; done: () => void } {
-    const controller = new AbortController();
+    // One controller serves statement after statement until one is aborted (creating one per
+    // statement costs more than the statement on a point query).
+    if (this.controller.signal.aborted) this.controller = new AbortController();
+    const controller = this.controller;
     this.running = controller;
     const timeoutMs = this.settings.milliseconds('statement_timeout');
     const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new SqlError('57014', 'canceling statement due to statement timeout')), timeoutMs) : undefined;

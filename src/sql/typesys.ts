@@ -324,8 +324,17 @@ export function fromStorage(type: TypeOid, value: Value): Datum {
 }
 
 /** A column's stored type text (format_type form) to its OID and typmod. */
+const COLUMN_TYPES = new Map<string, { type: TypeOid; typmod: number }>();
+
 export function columnType(text: string): { type: TypeOid; typmod: number } {
-  return T.parseTypeText(text);
+  // Catalog type texts repeat on every statement: parse each once.
+  let resolved = COLUMN_TYPES.get(text);
+  if (resolved === undefined) {
+    const parsed = T.parseTypeText(text);
+    resolved = { type: parsed.type, typmod: parsed.typmod };
+    if (COLUMN_TYPES.size < 10_000) COLUMN_TYPES.set(text, resolved);
+  }
+  return resolved;
 }
 
 /** A TypeName parse-tree node to its OID and typmod (42704 for an unknown type). */
