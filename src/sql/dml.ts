@@ -15,7 +15,7 @@ import type { TableDef } from '../engine/database.js';
 import type { Value } from '../engine/codec.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, compileExpr, Scope, type BindContext, type Compiled, type Env, type Node, type ScopeColumn } from './expr.js';
-import { andAll, columnRef, conjuncts, newQueryContext, planFrom, planQuery, type OutputColumn, type QueryContext } from './planner.js';
+import { andAll, bindContext, columnRef, conjuncts, newQueryContext, planFrom, planQuery, type OutputColumn, type QueryContext } from './planner.js';
 import { evaluate, type ExecContext, type ExplainLine, type PlanNode } from './exec.js';
 import { assignmentCast, columnType, toStorage, typeName, type Datum } from './typesys.js';
 
@@ -30,15 +30,7 @@ export interface DmlPlan {
 }
 
 function bindOf(ctx: QueryContext, noAggregates: string): BindContext {
-  return {
-    params: ctx.params,
-    subquery: (node, outer) => {
-      const before = outer.hitsUpward();
-      const planned = planQuery(node, outer, ctx);
-      return { plan: planned.plan, columns: planned.columns, correlated: outer.hitsUpward() > before };
-    },
-    noAggregates,
-  };
+  return bindContext(ctx, { noAggregates });
 }
 
 function tableOf(ctx: QueryContext, relation: Node): TableDef {

@@ -1095,5 +1095,5 @@ function planAggregation(select: Node, input: PlanNode, scope: Scope, targets: T
   return { plan, scope: aggScope, compile: (node, hint) => bound.get(node) ?? compile(node, hint) };
 }
 
-export { constantExpr, planFrom, conjuncts, finishItem, chooseAccess, andAll, columnRef };
+export { constantExpr, planFrom, conjuncts, finishItem, chooseAccess, andAll, columnRef, bindContext };
 export type { QueryContext, FromItem };

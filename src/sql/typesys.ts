@@ -19,8 +19,7 @@ import { Numeric } from './types/numeric.js';
 import * as Types from './types/types.js';
 import * as Casts from './types/casts.js';
 import * as Names from './types/type-names.js';
-import { int2Arithmetic, int4Arithmetic, int8Arithmetic, integerOperation, type IntegerOperator } from './types/integer.js';
-import { floatArithmetic, type FloatOperator } from './types/float.js';
+import * as Operators from './types/operators.js';
 
 export { Numeric };
 export type Datum = null | boolean | number | bigint | string | Uint8Array | Numeric | DatumArray;
@@ -66,53 +65,8 @@ const T = {
   resolveType: Names.resolveType,
   formatType: Names.formatType,
   typeCatalog: Types.typeCatalog,
-  arithmetic: (op: string, type: TypeOid, a: Datum, b: Datum): Datum => {
-    switch (type) {
-      case Oid.int2:
-        return integerOperation(op as IntegerOperator, 'int2', a as number, b as number);
-      case Oid.int4:
-        return integerOperation(op as IntegerOperator, 'int4', a as number, b as number);
-      case Oid.int8:
-        return integerOperation(op as IntegerOperator, 'int8', a as bigint, b as bigint);
-      case Oid.float4:
-      case Oid.float8:
-        if (op === '%') throw new SqlError('42883', `operator does not exist: ${Names.typeDisplayName(type)} % ${Names.typeDisplayName(type)}`);
-        return floatArithmetic(op as FloatOperator, a as number, b as number, type === Oid.float4);
-      case Oid.numeric: {
-        const x = a as Numeric;
-        const y = b as Numeric;
-        switch (op) {
-          case '+':
-            return x.add(y);
-          case '-':
-            return x.sub(y);
-          case '*':
-            return x.mul(y);
-          case '/':
-            return x.div(y);
-          case '%':
-            return x.mod(y);
-        }
-      }
-    }
-    throw new SqlError('42883', `operator does not exist: ${Names.typeDisplayName(type)} ${op} ${Names.typeDisplayName(type)}`);
-  },
-  negate: (type: TypeOid, value: Datum): Datum => {
-    switch (type) {
-      case Oid.int2:
-        return int2Arithmetic.neg(value as number);
-      case Oid.int4:
-        return int4Arithmetic.neg(value as number);
-      case Oid.int8:
-        return int8Arithmetic.neg(value as bigint);
-      case Oid.float4:
-      case Oid.float8:
-        return -(value as number);
-      case Oid.numeric:
-        return (value as Numeric).neg();
-    }
-    throw new SqlError('42883', `operator does not exist: - ${Names.typeDisplayName(type)}`);
-  },
+  arithmetic: Operators.arithmetic,
+  negate: Operators.negate,
 };
 
 export const typeName = (type: TypeOid): string => T.typeDisplayName(type);

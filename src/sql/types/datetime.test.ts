@@ -3,7 +3,7 @@
 // between them in UTC and in a fixed-offset zone, and the binary formats (TY2).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   civilFromDays,
@@ -23,36 +23,10 @@ import {
   type TimeZone,
   UTC,
 } from './datetime.js';
-import { describeOurs, describeOutcome, ReferencePostgres, sqlLiteral } from './reference-postgres.js';
+import { type ReferenceCase, referenceSuite, sqlLiteral } from './reference-postgres.js';
 import { binaryIn, binaryOut, TypeOids } from './types.js';
 
-let postgres: ReferencePostgres;
-const seed = Number(process.env.TYPES_TEST_SEED ?? Date.now() % 1_000_000);
-const sample = <T>(arbitrary: fc.Arbitrary<T>, count: number, offset = 0): T[] => fc.sample(arbitrary, { seed: seed + offset, numRuns: count });
-
-before(async () => {
-  postgres = await ReferencePostgres.start();
-});
-
-after(async () => {
-  await postgres.close();
-});
-
-interface Case {
-  sql: string;
-  ours: () => string | null;
-}
-
-async function assertSameAsPostgres(cases: readonly Case[]): Promise<void> {
-  const outcomes = await postgres.evaluate(cases.map((c) => c.sql));
-  const differences: string[] = [];
-  cases.forEach((c, index) => {
-    const expected = describeOutcome(outcomes[index]!);
-    const actual = describeOurs(c.ours);
-    if (expected !== actual) differences.push(`${c.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
-  });
-  assert.deepEqual(differences.slice(0, 10), [], `seed ${seed}: ${differences.length} of ${cases.length} differ`);
-}
+const { sample, reference, assertSameAsPostgres } = referenceSuite();
 
 const handWrittenInputs = [
   '2024-01-02', ' 2024-01-02 ', '2024-1-2', '024-01-02', '10000-01-01', '2024/01/02', '2024.01.02', '20240102', '240102',
@@ -94,7 +68,7 @@ const isoTimestampText: fc.Arbitrary<string> = fc
     return `${String(year).padStart(4, '0')}-${two(month)}-${two(day)}${separator}${two(hour)}:${two(minute)}:${two(second)}${fractionPart}${zone}${era}`;
   });
 
-function inputCases(texts: readonly string[]): Case[] {
+function inputCases(texts: readonly string[]): ReferenceCase[] {
   return texts.flatMap((text) => [
     { sql: `${sqlLiteral(text)}::date`, ours: () => formatDate(parseDate(text)) },
     { sql: `${sqlLiteral(text)}::timestamp`, ours: () => formatTimestamp(parseTimestamp(text)) },
@@ -134,7 +108,7 @@ function timestampSql(micros: bigint): string {
 describe('date/time output (TY1)', () => {
   it('prints timestamps and dates anywhere in the range as PostgreSQL', async () => {
     const values = sample(timestampMicros, 800, 2);
-    const cases: Case[] = values.flatMap((micros) => [
+    const cases: ReferenceCase[] = values.flatMap((micros) => [
       { sql: timestampSql(micros), ours: () => formatTimestamp(micros) },
       { sql: `${timestampSql(micros)}::date`, ours: () => formatDate(Number(micros / MICROSECONDS_PER_DAY - (micros % MICROSECONDS_PER_DAY < 0n ? 1n : 0n))) },
     ]);
@@ -160,11 +134,11 @@ describe('date/time conversions in a session time zone', () => {
 
   for (const [setting, zone] of zones) {
     it(`converts and prints as PostgreSQL with time zone ${setting}`, async () => {
-      await postgres.query(`set time zone ${setting}`);
+      await reference().query(`set time zone ${setting}`);
       try {
         const texts = [...sample(isoTimestampText, 150, 4), '4714-11-24 00:00:00 BC', '294276-12-31 23:59:59', '2024-01-02'];
         const context = { timeZone: zone };
-        const cases: Case[] = texts.flatMap((text) => [
+        const cases: ReferenceCase[] = texts.flatMap((text) => [
           { sql: `${sqlLiteral(text)}::timestamptz`, ours: () => formatTimestamptz(parseTimestamptz(text, -1, context), zone) },
           { sql: `${sqlLiteral(text)}::timestamptz::timestamp`, ours: () => formatTimestamp(timestamptzToTimestamp(parseTimestamptz(text, -1, context), zone)) },
           { sql: `${sqlLiteral(text)}::timestamptz::date`, ours: () => formatDate(timestamptzToDate(parseTimestamptz(text, -1, context), zone)) },
@@ -173,7 +147,7 @@ describe('date/time conversions in a session time zone', () => {
         ]);
         await assertSameAsPostgres(cases);
       } finally {
-        await postgres.query('reset time zone');
+        await reference().query('reset time zone');
       }
     });
   }
@@ -185,7 +159,7 @@ describe('date/time binary formats (TY2)', () => {
     for (const micros of values) {
       for (const type of [TypeOids.timestamp, TypeOids.timestamptz]) {
         const bytes = binaryOut(type, micros);
-        const rows = await postgres.binaryResults(`select $1::${type === TypeOids.timestamp ? 'timestamp' : 'timestamptz'}::text, $1`, [{ oid: type, bytes }]);
+        const rows = await reference().binaryResults(`select $1::${type === TypeOids.timestamp ? 'timestamp' : 'timestamptz'}::text, $1`, [{ oid: type, bytes }]);
         const expectedText = type === TypeOids.timestamp ? formatTimestamp(micros) : formatTimestamptz(micros);
         assert.equal(new TextDecoder().decode(rows[0]![0]!), expectedText);
         assert.deepEqual(rows[0]![1], bytes);
@@ -194,7 +168,7 @@ describe('date/time binary formats (TY2)', () => {
     }
     for (const days of [0, -2451545, 2145031948, 8766, Infinity, -Infinity]) {
       const bytes = binaryOut(TypeOids.date, days);
-      const rows = await postgres.binaryResults('select $1::date::text, $1', [{ oid: TypeOids.date, bytes }]);
+      const rows = await reference().binaryResults('select $1::date::text, $1', [{ oid: TypeOids.date, bytes }]);
       assert.equal(new TextDecoder().decode(rows[0]![0]!), formatDate(days));
       assert.deepEqual(rows[0]![1], bytes);
       assert.equal(binaryIn(TypeOids.date, bytes), days);

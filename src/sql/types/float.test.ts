@@ -3,7 +3,7 @@
 // arithmetic's overflow, underflow and division errors (TY8).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   floatArithmetic,
@@ -16,38 +16,12 @@ import {
   shortestFloat64Digits,
 } from './float.js';
 import { exactDecimal } from './numeric.js';
-import { describeOurs, describeOutcome, ReferencePostgres, sqlLiteral } from './reference-postgres.js';
+import { type ReferenceCase, referenceSuite, sqlLiteral } from './reference-postgres.js';
 
-let postgres: ReferencePostgres;
-const seed = Number(process.env.TYPES_TEST_SEED ?? Date.now() % 1_000_000);
-const sample = <T>(arbitrary: fc.Arbitrary<T>, count: number, offset = 0): T[] => fc.sample(arbitrary, { seed: seed + offset, numRuns: count });
-
-before(async () => {
-  postgres = await ReferencePostgres.start();
-});
-
-after(async () => {
-  await postgres.close();
-});
+const { sample, assertSameAsPostgres } = referenceSuite();
 
 /** A JS number as text PostgreSQL reads back to the same value (String(-0) is '0'). */
 const floatText = (value: number): string => (Object.is(value, -0) ? '-0' : String(value));
-
-interface Case {
-  sql: string;
-  ours: () => string | null;
-}
-
-async function assertSameAsPostgres(cases: readonly Case[]): Promise<void> {
-  const outcomes = await postgres.evaluate(cases.map((c) => c.sql));
-  const differences: string[] = [];
-  cases.forEach((c, index) => {
-    const expected = describeOutcome(outcomes[index]!);
-    const actual = describeOurs(c.ours);
-    if (expected !== actual) differences.push(`${c.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
-  });
-  assert.deepEqual(differences.slice(0, 10), [], `seed ${seed}: ${differences.length} of ${cases.length} differ`);
-}
 
 /** Doubles across the whole range, and the awkward ones: large integers, powers, neighbours. */
 function interestingDoubles(count: number, offset: number): number[] {
@@ -127,7 +101,7 @@ describe('float arithmetic', () => {
     const special = [0, -0, 1, -1, 1e308, -1e308, 1e-308, 5e-324, Infinity, -Infinity, NaN, 3.4e38, 1e-45, 2];
     const pairs = [...sample(fc.tuple(fc.double(), fc.double()), 300, 9)];
     for (const a of special) for (const b of special) pairs.push([a, b]);
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const [a, b] of pairs) {
       for (const operator of operators) {
         cases.push({

@@ -3,40 +3,14 @@
 // the fast-check seed that regenerates the same cases.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { cast } from './casts.js';
 import { Numeric, numericTypmod } from './numeric.js';
-import { describeOurs, describeOutcome, ReferencePostgres, sqlLiteral, textArrayBinary } from './reference-postgres.js';
+import { type ReferenceCase, referenceSuite, sqlLiteral, textArrayBinary } from './reference-postgres.js';
 import { textOut, TypeOids } from './types.js';
 
-let postgres: ReferencePostgres;
-const seed = Number(process.env.TYPES_TEST_SEED ?? Date.now() % 1_000_000);
-
-before(async () => {
-  postgres = await ReferencePostgres.start();
-});
-
-after(async () => {
-  await postgres.close();
-});
-
-interface Case {
-  sql: string;
-  ours: () => string | null;
-}
-
-/** Evaluates every case on PostgreSQL and here; fails listing the first differences. */
-async function assertSameAsPostgres(cases: readonly Case[]): Promise<void> {
-  const outcomes = await postgres.evaluate(cases.map((c) => c.sql));
-  const differences: string[] = [];
-  cases.forEach((c, index) => {
-    const expected = describeOutcome(outcomes[index]!);
-    const actual = describeOurs(c.ours);
-    if (expected !== actual) differences.push(`${c.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
-  });
-  assert.deepEqual(differences.slice(0, 10), [], `seed ${seed}: ${differences.length} of ${cases.length} differ`);
-}
+const { sample, reference, assertSameAsPostgres } = referenceSuite();
 
 const digitString = (lengthMax: number): fc.Arbitrary<string> =>
   fc.array(fc.constantFrom('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'), { minLength: 0, maxLength: lengthMax }).map((digits) => digits.join(''));
@@ -56,7 +30,6 @@ const numericText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('NaN', 'Infinity', '-Infinity', '0', '0.000', '-0.0', '1', '-1', '10000', '0.0001', '9999.9999') },
 );
 
-const sample = <T>(arbitrary: fc.Arbitrary<T>, count: number, offset = 0): T[] => fc.sample(arbitrary, { seed: seed + offset, numRuns: count });
 
 describe('numeric text input and output (TY1)', () => {
   it('reads and prints literals as PostgreSQL does', async () => {
@@ -114,7 +87,7 @@ describe('numeric arithmetic (TY3)', () => {
   it('adds, subtracts, multiplies, divides (also with div()) and takes remainders exactly as PostgreSQL', async () => {
     const pairs = sample(fc.tuple(numericText, numericText), 800, 2);
     pairs.push(['1', '3'], ['10', '4'], ['0.000001', '7'], ['1e20', '3'], ['2', '0'], ['0', '0'], ['NaN', '0'], ['Infinity', '0'], ['1', 'Infinity'], ['-7.5', '2'], ['7', '-0.3'], ['1', '1e-1000'], ['1e-1000', '3'], ['9999', '0.0001'], ['0.0001', '9999'], ['1', '9999'], ['1', '10000'], ['1', '10001'], ['1e-1500', '3'], ['2.5e-1001', '1'], ['1', '7e-1200'], ['123.456', '1e-1100']);
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const [a, b] of pairs) {
       for (const [operator, apply] of operations) {
         cases.push({ sql: `${sqlLiteral(a)}::numeric ${operator} ${sqlLiteral(b)}::numeric`, ours: () => apply(Numeric.parse(a), Numeric.parse(b)).toString() });
@@ -127,7 +100,7 @@ describe('numeric arithmetic (TY3)', () => {
   it('negates, takes absolute values and compares as PostgreSQL (NaN above Infinity, scale ignored)', async () => {
     const pairs = sample(fc.tuple(numericText, numericText), 400, 3);
     pairs.push(['NaN', 'NaN'], ['NaN', 'Infinity'], ['-Infinity', '-1e100'], ['1.0', '1.00'], ['0', '-0.000']);
-    const cases: Case[] = pairs.flatMap(([a, b]) => [
+    const cases: ReferenceCase[] = pairs.flatMap(([a, b]) => [
       { sql: `-${sqlLiteral(a)}::numeric`, ours: () => Numeric.parse(a).neg().toString() },
       { sql: `abs(${sqlLiteral(a)}::numeric)`, ours: () => Numeric.parse(a).abs().toString() },
       {
@@ -141,7 +114,7 @@ describe('numeric arithmetic (TY3)', () => {
   it('rounds and truncates to any scale, negative included', async () => {
     const pairs = sample(fc.tuple(numericText, fc.integer({ min: -8, max: 25 })), 500, 4);
     pairs.push(['2.5', 0], ['-2.5', 0], ['1234.5', -2], ['9999.5', 0], ['0.5', -1], ['5', -1], ['-5', -1], ['NaN', 2], ['Infinity', 1]);
-    const cases: Case[] = pairs.flatMap(([text, scale]) => [
+    const cases: ReferenceCase[] = pairs.flatMap(([text, scale]) => [
       { sql: `round(${sqlLiteral(text)}::numeric, ${scale})`, ours: () => Numeric.parse(text).round(scale).toString() },
       { sql: `trunc(${sqlLiteral(text)}::numeric, ${scale})`, ours: () => Numeric.parse(text).trunc(scale).toString() },
     ]);
@@ -153,7 +126,7 @@ describe('numeric conversions', () => {
   it('converts to and from integers and floats as PostgreSQL', async () => {
     const texts = sample(numericText, 300, 5);
     texts.push('2.5', '-2.5', '3.5', '0.5', '-0.5', '2147483647.4', '2147483647.5', '-2147483648.5', '9223372036854775807.5', '1e400', '1e-400');
-    const cases: Case[] = texts.flatMap((text) => [
+    const cases: ReferenceCase[] = texts.flatMap((text) => [
       { sql: `${sqlLiteral(text)}::numeric::int8`, ours: () => textOut(TypeOids.int8, cast(Numeric.parse(text), TypeOids.numeric, TypeOids.int8)) },
       { sql: `${sqlLiteral(text)}::numeric::int4`, ours: () => textOut(TypeOids.int4, cast(Numeric.parse(text), TypeOids.numeric, TypeOids.int4)) },
       { sql: `${sqlLiteral(text)}::numeric::float8`, ours: () => textOut(TypeOids.float8, cast(Numeric.parse(text), TypeOids.numeric, TypeOids.float8)) },
@@ -175,7 +148,7 @@ describe('numeric conversions', () => {
 describe('numeric binary format (TY2, TY4)', () => {
   it("produces numeric_send's bytes and reads them back to the same value and scale", async () => {
     const texts = [...sample(numericText, 400, 8), '0', '0.000', 'NaN', 'Infinity', '-Infinity', '1e-1000', '12345678.000000001', '-0.0001'];
-    const rows = await postgres.binaryResults(`select v::numeric from unnest($1::text[]) as v`, [
+    const rows = await reference().binaryResults(`select v::numeric from unnest($1::text[]) as v`, [
       { oid: 1009, bytes: textArrayBinary(texts) },
     ]);
     assert.equal(rows.length, texts.length);
@@ -191,7 +164,7 @@ describe('numeric binary format (TY2, TY4)', () => {
   it('is accepted by PostgreSQL as a binary parameter', async () => {
     const texts = sample(numericText, 200, 9);
     for (const text of texts.slice(0, 200)) {
-      const rows = await postgres.binaryResults('select $1::numeric::text', [{ oid: 1700, bytes: Numeric.parse(text).toBinary() }]);
+      const rows = await reference().binaryResults('select $1::numeric::text', [{ oid: 1700, bytes: Numeric.parse(text).toBinary() }]);
       assert.equal(new TextDecoder().decode(rows[0]![0]!), Numeric.parse(text).toString(), text);
     }
   });

@@ -9,7 +9,10 @@
 // PGlite 0.5 is PostgreSQL 18; the tests avoid or pin the few inputs whose meaning changed
 // after 15 (README.md lists them).
 
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { after, before } from 'node:test';
+import fc from 'fast-check';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -313,4 +316,50 @@ function readError(body: Uint8Array): SqlError {
   }
   const detail = fields.get('D');
   return new SqlError(fields.get('C') ?? 'XX000', fields.get('M') ?? '', detail === undefined ? {} : { detail });
+}
+
+/** A differential case: SQL for PostgreSQL and the same computation on our side. */
+export interface ReferenceCase {
+  sql: string;
+  ours: () => string | null;
+}
+
+/**
+ * The shared set-up of the type tests: one reference PostgreSQL for the file (started in
+ * before, closed in after), a replayable seed (TYPES_TEST_SEED), fast-check sampling from
+ * it, and the comparison of cases with PostgreSQL's outcomes.
+ */
+export function referenceSuite(): {
+  seed: number;
+  sample: <T>(arbitrary: fc.Arbitrary<T>, count: number, offset?: number) => T[];
+  reference: () => ReferencePostgres;
+  assertSameAsPostgres: (cases: readonly ReferenceCase[]) => Promise<void>;
+} {
+  let postgres: ReferencePostgres | undefined;
+  const seed = Number(process.env.TYPES_TEST_SEED ?? Date.now() % 1_000_000);
+  before(async () => {
+    postgres = await ReferencePostgres.start();
+  });
+  after(async () => {
+    await postgres?.close();
+  });
+  const reference = (): ReferencePostgres => {
+    assert.ok(postgres !== undefined, 'the reference PostgreSQL is started in before()');
+    return postgres;
+  };
+  return {
+    seed,
+    sample: (arbitrary, count, offset = 0) => fc.sample(arbitrary, { seed: seed + offset, numRuns: count }),
+    reference,
+    assertSameAsPostgres: async (cases) => {
+      const outcomes = await reference().evaluate(cases.map((each) => each.sql));
+      const differences: string[] = [];
+      cases.forEach((each, index) => {
+        const expected = describeOutcome(outcomes[index]!);
+        const actual = describeOurs(each.ours);
+        if (expected !== actual) differences.push(`${each.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
+      });
+      assert.deepEqual(differences.slice(0, 12), [], `seed ${seed}: ${differences.length} of ${cases.length} differ`);
+    },
+  };
 }

@@ -4,42 +4,16 @@
 // TY8 (integer arithmetic errors).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { applyTypmod, cast, castContext } from './casts.js';
 import { integerOperation, type IntegerOperator, type IntegerTypeName } from './integer.js';
 import { negate } from './operators.js';
-import { describeOurs, describeOutcome, ReferencePostgres, sqlLiteral, textArrayBinary } from './reference-postgres.js';
+import { type ReferenceCase, referenceSuite, sqlLiteral, textArrayBinary } from './reference-postgres.js';
 import { formatType, parseTypeText, typeDisplayName } from './type-names.js';
 import { binaryIn, binaryOut, compare, DEFAULT_TYPE_CONTEXT, textIn, textOut, type TypeContext, typeCatalog, type TypeName, TypeOids } from './types.js';
 
-let postgres: ReferencePostgres;
-const seed = Number(process.env.TYPES_TEST_SEED ?? Date.now() % 1_000_000);
-const sample = <T>(arbitrary: fc.Arbitrary<T>, count: number, offset = 0): T[] => fc.sample(arbitrary, { seed: seed + offset, numRuns: count });
-
-before(async () => {
-  postgres = await ReferencePostgres.start();
-});
-
-after(async () => {
-  await postgres.close();
-});
-
-interface Case {
-  sql: string;
-  ours: () => string | null;
-}
-
-async function assertSameAsPostgres(cases: readonly Case[]): Promise<void> {
-  const outcomes = await postgres.evaluate(cases.map((c) => c.sql));
-  const differences: string[] = [];
-  cases.forEach((c, index) => {
-    const expected = describeOutcome(outcomes[index]!);
-    const actual = describeOurs(c.ours);
-    if (expected !== actual) differences.push(`${c.sql}\n    postgres: ${expected}\n    ours:     ${actual}`);
-  });
-  assert.deepEqual(differences.slice(0, 12), [], `seed ${seed}: ${differences.length} of ${cases.length} differ`);
-}
+const { sample, reference, assertSameAsPostgres } = referenceSuite();
 
 /** A regclass lookup that finds nothing, so names behave as in an empty database. */
 const context: TypeContext = { ...DEFAULT_TYPE_CONTEXT, relationOid: () => null };
@@ -48,7 +22,7 @@ const context: TypeContext = { ...DEFAULT_TYPE_CONTEXT, relationOid: () => null 
 describe('the registry (TY7)', () => {
   it("matches pg_type's oid, typname, typlen, typcategory, typispreferred, typarray and typelem", async () => {
     const ours = typeCatalog();
-    const theirs = await postgres.query<{ oid: number; name: string; length: number; category: string; preferred: boolean; element: number; array: number }>(
+    const theirs = await reference().query<{ oid: number; name: string; length: number; category: string; preferred: boolean; element: number; array: number }>(
       'select oid::int, typname::text as name, typlen::int as length, typcategory::text as category, typispreferred as preferred, typelem::int as element, typarray::int as array from pg_type where oid = any($1::int[]) order by oid',
       [ours.map((row) => row.oid)],
     );
@@ -57,7 +31,7 @@ describe('the registry (TY7)', () => {
 
   it("names types as format_type(oid, NULL) does in messages", async () => {
     const oids = typeCatalog().map((row) => row.oid);
-    const theirs = await postgres.query<{ oid: number; name: string }>('select oid::int, format_type(oid, null) as name from pg_type where oid = any($1::int[])', [oids]);
+    const theirs = await reference().query<{ oid: number; name: string }>('select oid::int, format_type(oid, null) as name from pg_type where oid = any($1::int[])', [oids]);
     for (const row of theirs) assert.equal(typeDisplayName(row.oid), row.name, String(row.oid));
   });
 });
@@ -82,7 +56,7 @@ describe('text input and output of every type (TY1)', () => {
   });
 
   it('int2, int4, int8 and oid', async () => {
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const [type, offset] of [['int2', 0], ['int4', 10], ['int8', 20]] as const) {
       for (const text of integerTexts(type, offset)) cases.push({ sql: `${sqlLiteral(text)}::${type}`, ours: () => textOut(TypeOids[type], textIn(TypeOids[type], text)) });
     }
@@ -92,7 +66,7 @@ describe('text input and output of every type (TY1)', () => {
   });
 
   it('text, varchar(n), char(n) and name, with typmods applied as the input function and as casts do', async () => {
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     const longNames = ['a'.repeat(63), 'a'.repeat(64), 'é'.repeat(40), `${'a'.repeat(62)}é`, `${'a'.repeat(61)}😀x`];
     for (const text of [...textSamples(30), ...longNames]) {
       cases.push({ sql: `${sqlLiteral(text)}::text`, ours: () => textOut(TypeOids.text, textIn(TypeOids.text, text)) });
@@ -180,7 +154,7 @@ const isStringType = (type: TypeName): boolean => type === 'text' || type === 'v
 
 describe('casts (TY5)', () => {
   it('convert every pair of types as PostgreSQL, rounding, range errors and "cannot cast" included', async () => {
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const source of castSources) {
       for (const value of source.values) {
         for (const target of castTargets) {
@@ -203,7 +177,7 @@ describe('casts (TY5)', () => {
   });
 
   it('apply assignment length coercion (explicit = false) as the typmod functions do', async () => {
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const text of ['abc', 'abc  ', 'abcdef', 'ab    ', 'a😀😀 ']) {
       cases.push({ sql: `pg_catalog."varchar"(${sqlLiteral(text)}::varchar, 7, false)`, ours: () => applyTypmod(TypeOids.varchar, text, 7, false) as string });
       cases.push({ sql: `pg_catalog.bpchar(${sqlLiteral(text)}::bpchar, 7, false)`, ours: () => applyTypmod(TypeOids.bpchar, text, 7, false) as string });
@@ -213,7 +187,7 @@ describe('casts (TY5)', () => {
 
   it("exist in the contexts pg_cast and PostgreSQL's I/O conversion rules give", async () => {
     const oids = typeCatalog().filter((row) => row.category !== 'A').map((row) => row.oid);
-    const rows = await postgres.query<{ source: number; target: number; context: string }>(
+    const rows = await reference().query<{ source: number; target: number; context: string }>(
       'select castsource::int as source, casttarget::int as target, castcontext::text as context from pg_cast where castsource = any($1::int[]) and casttarget = any($1::int[])',
       [oids],
     );
@@ -258,7 +232,7 @@ describe('binary formats (TY2, TY4)', () => {
   it("send PostgreSQL's bytes, and receive them back to the same value", async () => {
     for (const { type, texts } of typeSamples) {
       const oid = TypeOids[type];
-      const rows = await postgres.binaryResults(`select v::${type} from unnest($1::text[]) as v`, [{ oid: 1009, bytes: textArrayBinary(texts) }]);
+      const rows = await reference().binaryResults(`select v::${type} from unnest($1::text[]) as v`, [{ oid: 1009, bytes: textArrayBinary(texts) }]);
       texts.forEach((text, index) => {
         const value = textIn(oid, text, -1, context);
         const theirs = rows[index]![0]!;
@@ -273,7 +247,7 @@ describe('binary formats (TY2, TY4)', () => {
       const oid = TypeOids[type];
       for (const text of texts.slice(0, 8)) {
         const value = textIn(oid, text, -1, context);
-        const rows = await postgres.binaryResults(`select format('%s', $1::${type})`, [{ oid, bytes: binaryOut(oid, value) }]);
+        const rows = await reference().binaryResults(`select format('%s', $1::${type})`, [{ oid, bytes: binaryOut(oid, value) }]);
         assert.equal(new TextDecoder().decode(rows[0]![0]!), textOut(oid, value, context), `${type} ${text}`);
       }
     }
@@ -297,7 +271,7 @@ describe('comparison (TY6)', () => {
     for (const { type, texts } of typeSamples) {
       const oid = TypeOids[type];
       // Ties (1.0 = 1.00, 'a' = 'a ' as char, 0 = -0) are broken by the output text.
-      const rows = await postgres.query<{ v: string }>(`select format('%s', v::${type}) as v from unnest($1::text[]) as t(v) order by v::${type}, format('%s', v::${type}) collate "C"`, [texts]);
+      const rows = await reference().query<{ v: string }>(`select format('%s', v::${type}) as v from unnest($1::text[]) as t(v) order by v::${type}, format('%s', v::${type}) collate "C"`, [texts]);
       const values = texts.map((text) => textIn(oid, text, -1, context));
       const ours = values
         .sort((a, b) => compare(oid, a, b) || compareText(textOut(oid, a, context), textOut(oid, b, context)))
@@ -314,7 +288,7 @@ function compareText(a: string, b: string): number {
 describe('integer arithmetic', () => {
   it('adds, subtracts, multiplies, divides, takes remainders and negates with PostgreSQL errors', async () => {
     const operators: IntegerOperator[] = ['+', '-', '*', '/', '%'];
-    const cases: Case[] = [];
+    const cases: ReferenceCase[] = [];
     for (const [type, offset] of [['int2', 60], ['int4', 61], ['int8', 62]] as const) {
       const bits = BigInt({ int2: 16, int4: 32, int8: 64 }[type]);
       const max = 2n ** (bits - 1n);
@@ -366,8 +340,8 @@ describe('type names', () => {
 
   it('parse SQL spellings and print them back as format_type does', async () => {
     const columns = spellings.map((spelling, index) => `c${index} ${spelling}`).join(', ');
-    await postgres.query(`create table type_names (${columns})`);
-    const rows = await postgres.query<{ name: string }>("select format_type(atttypid, atttypmod) as name from pg_attribute where attrelid = 'type_names'::regclass and attnum > 0 order by attnum");
+    await reference().query(`create table type_names (${columns})`);
+    const rows = await reference().query<{ name: string }>("select format_type(atttypid, atttypmod) as name from pg_attribute where attrelid = 'type_names'::regclass and attnum > 0 order by attnum");
     spellings.forEach((spelling, index) => {
       const { type, typmod } = parseTypeText(spelling);
       assert.equal(formatType(type, typmod), rows[index]!.name, spelling);
