@@ -3,10 +3,9 @@
 // unquoted empty field for NULL, and an optional header line).
 
 import { SqlError, type Output } from '../pgwire/session.js';
-import { Oid } from './oid.js';
-import type { Node, Params } from './expr.js';
-import { Scope } from './expr.js';
-import { newQueryContext, planQuery, type StatementCatalog } from './planner.js';
+import type { Env, Node, Params } from './expr.js';
+import { bindContext, newQueryContext, planQuery, type StatementCatalog } from './planner.js';
+import type { Transaction } from '../engine/database.js';
 import { TableWriter } from './dml.js';
 import { installSubqueries, type PreparedPlan } from './statement.js';
 import { columnType, textIn, textOut, type Datum } from './typesys.js';
@@ -68,6 +67,15 @@ function copyOptions(options: Node[] | undefined): CopyOptions {
   return result;
 }
 
+/** A COPY runs as one statement of the session's transaction, with subqueries and nextval available. */
+function startCopy(session: SqlSession, signal: AbortSignal): { tx: Transaction; env: Env } {
+  const tx = session.transaction();
+  tx.beginStatement({ signal });
+  const env = session.copyEnv();
+  installSubqueries({ tx, signal }, env);
+  return { tx, env };
+}
+
 export function planCopy(session: SqlSession, body: Node, catalog: StatementCatalog, params: Params): PreparedPlan {
   if (body.filename !== undefined) throw new SqlError('0A000', 'COPY to or from a server file is not supported; use STDIN/STDOUT (psql \\copy)');
   if (body.is_program) throw new SqlError('0A000', 'COPY … PROGRAM is not supported');
@@ -86,20 +94,13 @@ function copyFrom(session: SqlSession, body: Node, catalog: StatementCatalog, op
     if (index < 0) throw new SqlError('42703', `column "${name}" of relation "${table.name}" does not exist`);
     return index;
   });
-  const ctx = newQueryContext(catalog, params);
-  const writer = new TableWriter(table, { params, subquery: (node, outer) => {
-    const planned = planQuery(node, outer, ctx);
-    return { plan: planned.plan, columns: planned.columns, correlated: false };
-  } }, targets);
+  const writer = new TableWriter(table, bindContext(newQueryContext(catalog, params)), targets);
   const types = targets.map((column) => columnType(table.columns[column]!.type));
   return {
     kind: 'utility',
     columns: undefined,
     run: async (out: Output, signal: AbortSignal) => {
-      const tx = session.transaction();
-      tx.beginStatement({ signal });
-      const env = session.copyEnv();
-      installSubqueries({ tx, signal }, env);
+      const { tx, env } = startCopy(session, signal);
       let count = 0;
       let lineNumber = 0;
       const parser = new LineSplitter(options);
@@ -274,16 +275,11 @@ function copyTo(session: SqlSession, body: Node, catalog: StatementCatalog, opti
     types = planned.columns.map((column) => column.type);
     header = columns;
   }
-  void Scope;
-  void Oid;
   return {
     kind: 'utility',
     columns: undefined,
     run: async (out: Output, signal: AbortSignal) => {
-      const tx = session.transaction();
-      tx.beginStatement({ signal });
-      const env = session.copyEnv();
-      installSubqueries({ tx, signal }, env);
+      const { tx, env } = startCopy(session, signal);
       out.copyOutStart('text', types.map(() => 0));
       if (options.header) out.copyData(Buffer.from(`${header.map((name) => csvField(name, options, false)).join(options.delimiter)}\n`));
       let count = 0;

@@ -5,27 +5,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PgliteTarget, readCases, sameOutcome, WireTarget, type Difference } from '../testing/differential.js';
-import { SqlCluster } from '../testing/sql-cluster.js';
+import { differentialSuite, readCases, sameOutcome, type Difference } from '../testing/differential.js';
 
 const SPEC_DIR = fileURLToPath(new URL('../../../spec/sql/', import.meta.url));
 
-let cluster: SqlCluster;
-let boreal: WireTarget;
-let postgres: PgliteTarget;
-
-before(async () => {
-  [cluster, postgres] = await Promise.all([SqlCluster.start({ cacheMb: 32 }), PgliteTarget.start()]);
-  boreal = await WireTarget.connect(cluster.url());
-});
-
-after(async () => {
-  await boreal?.close();
-  await postgres?.close();
-  await cluster?.destroy();
-});
+const targets = differentialSuite();
 
 const files = fs.readdirSync(SPEC_DIR).filter((name) => name.endsWith('.sql')).sort();
 
@@ -34,7 +20,7 @@ for (const file of files) {
     const statements = await readCases(path.join(SPEC_DIR, file));
     const differences: Difference[] = [];
     for (const statement of statements) {
-      const [mine, theirs] = [await boreal.run(statement), await postgres.run(statement)];
+      const [mine, theirs] = [await targets.boreal().run(statement), await targets.postgres().run(statement)];
       if (!sameOutcome(mine, theirs)) differences.push({ file, line: statement.line, sql: statement.sql, boreal: mine, postgres: theirs });
     }
     const report = differences.map((difference) => `${difference.file}:${difference.line}: ${difference.sql}\n  boreal:   ${JSON.stringify(difference.boreal)}\n  postgres: ${JSON.stringify(difference.postgres)}`).join('\n');

@@ -4,25 +4,11 @@
 // (RANDOM_QUERY_SEED=n; RANDOM_QUERY_COUNT sets how many queries per seed).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PgliteTarget, sameOutcome, WireTarget, type Statement } from '../testing/differential.js';
+import { test } from 'node:test';
+import { differentialSuite, sameOutcome, type Statement } from '../testing/differential.js';
 import { QueryGenerator } from '../testing/query-generator.js';
-import { SqlCluster } from '../testing/sql-cluster.js';
 
-let cluster: SqlCluster;
-let boreal: WireTarget;
-let postgres: PgliteTarget;
-
-before(async () => {
-  [cluster, postgres] = await Promise.all([SqlCluster.start({ cacheMb: 32 }), PgliteTarget.start()]);
-  boreal = await WireTarget.connect(cluster.url());
-});
-
-after(async () => {
-  await boreal?.close();
-  await postgres?.close();
-  await cluster?.destroy();
-});
+const targets = differentialSuite();
 
 const statement = (sql: string): Statement => ({ sql, ordered: false, compareRows: true, line: 0 });
 
@@ -35,14 +21,14 @@ for (const seed of seeds) {
     const tables = generator.tables(3);
     for (const table of tables) {
       for (const sql of [`DROP TABLE IF EXISTS ${table.name}`, ...QueryGenerator.ddl(table)]) {
-        const [mine, theirs] = [await boreal.run(statement(sql)), await postgres.run(statement(sql))];
+        const [mine, theirs] = [await targets.boreal().run(statement(sql)), await targets.postgres().run(statement(sql))];
         assert.ok(sameOutcome(mine, theirs) && mine.error === undefined, `setup differs: ${sql}\n${JSON.stringify(mine)}\n${JSON.stringify(theirs)}`);
       }
     }
     const differences: string[] = [];
     for (let index = 0; index < perSeed; index++) {
       const sql = generator.query(tables);
-      const [mine, theirs] = [await boreal.run(statement(sql)), await postgres.run(statement(sql))];
+      const [mine, theirs] = [await targets.boreal().run(statement(sql)), await targets.postgres().run(statement(sql))];
       if (!sameOutcome(mine, theirs)) differences.push(`${sql}\n  boreal:   ${JSON.stringify(mine)}\n  postgres: ${JSON.stringify(theirs)}`);
     }
     assert.equal(differences.length, 0, `seed ${seed}: ${differences.length} of ${perSeed} queries differ:\n${differences.slice(0, 10).join('\n')}`);

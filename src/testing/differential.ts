@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { loadModule, parseSync } from 'libpg-query';
+import { after, before } from 'node:test';
+import { SqlCluster } from './sql-cluster.js';
 
 export interface Outcome {
   error?: string | undefined;
@@ -126,4 +128,29 @@ export interface Difference {
 export function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (a.error !== undefined || b.error !== undefined) return a.error === b.error;
   return JSON.stringify(a.fields ?? []) === JSON.stringify(b.fields ?? []) && JSON.stringify(a.rows) === JSON.stringify(b.rows);
+}
+
+/**
+ * The set-up both differential test files share: a Boreal cluster with a wire connection and
+ * a PGlite instance, started in before() and ended in after(); the getters give them to tests.
+ */
+export function differentialSuite(): { boreal: () => WireTarget; postgres: () => PgliteTarget } {
+  let cluster: SqlCluster | undefined;
+  let boreal: WireTarget | undefined;
+  let postgres: PgliteTarget | undefined;
+  before(async () => {
+    const started = await Promise.all([SqlCluster.start({ cacheMb: 32 }), PgliteTarget.start()]);
+    [cluster, postgres] = started;
+    boreal = await WireTarget.connect(started[0].url());
+  });
+  after(async () => {
+    await boreal?.close();
+    await postgres?.close();
+    await cluster?.destroy();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the differential targets start in before()');
+    return value;
+  };
+  return { boreal: () => started(boreal), postgres: () => started(postgres) };
 }
