@@ -15,9 +15,9 @@ import type { TableDef } from '../engine/database.js';
 import type { Value } from '../engine/codec.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, compileExpr, Scope, type BindContext, type Compiled, type Env, type Node, type ScopeColumn } from './expr.js';
-import { andAll, bindContext, columnRef, conjuncts, newQueryContext, planFrom, planQuery, type OutputColumn, type QueryContext } from './planner.js';
-import { evaluate, type ExecContext, type ExplainLine, type PlanNode } from './exec.js';
-import { assignmentCast, columnType, toStorage, typeName, type Datum } from './typesys.js';
+import { andAll, bindContext, columnRef, conjuncts, defaultName as defaultNameOf, newQueryContext, planFrom, planQuery, type OutputColumn, type QueryContext } from './planner.js';
+import { evaluate, storedRow, type ExecContext, type ExplainLine, type PlanNode } from './exec.js';
+import { assignmentCast, columnType, textOut, toStorage, typeName, type Datum } from './typesys.js';
 
 export interface Counter {
   count: number;
@@ -122,7 +122,6 @@ export class TableWriter {
   }
 }
 
-import { textOut } from './typesys.js';
 const displayValue = (type: TypeOid, value: Datum): string => textOut(type, value);
 
 function returningOf(node: Node | undefined, scope: Scope, bind: BindContext): { exprs: Compiled[]; columns: OutputColumn[] } | undefined {
@@ -148,7 +147,6 @@ function returningOf(node: Node | undefined, scope: Scope, bind: BindContext): {
   return { exprs, columns };
 }
 
-import { defaultName as defaultNameOf } from './planner.js';
 
 async function project(exprs: Compiled[], row: Datum[], env: Env): Promise<Datum[]> {
   const out: Datum[] = [];
@@ -323,9 +321,7 @@ class UpdateNode implements PlanNode {
       let failure: unknown;
       const updated = await ctx.tx.update(table, key, (current) => {
         try {
-          const row: Datum[] = current.map((value, column) => (column < types.length ? fromStorageValue(types[column]!, value) : value));
-          while (row.length < types.length) row.push(null);
-          row.push(key);
+          const row = storedRow(types, current, key);
           // D1: re-check the WHERE on the newest version.
           if (!anyAsync && recheck !== undefined && recheck.fn(row, env) !== true) return undefined;
           const next = row.slice(0, types.length);
@@ -350,7 +346,6 @@ class UpdateNode implements PlanNode {
   }
 }
 
-import { fromStorage as fromStorageValue } from './typesys.js';
 
 export function planUpdate(body: Node, ctx: QueryContext): DmlPlan {
   const target = targetScan(body, ctx);
@@ -396,9 +391,7 @@ class DeleteNode implements PlanNode {
         // D1: lock, then re-check the newest version before deleting it.
         const locked = await ctx.tx.lockRow(table, key, 'update');
         if (locked === undefined) continue;
-        row = locked.values.map((value, column) => fromStorageValue(this.types[column]!, value));
-        while (row.length < this.types.length) row.push(null);
-        row.push(key);
+        row = storedRow(this.types, locked.values, key);
         if ((await evaluate(recheck, row, env)) !== true) continue;
       }
       if (!(await ctx.tx.delete(table, key))) continue;
@@ -453,9 +446,7 @@ export class LockRowsNode implements PlanNode {
       const key = candidate[this.table.columns.length] as Uint8Array;
       const locked = await ctx.tx.lockRow(this.table, key, this.mode);
       if (locked === undefined) continue;
-      const row: Datum[] = locked.values.map((value, column) => fromStorageValue(this.types[column]!, value));
-      while (row.length < this.types.length) row.push(null);
-      row.push(key);
+      const row = storedRow(this.types, locked.values, key);
       if (this.recheck !== undefined && (await evaluate(this.recheck, row, env)) !== true) continue;
       yield row;
     }

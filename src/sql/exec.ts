@@ -11,10 +11,10 @@
 
 import { SqlError } from '../pgwire/session.js';
 import type { IndexDef, TableDef, Transaction } from '../engine/database.js';
-import { encodeKey, type Value } from '../engine/codec.js';
+import { encodeKey, prefixEnd, type Value } from '../engine/codec.js';
 import type { Compiled, Env } from './expr.js';
 import type { AggregateSpec } from './functions.js';
-import { compareValues, fromStorage, hashKey, type Datum } from './typesys.js';
+import { compareValues, fromStorage, hashKey, toStorage, type Datum } from './typesys.js';
 import type { TypeOid } from './oid.js';
 
 export const ROWS_IN_MEMORY_MAX = 2_000_000;
@@ -81,6 +81,17 @@ export interface KeyRange {
 
 export type Access = { kind: 'seq' } | { kind: 'pk'; range: KeyRange } | { kind: 'index'; index: IndexDef; range: KeyRange };
 
+/**
+ * A table row as the executor carries it: each column in its SQL representation (columns
+ * added after the row was written read NULL), then the row key.
+ */
+export function storedRow(types: readonly TypeOid[], values: readonly Value[], key: Uint8Array): Datum[] {
+  const out: Datum[] = new Array(types.length + 1);
+  for (let index = 0; index < types.length; index++) out[index] = index < values.length ? fromStorage(types[index]!, values[index]!) : null;
+  out[types.length] = key;
+  return out;
+}
+
 /** Reads a table: every row, a primary-key range, or a secondary-index range. Rows carry the row key last. */
 export class TableScanNode implements PlanNode {
   readonly width: number;
@@ -99,14 +110,9 @@ export class TableScanNode implements PlanNode {
     if (bounds.empty) return;
     const source = this.access.kind === 'index' ? ctx.tx.scanIndex(this.table, this.access.index, bounds.from, bounds.to) : ctx.tx.scan(this.table, bounds.from, bounds.to);
     const types = this.types;
-    const count = types.length;
     let seen = 0;
     for await (const row of source) {
-      const out: Datum[] = new Array(count + 1);
-      const values = row.values;
-      for (let index = 0; index < count; index++) out[index] = index < values.length ? fromStorage(types[index]!, values[index]!) : null;
-      out[count] = row.key;
-      yield out;
+      yield storedRow(types, row.values, row.key);
       if (++seen % 256 === 0) ctx.signal.throwIfAborted();
     }
   }
@@ -119,8 +125,6 @@ export class TableScanNode implements PlanNode {
   }
 }
 
-import { prefixEnd } from '../engine/codec.js';
-import { toStorage } from './typesys.js';
 
 /** A bound value that cannot be expressed in the key's type: the range falls back to a full read. */
 export const NO_BOUND = Symbol('no bound') as unknown as Datum;

@@ -16,7 +16,7 @@
 
 import { SqlError } from '../pgwire/session.js';
 import { Oid, type TypeOid } from './oid.js';
-import { arithmetic, arrayElement, arrayOf, castValue, compareValues, isNumericType, literalValue, negate, numericLiteral, power, typeName, type Datum } from './typesys.js';
+import { arithmetic, arrayElement, arrayOf, castValue, compareValues, isNumericType, literalValue, negate, numericLiteral, power, resolveTypeName, typeName, type Datum } from './typesys.js';
 import { callFunction, isAggregateName } from './functions.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- parse-tree nodes are walked structurally */
@@ -349,8 +349,6 @@ function compileCast(body: Node, scope: Scope, ctx: BindContext): Compiled {
   return coerce(arg, type, typmod, true);
 }
 
-// Resolved lazily to avoid an import cycle with the type registry.
-import { resolveTypeName } from './typesys.js';
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
 
@@ -587,9 +585,14 @@ function compileBool(body: Node, scope: Scope, ctx: BindContext): Compiled {
   const args = (body.args as Node[]).map((arg) => coerce(compileExpr(arg, scope, ctx, Oid.bool), Oid.bool));
   for (const arg of args) if (arg.type !== Oid.bool) throw new SqlError('42804', `argument of ${body.boolop.replace('_EXPR', '')} must be type boolean, not type ${typeName(arg.type)}`);
   if (body.boolop === 'NOT_EXPR') return lift(args, Oid.bool, (value) => (value === null ? null : !value));
-  const isAnd = body.boolop === 'AND_EXPR';
-  const async = args.some((arg) => arg.async);
-  // Short-circuit: AND stops at false, OR at true; NULL otherwise wins over the neutral value (E1).
+  return combineBool(args, body.boolop === 'AND_EXPR');
+}
+
+/**
+ * AND (or OR) of boolean expressions with short-circuit and three-valued logic (E1): AND
+ * stops at false, OR at true; otherwise NULL wins over the neutral value.
+ */
+export function combineBool(args: Compiled[], isAnd: boolean): Compiled {
   const fold = (values: Iterable<Datum>): Datum => {
     let sawNull = false;
     for (const value of values) {
@@ -599,7 +602,7 @@ function compileBool(body: Node, scope: Scope, ctx: BindContext): Compiled {
     return sawNull ? null : isAnd;
   };
   if (args.every((arg) => arg.constant !== undefined)) return constant(Oid.bool, fold(args.map((arg) => arg.constant!.value)));
-  if (async) {
+  if (args.some((arg) => arg.async)) {
     return {
       type: Oid.bool,
       typmod: -1,

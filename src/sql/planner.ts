@@ -21,7 +21,7 @@
 import { SqlError } from '../pgwire/session.js';
 import type { IndexDef, TableDef, Transaction } from '../engine/database.js';
 import { Oid, type TypeOid } from './oid.js';
-import { coerce, commonType, compileComparison, compileExpr, constantExpr, Params, Scope, type BindContext, type Compiled, type Node, type ScopeColumn } from './expr.js';
+import { combineBool, coerce, commonType, compileComparison, compileExpr, constantExpr, Params, Scope, type BindContext, type Compiled, type Node, type ScopeColumn } from './expr.js';
 import { aggregate, isAggregateName } from './functions.js';
 import { AggregateNode, DistinctNode, FilterNode, HashJoinNode, LateralJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
 import { castValue, columnType, typeName } from './typesys.js';
@@ -415,37 +415,7 @@ function shiftExpr(expr: Compiled, shift: number): Compiled {
 function andAll(exprs: Compiled[]): Compiled | undefined {
   if (exprs.length === 0) return undefined;
   if (exprs.length === 1) return exprs[0];
-  const fns = exprs.map((expr) => expr.fn);
-  if (exprs.some((expr) => expr.async)) {
-    return {
-      type: Oid.bool,
-      typmod: -1,
-      async: true,
-      fn: async (row, env) => {
-        let sawNull = false;
-        for (const expr of exprs) {
-          const value = await expr.fn(row, env);
-          if (value === false) return false;
-          if (value === null) sawNull = true;
-        }
-        return sawNull ? null : true;
-      },
-    };
-  }
-  return {
-    type: Oid.bool,
-    typmod: -1,
-    async: false,
-    fn: (row, env) => {
-      let sawNull = false;
-      for (const fn of fns) {
-        const value = fn(row, env);
-        if (value === false) return false;
-        if (value === null) sawNull = true;
-      }
-      return sawNull ? null : true;
-    },
-  };
+  return combineBool(exprs, true);
 }
 
 /** Finds `left = right` conjuncts whose sides come from opposite sides of a join. */

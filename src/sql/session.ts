@@ -284,15 +284,7 @@ export class SqlSession implements SessionHandler {
     this.running = controller;
     const timeoutMs = this.settings.milliseconds('statement_timeout');
     const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new SqlError('57014', 'canceling statement due to statement timeout')), timeoutMs) : undefined;
-    const env: Env = {
-      params,
-      outer: [],
-      processId: this.options.processId,
-      now: BigInt(Date.now() - 946_684_800_000) * 1000n,
-      runSubquery: async () => {
-        throw new SqlError('XX000', 'subquery runner not installed');
-      },
-    };
+    const env = this.newEnv(params);
     return {
       env,
       signal: controller.signal,
@@ -516,9 +508,15 @@ export class SqlSession implements SessionHandler {
 
   /** An environment for statements run outside runPrepared (COPY, internal statements). */
   copyEnv(): Env {
+    return this.newEnv([]);
+  }
+
+  /** A statement's environment: its parameters, the session's pid, now() (µs since 2000-01-01). */
+  private newEnv(params: Datum[]): Env {
     return {
-      params: [],
+      params,
       outer: [],
+      processId: this.options.processId,
       now: BigInt(Date.now() - 946_684_800_000) * 1000n,
       runSubquery: async () => {
         throw new SqlError('XX000', 'subquery runner not installed');
