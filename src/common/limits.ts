@@ -41,6 +41,13 @@ export interface ClientLimits {
   readsInFlightMax: number;
   /** Commit waiters queued. */
   commitWaitersMax: number;
+  /**
+   * Records the client may hold back before shipping them unasked (0: ship every append in
+   * the next batch). Held redo leaves as soon as a commit (or an eviction) waits for it,
+   * when this many are queued, or after a heartbeat interval: one batch per transaction instead of
+   * one per mini-transaction.
+   */
+  heldRecordsMax: number;
 }
 
 export const defaultStorageLimits: StorageLimits = {
@@ -64,4 +71,5 @@ export const defaultClientLimits: ClientLimits = {
   batchRecordsMax: 512,
   readsInFlightMax: 1024,
   commitWaitersMax: 100000,
+  heldRecordsMax: 0,
 };

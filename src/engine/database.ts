@@ -112,6 +112,12 @@ export interface SequenceDef {
 export class Database {
   readonly locks: LockManager;
   readonly ssi = new SsiTracker();
+  /**
+   * The highest CPL of a commit whose row locks were released before it was durable (early
+   * lock release, see Transaction.commit). A transaction that locks a row afterwards may
+   * build on that commit, so its later snapshots must include it (its floor).
+   */
+  earlyReleaseCpl: Lsn = 0n;
   private readonly trees = new Map<PageId, BTree>();
   private readonly catalogDefs = new Map<number, TableDef>();
   private tableCache = new Map<string, TableDef>();
@@ -333,6 +339,8 @@ export class Transaction implements LockOwner {
   private readonly levels: Savepoint[] = [{ name: '', xid: undefined, locksBefore: new Set(), xids: [] }];
   private readonly own = new Set<Xid>();
   private snapshot: Lsn | undefined;
+  /** Snapshots never go below this: commits this transaction built on through a row lock (see Database.earlyReleaseCpl). */
+  private floor: Lsn = 0n;
   private cid = 0;
   private state: 'active' | 'committed' | 'aborted' = 'active';
   private statement: StatementOptions = {};
@@ -366,7 +374,8 @@ export class Transaction implements LockOwner {
     this.statement = options;
     this.cid++;
     if (this.isolation === 'read committed' || this.snapshot === undefined) {
-      this.snapshot = this.db.cache.store.durableLsn();
+      const vdl = this.db.cache.store.durableLsn();
+      this.snapshot = this.floor > vdl ? this.floor : vdl;
       if (this.serial !== undefined) this.serial.snapshot ??= this.snapshot;
     }
   }
@@ -603,6 +612,9 @@ export class Transaction implements LockOwner {
     const resource = `row:${table.id}:${hex(rowKey)}`;
     const heldBefore = this.db.locks.holding(this, resource) !== undefined;
     await this.lock(resource, mode);
+    // The newest version may come from a commit not yet durable (early lock release): what
+    // this transaction sees from now on includes it, as it would once that commit is durable.
+    if (this.db.earlyReleaseCpl > this.floor) this.floor = this.db.earlyReleaseCpl;
     const versions = await this.versions(table, rowKey);
     const newest = await this.newest(versions);
     const visible = await this.visibleOf(versions, viewer);
@@ -721,6 +733,15 @@ export class Transaction implements LockOwner {
       throw serializationFailure('Reason code: Canceled on identification as a pivot, during commit attempt.');
     }
     if (xids.length === 0) {
+      // Nothing written, but what it read through row locks may not be durable yet.
+      if (this.floor > this.db.cache.store.durableLsn()) {
+        try {
+          await this.db.cache.store.waitDurable(this.floor);
+        } catch (error) {
+          this.rollback();
+          throw error;
+        }
+      }
       this.finish('committed');
       return undefined;
     }
@@ -734,6 +755,14 @@ export class Transaction implements LockOwner {
     }
     if (this.serial !== undefined) this.db.ssi.committed(this.serial, lsn);
     this.state = 'committed';
+    if (!this.ddl) {
+      // Early lock release: the commit record is written, so whoever waits for these rows may
+      // go on now (their own commits come later in the log and cannot be durable before this
+      // one); new snapshots still see this commit only once it is durable. The client hears
+      // of the commit only then. DDL keeps its locks: catalog reads go by the VDL.
+      if (cpl > this.db.earlyReleaseCpl) this.db.earlyReleaseCpl = cpl;
+      this.db.locks.releaseAll(this);
+    }
     try {
       await this.db.cache.store.waitDurable(cpl);
     } finally {

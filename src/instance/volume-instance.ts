@@ -34,7 +34,8 @@ export interface WriterInstance {
 
 /** Opens the volume as its writer (volume recovery), then the database; creates it on a fresh volume. */
 export async function openWriter(options: InstanceOptions & { replicationPort: number; readerUnsentBytesMax: number; onReaderDropped?: () => void }): Promise<WriterInstance> {
-  const connection = connectVolume({ name: `writer-${process.pid}`, metadataPath: options.metadataPath, nodes: options.nodes, retention: 'manual' });
+  // Redo leaves when a commit waits for it (one batch per transaction, not per mini-transaction).
+  const connection = connectVolume({ name: `writer-${process.pid}`, metadataPath: options.metadataPath, nodes: options.nodes, retention: 'manual', limits: { heldRecordsMax: 256 } });
   const started = performance.now();
   await connection.open();
   const volumeOpenMs = performance.now() - started;

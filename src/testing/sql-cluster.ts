@@ -27,9 +27,9 @@ export class SqlCluster {
     private readonly maxConnections: number,
   ) {}
 
-  static async start(options: { readers?: number; cacheMb?: number; password?: string; maxConnections?: number; nodeArgs?: string[] } = {}): Promise<SqlCluster> {
+  static async start(options: { readers?: number; cacheMb?: number; password?: string; maxConnections?: number; nodeArgs?: string[]; storageNodeArgs?: string[] } = {}): Promise<SqlCluster> {
     // 4 protection groups of 1 GiB (131072 pages of 8 KiB), as `boreal up` creates.
-    const fleet = await Fleet.start({ groups: 4, pagesPerGroup: 131072 });
+    const fleet = await Fleet.start({ groups: 4, pagesPerGroup: 131072, nodeArgs: options.storageNodeArgs ?? [] });
     const cluster = new SqlCluster(fleet, { role: 'writer', port: await freePort(), process: undefined, log: [] }, await freePort(), options.cacheMb ?? 64, options.password ?? 'postgres', options.maxConnections ?? 100);
     cluster.nodeArgs = options.nodeArgs ?? [];
     try {

@@ -155,6 +155,9 @@ export class VolumeClient {
   private readonly reads = new Map<number, PendingRead>();
   private nextRequestId = 1;
   private flushScheduled = false;
+  /** Records queued in the outbox since the last flush (see ClientLimits.heldRecordsMax). */
+  private heldRecords = 0;
+  private heldSinceMs = 0;
   private readonly outbox = new Map<SegmentId, RedoRecord[]>();
   private recovery: RecoveryProgress | undefined;
   private openCallback: ((error?: StorageError) => void) | undefined;
@@ -482,7 +485,9 @@ export class VolumeClient {
       records.push(record);
     });
     this.cplQueue.push(records[records.length - 1]!.lsn);
-    this.scheduleFlush();
+    if (this.heldRecords === 0) this.heldSinceMs = this.environment.nowMs();
+    this.heldRecords += records.length;
+    if (this.heldRecords > this.options.limits.heldRecordsMax) this.scheduleFlush();
     return records;
   }
 
@@ -493,6 +498,7 @@ export class VolumeClient {
     if (this.commitWaiters.length >= this.options.limits.commitWaitersMax) {
       return this.environment.defer(() => done(new StorageError('overloaded', 'too many commits waiting')));
     }
+    if (this.heldRecords > 0) this.scheduleFlush();
     const waiter = { lsn, done };
     const waiters = this.commitWaiters;
     if (waiters.length === 0 || waiters[waiters.length - 1]!.lsn <= lsn) waiters.push(waiter);
@@ -518,6 +524,7 @@ export class VolumeClient {
   /** Sends everything queued, one batch per segment (split at the batch limit). */
   flush(): void {
     this.flushScheduled = false;
+    this.heldRecords = 0;
     for (const [segment, records] of this.outbox) {
       for (let start = 0; start < records.length; start += this.options.limits.batchRecordsMax) {
         this.sendBatch(segment, records.slice(start, start + this.options.limits.batchRecordsMax));
@@ -884,6 +891,8 @@ export class VolumeClient {
   tick(): void {
     const now = this.environment.nowMs();
     if (this.state === 'recovering' && this.recovery && now - this.recovery.sentMs >= this.options.resendAfterMs) this.sendRecoveryQueries();
+    // Held redo nobody has asked for leaves within a heartbeat anyway.
+    if (this.heldRecords > 0 && !this.flushScheduled && now - this.heldSinceMs >= this.options.heartbeatMs) this.flush();
     if (this.state === 'repairing' || this.state === 'open') {
       this.resend(now);
       this.repairSilentNodes(now);
