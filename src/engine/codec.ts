@@ -110,7 +110,7 @@ export function encodeKey(values: readonly Value[]): Uint8Array {
 
 /** The smallest key above every key that starts with `prefix` (an exclusive scan bound), or undefined if none. */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const end = prefix.slice();
+  const end = new Uint8Array(prefix); // a copy even of a Buffer (whose slice() is a view)
   for (let index = end.length - 1; index >= 0; index--) {
     if (end[index] !== 0xff) {
       end[index]!++;

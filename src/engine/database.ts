@@ -81,6 +81,9 @@ const SEQUENCE_CACHE = 32;
 
 const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
 
+/** Row keys vacuum remembers per table before it falls back to a full pass of the table. */
+const VACUUM_HINT_KEYS_MAX = 100_000;
+
 // ---------------------------------------------------------------- the catalog's own tables
 
 interface CatalogSpec {
@@ -208,6 +211,30 @@ export class Database {
     const tx = new Transaction(this, this.nextSerial++, options.isolation ?? 'read committed', this.reader || (options.readOnly ?? false));
     this.running.add(tx);
     return tx;
+  }
+
+  /**
+   * Where vacuum should look (V4): per table id, the hex row keys that may hold dead
+   * versions, or 'all' for a full pass. A fresh writer knows nothing of what came before
+   * it, so it starts with a full pass over everything.
+   */
+  private vacuumHints: Map<number, Set<string> | 'all'> | 'all' = 'all';
+
+  /** @internal A version of this row may become dead (it got a deleter, or its creator aborted). */
+  noteVacuumCandidate(tableId: number, rowKey: string | 'all'): void {
+    if (this.vacuumHints === 'all') return;
+    const known = this.vacuumHints.get(tableId);
+    if (known === 'all') return;
+    if (rowKey === 'all' || (known !== undefined && known.size >= VACUUM_HINT_KEYS_MAX)) return void this.vacuumHints.set(tableId, 'all');
+    if (known === undefined) this.vacuumHints.set(tableId, new Set([rowKey]));
+    else known.add(rowKey);
+  }
+
+  /** @internal Hands vacuum what it should look at and starts a new list. */
+  takeVacuumHints(): Map<number, Set<string> | 'all'> | 'all' {
+    const hints = this.vacuumHints;
+    this.vacuumHints = new Map();
+    return hints;
   }
 
   /** @internal */
@@ -339,6 +366,8 @@ export class Transaction implements LockOwner {
   private readonly levels: Savepoint[] = [{ name: '', xid: undefined, locksBefore: new Set(), xids: [] }];
   private readonly own = new Set<Xid>();
   private snapshot: Lsn | undefined;
+  /** Row keys this transaction wrote versions under, per table ('all' past the bound): dead if it aborts. */
+  private written = new Map<number, Set<string> | 'all'>();
   /** Snapshots never go below this: commits this transaction built on through a row lock (see Database.earlyReleaseCpl). */
   private floor: Lsn = 0n;
   private cid = 0;
@@ -572,7 +601,31 @@ export class Transaction implements LockOwner {
     }
   }
 
+  /** Marks a version deleted by this transaction; vacuum will look at the row (V4). */
+  private async writeXmax(table: TableDef, version: VersionRef, rowKey: Uint8Array, xid: Xid): Promise<void> {
+    await this.db.tree(table.root).patchValue(version.key, 0, xmaxPatch(xid, this.cid));
+    this.db.noteVacuumCandidate(table.id, hex(rowKey));
+  }
+
+  private noteWritten(table: TableDef, rowKey: Uint8Array): void {
+    const known = this.written.get(table.id);
+    if (known === 'all') return;
+    if (known === undefined) this.written.set(table.id, new Set([hex(rowKey)]));
+    else if (known.size >= VACUUM_HINT_KEYS_MAX) this.written.set(table.id, 'all');
+    else known.add(hex(rowKey));
+  }
+
+  /** What this transaction wrote may now be dead: vacuum looks at it (V4). */
+  private handWrittenToVacuum(): void {
+    for (const [tableId, keys] of this.written) {
+      if (keys === 'all') this.db.noteVacuumCandidate(tableId, 'all');
+      else for (const key of keys) this.db.noteVacuumCandidate(tableId, key);
+    }
+    this.written = new Map();
+  }
+
   private async writeVersion(table: TableDef, rowKey: Uint8Array, values: Value[], xid: Xid): Promise<void> {
+    this.noteWritten(table, rowKey);
     const key = versionKey(rowKey, xid, this.cid);
     await this.db.tree(table.root).put(key, versionValue(encodeRow(values)));
     for (const index of table.indexes) {
@@ -656,7 +709,7 @@ export class Transaction implements LockOwner {
       if (changed || moved) await this.claimIndexKey(table, index, values, rowKey, viewer);
     }
     const xid = await this.xid();
-    await this.db.tree(table.root).patchValue(current.key, 0, xmaxPatch(xid, this.cid));
+    await this.writeXmax(table, current, rowKey, xid);
     await this.writeVersion(table, newKey, values, xid);
     if (moved && this.serial !== undefined) this.db.ssi.wrote(this.serial, table.id, rowKey);
     return { key: newKey, values };
@@ -668,7 +721,7 @@ export class Transaction implements LockOwner {
     const current = await this.lockNewest(table, rowKey, 'exclusive', 'delete');
     if (current === undefined) return false;
     const xid = await this.xid();
-    await this.db.tree(table.root).patchValue(current.key, 0, xmaxPatch(xid, this.cid));
+    await this.writeXmax(table, current, rowKey, xid);
     if (this.serial !== undefined) {
       this.db.ssi.wrote(this.serial, table.id, rowKey);
       const values = decodeRow(current.row);
@@ -704,6 +757,7 @@ export class Transaction implements LockOwner {
     for (let index = at; index < this.levels.length; index++) undone.push(...this.levels[index]!.xids);
     for (const xid of undone) this.own.delete(xid);
     this.db.status.abort(undone);
+    if (undone.length > 0) this.handWrittenToVacuum();
     const keep = this.levels[at]!.locksBefore;
     for (const resource of [...this.db.locks.heldBy(this)]) if (!keep.has(resource)) this.db.locks.release(this, resource);
     this.levels.length = at + 1;
@@ -778,6 +832,7 @@ export class Transaction implements LockOwner {
     const wasActive = this.state === 'active';
     this.state = 'aborted';
     this.db.status.abort(this.own);
+    this.handWrittenToVacuum();
     if (this.serial !== undefined && wasActive) this.db.ssi.aborted(this.serial);
     if (this.ddl) this.db.catalogChanged();
     this.finish('aborted');
@@ -834,7 +889,7 @@ export class Transaction implements LockOwner {
     const newest = await this.newest(await this.versions(table, rowKey));
     if (newest === undefined) return;
     const xid = await this.xid();
-    await this.db.tree(table.root).patchValue(newest.key, 0, xmaxPatch(xid, this.cid));
+    await this.writeXmax(table, newest, rowKey, xid);
   }
 
   /** Looks a table up by name (schema "public" unless given); undefined if there is none. */

@@ -11,10 +11,15 @@
 //      gone is skipped by readers (they look the version up), so the order does not matter.
 //  V3. Leaves emptied by vacuum are unlinked (B5) and their pages go back to the free list
 //      once the horizon passes the unlink.
+//  V4. A pass looks only where versions may have died: rows that got a deleter, rows an
+//      aborted transaction wrote, and rows left unsettled by the pass before (creator or
+//      deleter still running, deletion above the horizon); a table with more such rows than
+//      the bound, and every table on a writer's first pass, gets a full pass. Its cost
+//      follows the write rate, not the database size.
 
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
-import { decodeRow } from './codec.js';
+import { decodeRow, prefixEnd } from './codec.js';
 import type { Database, TableDef } from './database.js';
 import { indexEntry, parseVersion } from './mvcc.js';
 
@@ -62,26 +67,46 @@ export class Vacuum {
     const tx = this.db.begin({ readOnly: true });
     try {
       tx.beginStatement();
+      const hints = this.db.takeVacuumHints();
       const tables: TableDef[] = await tx.allTables();
-      for (const table of tables) await this.vacuumTable(table, horizon);
+      for (const table of tables) {
+        const rows = hints === 'all' ? 'all' : hints.get(table.id);
+        if (rows === 'all') await this.vacuumTable(table, horizon);
+        else if (rows !== undefined) for (const rowKey of rows) await this.vacuumRow(table, Buffer.from(rowKey, 'hex'), horizon);
+      }
     } finally {
       tx.rollback();
     }
     this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, this.db.oldestSnapshot());
   }
 
+  /** A full pass over one table. */
   private async vacuumTable(table: TableDef, horizon: Lsn): Promise<void> {
+    await this.vacuumRange(table, undefined, undefined, horizon);
+  }
+
+  /** The versions of one row that a hint (V4) pointed at. */
+  private async vacuumRow(table: TableDef, rowKey: Uint8Array, horizon: Lsn): Promise<void> {
+    await this.vacuumRange(table, rowKey, prefixEnd(rowKey), horizon);
+  }
+
+  private async vacuumRange(table: TableDef, from: Uint8Array | undefined, to: Uint8Array | undefined, horizon: Lsn): Promise<void> {
     const tree = this.db.tree(table.root);
     const dead: Uint8Array[] = [];
-    for await (const [key, value] of tree.scan()) {
+    for await (const [key, value] of tree.scan(from, to)) {
       this.stats.examined++;
       const version = parseVersion(key, value);
       const created = await this.db.status.state(version.xmin);
+      let unsettled = created.state === 'running';
       if (created.state === 'aborted') dead.push(key);
       else if (created.state === 'committed' && version.xmax !== 0) {
         const deleted = await this.db.status.state(version.xmax);
         if (deleted.state === 'committed' && deleted.lsn <= horizon) dead.push(key);
+        else unsettled ||= deleted.state === 'running' || deleted.state === 'committed';
       }
+      // Not dead yet but may be later (its creator or deleter is still running, or the
+      // deletion is above the horizon): look again on a later pass.
+      if (unsettled) this.db.noteVacuumCandidate(table.id, Buffer.from(key.subarray(0, key.length - 8)).toString('hex'));
     }
     for (const key of dead) {
       const value = await tree.get(key);
