@@ -656,6 +656,56 @@ export class Transaction implements LockOwner {
   }
 
   /**
+   * Inserts rows as insert() does, one by one for the checks and key claims, but writes
+   * them to the table and its indexes in batches (COPY). A key repeated within the batch is
+   * written first, so the claim of its second copy finds it and fails as insert() would.
+   */
+  async insertMany(table: TableDef, rows: Value[][]): Promise<void> {
+    this.assertActive();
+    if (rows.length === 0) return;
+    const viewer = this.viewer();
+    await this.lock(`rel:${table.id}`, 'share');
+    const xid = await this.xid();
+    const versions: Array<[Uint8Array, Uint8Array]> = [];
+    const entries: Array<Array<[Uint8Array, Uint8Array]>> = table.indexes.map(() => []);
+    const claimed = new Set<string>();
+    const write = async (): Promise<void> => {
+      await this.db.tree(table.root).putMany(versions.splice(0));
+      for (const [position, index] of table.indexes.entries()) if (!index.primary) await this.db.tree(index.root).putMany(entries[position]!.splice(0));
+      claimed.clear();
+    };
+    const empty = new Uint8Array(0);
+    for (const values of rows) {
+      this.checkRow(table, values);
+      let rowKey = this.rowKeyOf(table, values);
+      if (rowKey === undefined) rowKey = encodeKey([await this.db.nextSequenceValue(-table.id)]);
+      else {
+        if (claimed.has(`r${hex(rowKey)}`)) await write();
+        claimed.add(`r${hex(rowKey)}`);
+        await this.claimRowKey(table, rowKey, viewer);
+      }
+      for (const [position, index] of table.indexes.entries()) {
+        if (!index.unique || index.primary || index.columns.some((column) => values[column] === null)) continue;
+        const key = `${position}:${hex(encodeKey(index.columns.map((column) => values[column]!)))}`;
+        if (claimed.has(key)) await write();
+        claimed.add(key);
+        await this.claimIndexKey(table, index, values, undefined, viewer);
+      }
+      this.noteWritten(table, rowKey);
+      const key = versionKey(rowKey, xid, this.cid);
+      versions.push([key, versionValue(encodeRow(values))]);
+      for (const [position, index] of table.indexes.entries()) {
+        if (index.primary) continue;
+        const { indexKey, entry } = indexEntry(index.columns, values, key);
+        entries[position]!.push([entry, empty]);
+        if (this.serial !== undefined) this.db.ssi.wrote(this.serial, index.id, indexKey);
+      }
+      if (this.serial !== undefined) this.db.ssi.wrote(this.serial, table.id, rowKey);
+    }
+    await write();
+  }
+
+  /**
    * Locks a row and returns its newest version for a write (T1, T3), or undefined when
    * the row is gone (or was already changed by this same command).
    */
@@ -1162,6 +1212,7 @@ export class Transaction implements LockOwner {
     this.ddl = true;
     const tree = await BTree.create(this.db.cache);
     const live = new Set<string>();
+    const batch: Array<[Uint8Array, Uint8Array]> = [];
     for await (const [key, value] of this.db.tree(table.root).scan()) {
       const version = parseVersion(key, value);
       const values = decodeRow(version.row);
@@ -1176,8 +1227,10 @@ export class Transaction implements LockOwner {
         if (live.has(hex(rowKey))) throw new EngineError(SqlState.uniqueViolation, `could not create unique index "${name}"`, `Key (${columns.map((column) => table.columns[column]!.name).join(', ')})=(${columns.map((column) => formatValue(values[column] ?? null)).join(', ')}) is duplicated.`);
         live.add(hex(rowKey));
       }
-      await tree.put(versionKey(rowKey, version.xmin, version.cmin), value);
+      batch.push([versionKey(rowKey, version.xmin, version.cmin), value]);
+      if (batch.length >= 1024) await tree.putMany(batch.splice(0));
     }
+    await tree.putMany(batch);
     const namespace = (await this.schemaOid(table.schema))!;
     await this.setRoot(table.id, tree.root);
     await this.addIndex(table.id, namespace, name, columns, true, true, tree.root);
@@ -1185,11 +1238,13 @@ export class Transaction implements LockOwner {
     for (const index of table.indexes) {
       if (index.primary) continue;
       const fresh = await BTree.create(this.db.cache);
+      const entries: Array<[Uint8Array, Uint8Array]> = [];
       for await (const [key, value] of tree.scan()) {
         const version = parseVersion(key, value);
-        const { entry } = indexEntry(index.columns, decodeRow(version.row), key);
-        await fresh.put(entry, new Uint8Array(0));
+        entries.push([indexEntry(index.columns, decodeRow(version.row), key).entry, new Uint8Array(0)]);
+        if (entries.length >= 1024) await fresh.putMany(entries.splice(0));
       }
+      await fresh.putMany(entries);
       await this.setRoot(index.id, fresh.root);
     }
     return this.table(table.name, table.schema);

@@ -29,7 +29,22 @@ export const OVERFLOW_FLAG = 0x8000_0000;
 export const CELL_BYTES_MAX = Math.floor((PAGE_BYTES - HEADER_BYTES) / 4) - SLOT_BYTES;
 export const KEY_BYTES_MAX = 1024;
 
-const view = (page: Uint8Array): DataView => new DataView(page.buffer, page.byteOffset, page.byteLength);
+// Little-endian field access straight on the bytes (a DataView per access costs an allocation).
+const u16 = (page: Uint8Array, at: number): number => page[at]! | (page[at + 1]! << 8);
+const u32 = (page: Uint8Array, at: number): number => (page[at]! | (page[at + 1]! << 8) | (page[at + 2]! << 16)) + page[at + 3]! * 0x100_0000;
+const setU8 = (page: Uint8Array, at: number, value: number): void => {
+  page[at] = value;
+};
+const setU16 = (page: Uint8Array, at: number, value: number): void => {
+  page[at] = value;
+  page[at + 1] = value >>> 8;
+};
+const setU32 = (page: Uint8Array, at: number, value: number): void => {
+  page[at] = value;
+  page[at + 1] = value >>> 8;
+  page[at + 2] = value >>> 16;
+  page[at + 3] = value >>> 24;
+};
 
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
   const length = Math.min(a.length, b.length);
@@ -46,47 +61,45 @@ export function pageType(page: Uint8Array): PageType {
 
 export function initNode(page: Uint8Array, type: PageType.Leaf | PageType.Internal, tree: number): void {
   page.fill(0);
-  const v = view(page);
-  v.setUint8(0, type);
-  v.setUint16(4, PAGE_BYTES, true);
-  v.setUint32(18, tree, true);
+    setU8(page, 0, type);
+  setU16(page, 4, PAGE_BYTES);
+  setU32(page, 18, tree);
 }
 
-export const slotCount = (page: Uint8Array): number => view(page).getUint16(2, true);
-export const rightSibling = (page: Uint8Array): number => view(page).getUint32(8, true);
-export const setRightSibling = (page: Uint8Array, sibling: number): void => view(page).setUint32(8, sibling, true);
-export const leftmostChild = (page: Uint8Array): number => view(page).getUint32(12, true);
-export const setLeftmostChild = (page: Uint8Array, child: number): void => view(page).setUint32(12, child, true);
-export const treeOf = (page: Uint8Array): number => view(page).getUint32(18, true);
+export const slotCount = (page: Uint8Array): number => u16(page, 2);
+export const rightSibling = (page: Uint8Array): number => u32(page, 8);
+export const setRightSibling = (page: Uint8Array, sibling: number): void => setU32(page, 8, sibling);
+export const leftmostChild = (page: Uint8Array): number => u32(page, 12);
+export const setLeftmostChild = (page: Uint8Array, child: number): void => setU32(page, 12, child);
+export const treeOf = (page: Uint8Array): number => u32(page, 18);
 
-const cellStart = (page: Uint8Array): number => view(page).getUint16(4, true);
-const slotOffset = (page: Uint8Array, index: number): number => view(page).getUint16(HEADER_BYTES + index * SLOT_BYTES, true);
+const cellStart = (page: Uint8Array): number => u16(page, 4);
+const slotOffset = (page: Uint8Array, index: number): number => u16(page, HEADER_BYTES + index * SLOT_BYTES);
 
 export function cellKey(page: Uint8Array, index: number): Uint8Array {
   const at = slotOffset(page, index);
-  const keyBytes = view(page).getUint16(at, true);
+  const keyBytes = u16(page, at);
   return page.subarray(at + 6, at + 6 + keyBytes);
 }
 
 /** Leaf cell value: inline bytes, or where the overflow chain starts and how long it is. */
 export function leafValue(page: Uint8Array, index: number): { inline: Uint8Array } | { firstPage: number; totalBytes: number } {
   const at = slotOffset(page, index);
-  const v = view(page);
-  const keyBytes = v.getUint16(at, true);
-  const valueWord = v.getUint32(at + 2, true);
+    const keyBytes = u16(page, at);
+  const valueWord = u32(page, at + 2);
   const valueAt = at + 6 + keyBytes;
-  if ((valueWord & OVERFLOW_FLAG) !== 0) return { firstPage: v.getUint32(valueAt, true), totalBytes: v.getUint32(valueAt + 4, true) };
+  if ((valueWord & OVERFLOW_FLAG) !== 0) return { firstPage: u32(page, valueAt), totalBytes: u32(page, valueAt + 4) };
   return { inline: page.subarray(valueAt, valueAt + valueWord) };
 }
 
 export function childAt(page: Uint8Array, index: number): number {
-  return view(page).getUint32(slotOffset(page, index) + 2, true);
+  return u32(page, slotOffset(page, index) + 2);
 }
 
 export function highKey(page: Uint8Array): Uint8Array | undefined {
-  const at = view(page).getUint16(16, true);
+  const at = u16(page, 16);
   if (at === 0) return undefined;
-  const keyBytes = view(page).getUint16(at, true);
+  const keyBytes = u16(page, at);
   return page.subarray(at + 2, at + 2 + keyBytes);
 }
 
@@ -106,22 +119,21 @@ export function encodeLeafCell(key: Uint8Array, value: Uint8Array | { firstPage:
   const inline = value instanceof Uint8Array;
   const valueBytes = inline ? value.length : 8;
   const cell = new Uint8Array(6 + key.length + valueBytes);
-  const v = view(cell);
-  v.setUint16(0, key.length, true);
-  v.setUint32(2, inline ? value.length : OVERFLOW_FLAG | 8, true);
+    setU16(cell, 0, key.length);
+  setU32(cell, 2, inline ? value.length : OVERFLOW_FLAG | 8);
   cell.set(key, 6);
   if (inline) cell.set(value, 6 + key.length);
   else {
-    v.setUint32(6 + key.length, value.firstPage, true);
-    v.setUint32(10 + key.length, value.totalBytes, true);
+    setU32(cell, 6 + key.length, value.firstPage);
+    setU32(cell, 10 + key.length, value.totalBytes);
   }
   return cell;
 }
 
 export function encodeInternalCell(key: Uint8Array, child: number): Uint8Array {
   const cell = new Uint8Array(6 + key.length);
-  view(cell).setUint16(0, key.length, true);
-  view(cell).setUint32(2, child, true);
+  setU16(cell, 0, key.length);
+  setU32(cell, 2, child);
   cell.set(key, 6);
   return cell;
 }
@@ -133,10 +145,9 @@ export function cellBytes(page: Uint8Array, index: number): Uint8Array {
 }
 
 function cellSize(page: Uint8Array, at: number): number {
-  const v = view(page);
-  const keyBytes = v.getUint16(at, true);
+    const keyBytes = u16(page, at);
   if (pageType(page) === PageType.Internal) return 6 + keyBytes;
-  const valueWord = v.getUint32(at + 2, true);
+  const valueWord = u32(page, at + 2);
   return 6 + keyBytes + ((valueWord & OVERFLOW_FLAG) !== 0 ? 8 : valueWord);
 }
 
@@ -147,7 +158,7 @@ function findHole(page: Uint8Array, size: number): number | undefined {
     const at = slotOffset(page, index);
     used.push([at, at + cellSize(page, at)]);
   }
-  const high = view(page).getUint16(16, true);
+  const high = u16(page, 16);
   if (high !== 0) used.push([high, high + highKeySize(page)]);
   used.sort((a, b) => a[0] - b[0]);
   let previousEnd = cellStart(page);
@@ -159,8 +170,8 @@ function findHole(page: Uint8Array, size: number): number | undefined {
 }
 
 function highKeySize(page: Uint8Array): number {
-  const at = view(page).getUint16(16, true);
-  return at === 0 ? 0 : 2 + view(page).getUint16(at, true);
+  const at = u16(page, 16);
+  return at === 0 ? 0 : 2 + u16(page, at);
 }
 
 /** Bytes a new cell of this size would take, slot included. */
@@ -168,7 +179,7 @@ export const spaceFor = (cellLength: number): number => cellLength + SLOT_BYTES;
 
 /** Free bytes, counting garbage that compaction would reclaim. */
 export function freeBytes(page: Uint8Array): number {
-  return cellStart(page) - (HEADER_BYTES + slotCount(page) * SLOT_BYTES) + view(page).getUint16(6, true);
+  return cellStart(page) - (HEADER_BYTES + slotCount(page) * SLOT_BYTES) + u16(page, 6);
 }
 
 /** Inserts a cell at slot `index`; false when it does not fit even after compaction. */
@@ -176,11 +187,10 @@ export function insertCell(page: Uint8Array, index: number, cell: Uint8Array): b
   assert(cell.length <= CELL_BYTES_MAX, `cell of ${cell.length} bytes is over the limit`);
   if (freeBytes(page) < spaceFor(cell.length)) return false;
   const count = slotCount(page);
-  const v = view(page);
-  let at: number;
+    let at: number;
   if (cellStart(page) - (HEADER_BYTES + (count + 1) * SLOT_BYTES) >= cell.length) {
     at = cellStart(page) - cell.length;
-    v.setUint16(4, at, true);
+    setU16(page, 4, at);
   } else {
     // Reuse a hole left by removed cells before rewriting the whole cell area: a compaction
     // moves every cell, and the redo is the difference.
@@ -188,48 +198,46 @@ export function insertCell(page: Uint8Array, index: number, cell: Uint8Array): b
     const hole = cellStart(page) - (HEADER_BYTES + (count + 1) * SLOT_BYTES) >= 0 ? findHole(page, cell.length) : undefined;
     if (hole !== undefined) {
       at = hole;
-      v.setUint16(6, v.getUint16(6, true) - cell.length, true);
+      setU16(page, 6, u16(page, 6) - cell.length);
     } else {
       compact(page);
       at = cellStart(page) - cell.length;
-      v.setUint16(4, at, true);
+      setU16(page, 4, at);
     }
   }
   page.set(cell, at);
   const slots = HEADER_BYTES + index * SLOT_BYTES;
   page.copyWithin(slots + SLOT_BYTES, slots, HEADER_BYTES + count * SLOT_BYTES);
-  v.setUint16(slots, at, true);
-  v.setUint16(2, count + 1, true);
+  setU16(page, slots, at);
+  setU16(page, 2, count + 1);
   return true;
 }
 
 export function removeCell(page: Uint8Array, index: number): void {
-  const v = view(page);
-  const count = slotCount(page);
+    const count = slotCount(page);
   const at = slotOffset(page, index);
-  v.setUint16(6, v.getUint16(6, true) + cellSize(page, at), true);
+  setU16(page, 6, u16(page, 6) + cellSize(page, at));
   const slots = HEADER_BYTES + index * SLOT_BYTES;
   page.copyWithin(slots, slots + SLOT_BYTES, HEADER_BYTES + count * SLOT_BYTES);
-  v.setUint16(HEADER_BYTES + (count - 1) * SLOT_BYTES, 0, true);
-  v.setUint16(2, count - 1, true);
+  setU16(page, HEADER_BYTES + (count - 1) * SLOT_BYTES, 0);
+  setU16(page, 2, count - 1);
 }
 
 export function setHighKey(page: Uint8Array, key: Uint8Array | undefined): void {
-  const v = view(page);
-  const old = v.getUint16(16, true);
+    const old = u16(page, 16);
   if (old !== 0) {
-    v.setUint16(6, v.getUint16(6, true) + highKeySize(page), true);
-    v.setUint16(16, 0, true);
+    setU16(page, 6, u16(page, 6) + highKeySize(page));
+    setU16(page, 16, 0);
   }
   if (key === undefined) return;
   const size = 2 + key.length;
   if (cellStart(page) - (HEADER_BYTES + slotCount(page) * SLOT_BYTES) < size) compact(page);
   assert(cellStart(page) - (HEADER_BYTES + slotCount(page) * SLOT_BYTES) >= size, 'no room for the high key');
   const at = cellStart(page) - size;
-  v.setUint16(at, key.length, true);
+  setU16(page, at, key.length);
   page.set(key, at + 2);
-  v.setUint16(4, at, true);
-  v.setUint16(16, at, true);
+  setU16(page, 4, at);
+  setU16(page, 16, at);
 }
 
 /** Rewrites the cell area without gaps (slot order and contents unchanged). */
@@ -238,17 +246,16 @@ export function compact(page: Uint8Array): void {
   const cells: Uint8Array[] = [];
   for (let index = 0; index < count; index++) cells.push(cellBytes(page, index));
   const high = highKey(page)?.slice();
-  const v = view(page);
-  let at = PAGE_BYTES;
+    let at = PAGE_BYTES;
   for (let index = 0; index < count; index++) {
     at -= cells[index]!.length;
     page.set(cells[index]!, at);
-    v.setUint16(HEADER_BYTES + index * SLOT_BYTES, at, true);
+    setU16(page, HEADER_BYTES + index * SLOT_BYTES, at);
   }
   page.fill(0, HEADER_BYTES + count * SLOT_BYTES, at);
-  v.setUint16(4, at, true);
-  v.setUint16(6, 0, true);
-  v.setUint16(16, 0, true);
+  setU16(page, 4, at);
+  setU16(page, 6, 0);
+  setU16(page, 16, 0);
   if (high !== undefined) setHighKey(page, high);
 }
 
@@ -274,9 +281,9 @@ export function rebuild(page: Uint8Array, cells: Uint8Array[], high: Uint8Array 
 
 /** Key of an encoded cell (leaf or internal layouts share the key position). */
 export function keyOfCell(cell: Uint8Array): Uint8Array {
-  return cell.subarray(6, 6 + view(cell).getUint16(0, true));
+  return cell.subarray(6, 6 + u16(cell, 0));
 }
 
 export function childOfCell(cell: Uint8Array): number {
-  return view(cell).getUint32(2, true);
+  return u32(cell, 2);
 }

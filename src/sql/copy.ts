@@ -85,6 +85,9 @@ export function planCopy(session: SqlSession, body: Node, catalog: StatementCata
   return copyTo(session, body, catalog, options, params);
 }
 
+/** Rows COPY FROM hands the engine at once. */
+const COPY_BATCH_ROWS = 256;
+
 function copyFrom(session: SqlSession, body: Node, catalog: StatementCatalog, options: CopyOptions, params: Params): PreparedPlan {
   const table = catalog.table(body.relation.schemaname, body.relation.relname);
   if (table === undefined) throw new SqlError('42P01', `relation "${body.relation.relname}" does not exist`);
@@ -111,10 +114,15 @@ function copyFrom(session: SqlSession, body: Node, catalog: StatementCatalog, op
           throw new SqlError('22P04', fields.length < targets.length ? `missing data for column "${table.columns[targets[fields.length]!]!.name}"` : 'extra data after last expected column', { detail: `COPY ${table.name}, line ${lineNumber}` });
         }
         const values: Datum[] = fields.map((field, position) => (field === null ? null : textIn(types[position]!.type, field, types[position]!.typmod)));
-        const row = await writer.complete(values, env);
-        await writer.insert({ tx, signal }, row, env);
+        batch.push(await writer.complete(values, env));
         count++;
-        if (count % 256 === 0) signal.throwIfAborted();
+        if (batch.length >= COPY_BATCH_ROWS) await write();
+      };
+      // Rows go to the trees in batches (several to a mini-transaction).
+      const batch: Datum[][] = [];
+      const write = async (): Promise<void> => {
+        signal.throwIfAborted();
+        await writer.insertMany({ tx, signal }, batch.splice(0), env);
       };
       for await (const chunk of out.copyIn('text', targets.map(() => 0))) {
         for (const fields of parser.push(Buffer.from(chunk).toString('utf8'))) {
@@ -123,6 +131,7 @@ function copyFrom(session: SqlSession, body: Node, catalog: StatementCatalog, op
         }
       }
       for (const fields of parser.end()) if (fields !== 'end') await handle(fields);
+      await write();
       return `COPY ${count}`;
     },
   };

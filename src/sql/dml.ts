@@ -120,6 +120,12 @@ export class TableWriter {
     const written = await ctx.tx.insert(this.table, this.storage(row));
     return written.key;
   }
+
+  /** Inserts rows in one batch of tree writes (COPY); same checks as insert(). */
+  async insertMany(ctx: ExecContext, rows: Datum[][], env: Env): Promise<void> {
+    for (const row of rows) await this.check(row, env);
+    await ctx.tx.insertMany(this.table, rows.map((row) => this.storage(row)));
+  }
 }
 
 const displayValue = (type: TypeOid, value: Datum): string => textOut(type, value);

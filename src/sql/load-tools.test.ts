@@ -22,19 +22,26 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
 }
 
-test('pgbench -i, then TPC-B-like and select-only runs with no failed transactions', { timeout: 900_000 }, () => {
+test('pgbench -i -s 10 (a million accounts, more than the cache), then TPC-B-like for 30 s and select-only, with no failed transactions', { timeout: 1_500_000 }, () => {
   const connection = ['-h', '127.0.0.1', '-p', String(cluster.writer.port), '-U', 'postgres', 'postgres'];
   const env = { PGPASSWORD: cluster.password };
-  const init = run('pgbench', ['-i', '-s', '1', '-q', ...connection], env);
+  const init = run('pgbench', ['-i', '-s', '10', '-q', ...connection], env);
   assert.equal(init.status, 0, init.output);
   assert.match(init.output, /done in/);
-  for (const mode of [[], ['-S']]) {
-    const bench = run('pgbench', [...mode, '-c', '4', '-j', '2', '-T', '5', ...connection], env);
+  for (const mode of [['-T', '30'], ['-S', '-T', '10']]) {
+    const bench = run('pgbench', [...mode, '-c', '8', '-j', '2', ...connection], env);
     assert.equal(bench.status, 0, bench.output);
     assert.match(bench.output, /number of failed transactions: 0 \(0\.000%\)/);
     const processed = /number of transactions actually processed: (\d+)/.exec(bench.output);
     assert.ok(processed !== null && Number(processed[1]) > 0, bench.output);
   }
+  // The load and the runs kept the books: every account, teller and branch total agrees
+  // with the history table.
+  const totals = run('psql', ['-X', '-A', '-t', '-c', 'SELECT (SELECT count(*) FROM pgbench_accounts), (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)', ...connection], env);
+  assert.equal(totals.status, 0, totals.output);
+  const [accounts, ...sums] = totals.output.trim().split('|').map(Number);
+  assert.equal(accounts, 1_000_000);
+  assert.ok(sums.every((sum) => sum === sums[0]), `balances and history disagree: ${totals.output}`);
 });
 
 test('sysbench oltp_read_write: prepare, run and cleanup with no errors', { timeout: 300_000 }, () => {
