@@ -393,24 +393,29 @@ export class BTree {
   async patchValue(key: Uint8Array, offset: number, data: Uint8Array): Promise<boolean> {
     const mtr = new MiniTransaction(this.cache);
     try {
-      const path = await this.latchPath(mtr, key);
-      const leaf = path[path.length - 1]!;
-      const bytes = await mtr.latch(leaf);
-      const { index, found } = node.search(bytes, key);
-      if (!found) {
+      const found = await this.patchValueWithin(mtr, key, offset, data);
+      if (found) await mtr.commit();
+      else mtr.abort();
+      return found;
+    } catch (error) {
+      mtr.abort();
+      throw error;
+    }
+  }
+
+  /**
+   * Patches one value and puts another entry in one mini-transaction (an UPDATE's old
+   * version gets its deleter and the new version goes in: one redo record when both are on
+   * the same leaf). False, with nothing written, if `patchKey` is absent.
+   */
+  async patchThenPut(patchKey: Uint8Array, offset: number, data: Uint8Array, key: Uint8Array, value: Uint8Array): Promise<boolean> {
+    const mtr = new MiniTransaction(this.cache);
+    try {
+      if (!(await this.patchValueWithin(mtr, patchKey, offset, data))) {
         mtr.abort();
         return false;
       }
-      const value = node.leafValue(bytes, index);
-      if ('inline' in value) {
-        assert(offset + data.length <= value.inline.length, 'patch beyond the value');
-        value.inline.set(data, offset);
-      } else {
-        const first = pageId(value.firstPage);
-        const chunk = await mtr.latch(first);
-        assert(offset + data.length <= u32(chunk, 8), 'patch beyond the first overflow page');
-        chunk.set(data, OVERFLOW_HEADER_BYTES + offset);
-      }
+      await this.putWithin(mtr, key, value);
       await mtr.commit();
       return true;
     } catch (error) {
@@ -418,6 +423,26 @@ export class BTree {
       throw error;
     }
   }
+
+  private async patchValueWithin(mtr: MiniTransaction, key: Uint8Array, offset: number, data: Uint8Array): Promise<boolean> {
+    const path = await this.latchPath(mtr, key);
+    const leaf = path[path.length - 1]!;
+    const bytes = await mtr.latch(leaf);
+    const { index, found } = node.search(bytes, key);
+    if (!found) return false;
+    const value = node.leafValue(bytes, index);
+    if ('inline' in value) {
+      assert(offset + data.length <= value.inline.length, 'patch beyond the value');
+      value.inline.set(data, offset);
+    } else {
+      const first = pageId(value.firstPage);
+      const chunk = await mtr.latch(first);
+      assert(offset + data.length <= u32(chunk, 8), 'patch beyond the first overflow page');
+      chunk.set(data, OVERFLOW_HEADER_BYTES + offset);
+    }
+    return true;
+  }
+
 
   /** Removes a key; returns whether it was there. A leaf left empty is unlinked (B5). */
   async delete(key: Uint8Array): Promise<boolean> {

@@ -15,7 +15,7 @@
 //  T4. DDL is transactional: catalog rows are MVCC rows; a table created by an aborted
 //      transaction is invisible, and a dropped one stays visible to older snapshots.
 
-import { pageId, type Lsn, type PageId } from '../common/index.js';
+import { assert, pageId, type Lsn, type PageId } from '../common/index.js';
 import type { BufferCache } from './buffer-cache.js';
 import { BTree, formatVolume, readMetaSlot, writeMetaSlot } from './btree.js';
 import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, type Value } from './codec.js';
@@ -624,10 +624,16 @@ export class Transaction implements LockOwner {
     this.written = new Map();
   }
 
-  private async writeVersion(table: TableDef, rowKey: Uint8Array, values: Value[], xid: Xid): Promise<void> {
+  /** Writes a new version of a row (after giving `replaces`, its old version, this transaction as deleter, in the same mini-transaction). */
+  private async writeVersion(table: TableDef, rowKey: Uint8Array, values: Value[], xid: Xid, replaces?: { version: VersionRef; rowKey: Uint8Array }): Promise<void> {
     this.noteWritten(table, rowKey);
     const key = versionKey(rowKey, xid, this.cid);
-    await this.db.tree(table.root).put(key, versionValue(encodeRow(values)));
+    if (replaces === undefined) await this.db.tree(table.root).put(key, versionValue(encodeRow(values)));
+    else {
+      const patched = await this.db.tree(table.root).patchThenPut(replaces.version.key, 0, xmaxPatch(xid, this.cid), key, versionValue(encodeRow(values)));
+      assert(patched, 'the version being replaced is in the tree');
+      this.db.noteVacuumCandidate(table.id, hex(replaces.rowKey));
+    }
     for (const index of table.indexes) {
       if (index.primary) continue;
       const { indexKey, entry } = indexEntry(index.columns, values, key);
@@ -759,8 +765,7 @@ export class Transaction implements LockOwner {
       if (changed || moved) await this.claimIndexKey(table, index, values, rowKey, viewer);
     }
     const xid = await this.xid();
-    await this.writeXmax(table, current, rowKey, xid);
-    await this.writeVersion(table, newKey, values, xid);
+    await this.writeVersion(table, newKey, values, xid, { version: current, rowKey });
     if (moved && this.serial !== undefined) this.db.ssi.wrote(this.serial, table.id, rowKey);
     return { key: newKey, values };
   }

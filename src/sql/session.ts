@@ -26,6 +26,7 @@ import { Params, type Env, type Node } from './expr.js';
 import { Settings } from './settings.js';
 import { binaryIn, binaryOut, textIn, textOut, typeSize, type Datum } from './typesys.js';
 import { prepareStatement, type PreparedPlan } from './statement.js';
+import { normalizeLiterals, shapeIsSafe } from './literal-cache.js';
 
 let parserLoaded: Promise<void> | undefined;
 export function loadSqlParser(): Promise<void> {
@@ -88,6 +89,9 @@ export function parseSql(sql: string): Array<{ stmt: Node; text: string }> {
   });
 }
 
+/** Query shapes a session keeps plans for (it forgets them all when it has this many). */
+const SHAPES_MAX = 256;
+
 const registry = new WeakMap<Database, Set<SqlSession>>();
 
 /** The sessions open on a database in this process (pg_stat_activity). */
@@ -107,6 +111,8 @@ export class SqlSession implements SessionHandler {
   private savepoints: string[] = [];
   private implicitPending = false;
   private readonly statements = new Map<string, PreparedStatement>();
+  /** Plans of query shapes (literal-cache.ts), null for a shape that cannot stand for its queries. */
+  private readonly shapes = new Map<string, PreparedStatement | null>();
   private readonly portals = new Map<string, Portal>();
   private running: AbortController | undefined;
   private controller = new AbortController();
@@ -307,6 +313,18 @@ export class SqlSession implements SessionHandler {
 
   async simpleQuery(sql: string, out: Output): Promise<void> {
     await loadSqlParser();
+    const shaped = this.failed ? undefined : await this.shapedStatement(sql);
+    if (shaped !== undefined) {
+      try {
+        await this.revalidate(shaped.statement);
+        await this.runPrepared({ ...shaped.statement, sql }, shaped.params, [], out, 0, true);
+        await this.endImplicit();
+      } catch (error) {
+        this.statementFailed();
+        throw toSqlError(error);
+      }
+      return;
+    }
     let statements: Array<{ stmt: Node; text: string }>;
     try {
       statements = parseSql(sql);
@@ -329,6 +347,33 @@ export class SqlSession implements SessionHandler {
       this.statementFailed();
       throw toSqlError(error);
     }
+  }
+
+  /**
+   * The plan of a query's shape (its integer literals as int4 parameters, see
+   * literal-cache.ts) and the literals as parameter values; undefined when the query has no
+   * shape or its shape cannot stand for it. A shape is planned on first sight.
+   */
+  private async shapedStatement(sql: string): Promise<{ statement: PreparedStatement; params: Datum[] } | undefined> {
+    const normalized = normalizeLiterals(sql);
+    if (normalized === undefined) return undefined;
+    const key = `${this.settings.get('search_path')}\u0000${normalized.shape}`;
+    let statement = this.shapes.get(key);
+    if (statement === undefined) {
+      statement = null;
+      try {
+        const statements = parseSql(normalized.shape);
+        if (statements.length === 1 && shapeIsSafe(statements[0]!.stmt)) {
+          statement = await this.prepare(statements[0]!.stmt, statements[0]!.text, normalized.literals.map(() => Oid.int4));
+        }
+      } catch {
+        // Not plannable as a shape (or not at all): the query takes the ordinary path.
+      }
+      if (this.shapes.size >= SHAPES_MAX) this.shapes.clear();
+      this.shapes.set(key, statement);
+    }
+    if (statement === null) return undefined;
+    return { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
   }
 
   /** Plans a statement (utility statements plan to an action). */
