@@ -316,43 +316,57 @@ export type BackendMessage =
   | { kind: 'copyDone' }
   | { kind: 'sslRefused' };
 
-/** Builds one message: type byte, length, body. */
+/** Builds one message: type byte, length, body, in one growing buffer. */
 class MessageWriter {
-  private parts: Uint8Array[] = [];
-  private size = 0;
+  private buffer = new Uint8Array(64);
+  private size = 5; // the type byte and length come last, in finish()
+  private ensure(extra: number): void {
+    if (this.size + extra <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.size + extra));
+    grown.set(this.buffer.subarray(0, this.size));
+    this.buffer = grown;
+  }
   int8(value: number): this {
-    return this.raw(Uint8Array.of(value));
+    this.ensure(1);
+    this.buffer[this.size++] = value;
+    return this;
   }
   int16(value: number): this {
-    const bytes = new Uint8Array(2);
-    new DataView(bytes.buffer).setInt16(0, value);
-    return this.raw(bytes);
+    this.ensure(2);
+    this.buffer[this.size++] = value >> 8;
+    this.buffer[this.size++] = value;
+    return this;
   }
   int32(value: number): this {
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setInt32(0, value);
-    return this.raw(bytes);
+    this.ensure(4);
+    writeInt32(this.buffer, this.size, value);
+    this.size += 4;
+    return this;
   }
   cstring(value: string): this {
-    this.raw(encoder.encode(value));
-    return this.int8(0);
+    this.ensure(value.length * 3 + 1);
+    this.size += encoder.encodeInto(value, this.buffer.subarray(this.size)).written;
+    this.buffer[this.size++] = 0;
+    return this;
   }
   raw(bytes: Uint8Array): this {
-    this.parts.push(bytes);
+    this.ensure(bytes.length);
+    this.buffer.set(bytes, this.size);
     this.size += bytes.length;
     return this;
   }
   finish(type: string): Uint8Array {
-    const out = new Uint8Array(5 + this.size);
-    out[0] = type.charCodeAt(0);
-    new DataView(out.buffer).setInt32(1, 4 + this.size);
-    let at = 5;
-    for (const part of this.parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    this.buffer[0] = type.charCodeAt(0);
+    writeInt32(this.buffer, 1, this.size - 1);
+    return this.buffer.subarray(0, this.size);
   }
+}
+
+function writeInt32(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 24;
+  buffer[at + 1] = value >>> 16;
+  buffer[at + 2] = value >>> 8;
+  buffer[at + 3] = value;
 }
 
 function errorBody(writer: MessageWriter, fields: ErrorFields): MessageWriter {
