@@ -4,9 +4,12 @@
 //
 //   npm run bench:sql -- [--scale N] [--clients C] [--threads J] [--seconds S]
 //
-// Both are initialised with `pgbench -i -s N` (the load time is printed too), then run
-// `pgbench -c C -j J -T S` (TPC-B-like) and `pgbench -S …` (select-only), in simple query
-// mode, over TCP on loopback.
+// Both are initialised with `pgbench -i -s N` (the load time is printed too), then take turns
+// for R rounds (--rounds, default 3): `pgbench -c C -j J -T S` (TPC-B-like) and
+// `pgbench -S …` (select-only), in simple query mode, over TCP on loopback. While one system
+// runs, the other's processes are stopped (SIGSTOP, then SIGCONT), so that neither's
+// background work (Boreal's storage nodes, vacuum) counts against the other on a shared
+// machine. The ratio printed is the median of the rounds' ratios.
 
 import { spawnSync } from 'node:child_process';
 import { startPostgres15 } from '../src/testing/postgres15.js';
@@ -21,6 +24,7 @@ const SCALE = flag('scale', 1);
 const CLIENTS = flag('clients', 8);
 const THREADS = flag('threads', 2);
 const SECONDS = flag('seconds', 30);
+const ROUNDS = flag('rounds', 3);
 
 interface Target {
   name: string;
@@ -42,39 +46,78 @@ function pgbench(target: Target, extra: string[]): { ok: boolean; tps: number | 
   return { ok: result.status === 0, tps: match ? Number(match[1]) : undefined, ms: performance.now() - started, output };
 }
 
-function measure(target: Target): { loadMs: number; tpcb: number | undefined; selectOnly: number | undefined } {
+function load(target: Target): number {
   const init = pgbench(target, ['-i', '-s', String(SCALE), '-q']);
   if (!init.ok) throw new Error(`pgbench -i on ${target.name} failed:\n${init.output}`);
-  const tpcb = pgbench(target, ['-c', String(CLIENTS), '-j', String(THREADS), '-T', String(SECONDS)]);
-  if (!tpcb.ok) console.log(`TPC-B-like on ${target.name} reported errors:\n${tpcb.output.slice(-2000)}`);
-  const selectOnly = pgbench(target, ['-S', '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(SECONDS)]);
-  if (!selectOnly.ok) console.log(`select-only on ${target.name} reported errors:\n${selectOnly.output.slice(-2000)}`);
-  return { loadMs: init.ms, tpcb: tpcb.tps, selectOnly: selectOnly.tps };
+  return init.ms;
 }
 
+function run(target: Target, mode: 'tpcb' | 'select'): number | undefined {
+  const result = pgbench(target, [...(mode === 'select' ? ['-S'] : []), '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(SECONDS)]);
+  if (!result.ok) console.log(`${mode} on ${target.name} reported errors:\n${result.output.slice(-2000)}`);
+  return result.tps;
+}
+
+/** Stops (or resumes) every process of a system while the other one runs. */
+function pause(pids: number[], paused: boolean): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, paused ? 'SIGSTOP' : 'SIGCONT');
+    } catch {
+      // gone already: nothing to pause
+    }
+  }
+}
+
+const median = (values: number[]): number | undefined => {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
 async function main(): Promise<void> {
-  console.log(`bench/sql: pgbench -s ${SCALE}, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run`);
+  console.log(`bench/sql: pgbench -s ${SCALE}, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, ${ROUNDS} rounds`);
   const postgres = await startPostgres15({ fsync: true, maxConnections: 100 });
-  let theirs: ReturnType<typeof measure>;
+  let cluster: SqlCluster | undefined;
   try {
-    theirs = measure({ name: 'PostgreSQL 15', host: postgres.host, port: postgres.port, user: postgres.user, password: '' });
+    cluster = await SqlCluster.start({ cacheMb: 256 });
+    const theirs: Target = { name: 'PostgreSQL 15', host: postgres.host, port: postgres.port, user: postgres.user, password: '' };
+    const mine: Target = { name: 'Boreal', host: '127.0.0.1', port: cluster.writer.port, user: 'postgres', password: cluster.password };
+    const borealPids = [cluster.writer.process?.pid, ...[1, 2, 3, 4, 5, 6].map((id) => cluster!.fleet.pid(id))].filter((pid): pid is number => pid !== undefined);
+    const loads = { mine: load(mine), theirs: load(theirs) };
+    const rows: Array<{ mode: 'tpcb' | 'select'; mine: number | undefined; theirs: number | undefined }> = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of ['tpcb', 'select'] as const) {
+        pause(borealPids, true);
+        let theirTps: number | undefined;
+        try {
+          theirTps = run(theirs, mode);
+        } finally {
+          pause(borealPids, false);
+        }
+        const myTps = run(mine, mode);
+        rows.push({ mode, mine: myTps, theirs: theirTps });
+        console.log(`round ${round + 1} ${mode === 'tpcb' ? 'TPC-B-like ' : 'select-only'}  Boreal ${myTps?.toFixed(1) ?? 'failed'} tps, PostgreSQL 15 ${theirTps?.toFixed(1) ?? 'failed'} tps`);
+      }
+    }
+    const summary = (mode: 'tpcb' | 'select'): { mine: number | undefined; theirs: number | undefined; ratio: number | undefined } => {
+      const of = rows.filter((row) => row.mode === mode);
+      const ratios = of.filter((row) => row.mine !== undefined && row.theirs !== undefined && row.theirs > 0).map((row) => row.mine! / row.theirs!);
+      return { mine: median(of.flatMap((row) => (row.mine === undefined ? [] : [row.mine]))), theirs: median(of.flatMap((row) => (row.theirs === undefined ? [] : [row.theirs]))), ratio: median(ratios) };
+    };
+    const tps = (value: number | undefined): string => (value === undefined ? 'failed' : value.toFixed(1));
+    const ratio = (value: number | undefined): string => (value === undefined ? 'n/a' : `${value.toFixed(3)}x`);
+    const tpcb = summary('tpcb');
+    const select = summary('select');
+    console.log('');
+    console.log('                      Boreal    PostgreSQL 15   ratio (median of rounds)');
+    console.log(`pgbench -i (s)     ${(loads.mine / 1000).toFixed(1).padStart(9)}  ${(loads.theirs / 1000).toFixed(1).padStart(14)}   ${ratio(loads.theirs / loads.mine)} (speed)`);
+    console.log(`TPC-B-like tps     ${tps(tpcb.mine).padStart(9)}  ${tps(tpcb.theirs).padStart(14)}   ${ratio(tpcb.ratio)}  (target >= 0.3x)`);
+    console.log(`select-only tps    ${tps(select.mine).padStart(9)}  ${tps(select.theirs).padStart(14)}   ${ratio(select.ratio)}  (target >= 0.5x)`);
   } finally {
+    await cluster?.destroy();
     await postgres.stop();
   }
-  const cluster = await SqlCluster.start({ cacheMb: 256 });
-  let mine: ReturnType<typeof measure>;
-  try {
-    mine = measure({ name: 'Boreal', host: '127.0.0.1', port: cluster.writer.port, user: 'postgres', password: cluster.password });
-  } finally {
-    await cluster.destroy();
-  }
-  const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(3)}x` : 'n/a');
-  const tps = (value: number | undefined): string => (value === undefined ? 'failed' : value.toFixed(1));
-  console.log('');
-  console.log('                      Boreal    PostgreSQL 15   ratio');
-  console.log(`pgbench -i (s)     ${(mine.loadMs / 1000).toFixed(1).padStart(9)}  ${(theirs.loadMs / 1000).toFixed(1).padStart(14)}   ${ratio(theirs.loadMs, mine.loadMs)} (speed)`);
-  console.log(`TPC-B-like tps     ${tps(mine.tpcb).padStart(9)}  ${tps(theirs.tpcb).padStart(14)}   ${ratio(mine.tpcb, theirs.tpcb)}  (target >= 0.3x)`);
-  console.log(`select-only tps    ${tps(mine.selectOnly).padStart(9)}  ${tps(theirs.selectOnly).padStart(14)}   ${ratio(mine.selectOnly, theirs.selectOnly)}  (target >= 0.5x)`);
 }
 
 main().catch((error: Error) => {
