@@ -45,6 +45,9 @@ export function writeMetadataSync(metadataPath: string, metadata: VolumeMetadata
   fs.closeSync(directory);
 }
 
+/** Resends (after 200 ms), read timeouts and heartbeats run on this timer; writes and acks do not wait for it. */
+const CLIENT_TICK_MS = 20;
+
 export function connectVolume(options: VolumeConnectionOptions): VolumeConnection {
   const address: Address = `client:${options.name}`;
   const log = options.log ?? (() => undefined);
@@ -108,7 +111,7 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
     // owner holds it back; storage may then garbage-collect everything older.
     if (options.retention !== 'manual' && client!.state === 'open') client!.retentionLsn = client!.vdl;
     client?.tick();
-  }, 5);
+  }, CLIENT_TICK_MS);
   const connection: VolumeConnection = {
     client,
     open: () => new Promise((resolve, reject) => client!.open((error) => (error ? reject(error) : resolve()))),
