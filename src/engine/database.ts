@@ -1337,6 +1337,17 @@ export class Transaction implements LockOwner {
   }
 
   /** Schema names with their oids. */
+  /** Table constraints (primary key, unique, check) with their OIDs and definitions. */
+  async constraints(): Promise<Array<{ oid: number; relation: number; name: string; kind: 'p' | 'u' | 'c'; definition: string }>> {
+    this.assertActive();
+    const out: Array<{ oid: number; relation: number; name: string; kind: 'p' | 'u' | 'c'; definition: string }> = [];
+    for await (const row of this.catalogRows(CONSTRAINTS)) {
+      const kind = row.values[3] as string;
+      if (kind === 'p' || kind === 'u' || kind === 'c') out.push({ oid: row.values[0] as number, relation: row.values[1] as number, name: row.values[2] as string, kind, definition: row.values[4] as string });
+    }
+    return out;
+  }
+
   async schemas(): Promise<Array<{ oid: number; name: string }>> {
     const out: Array<{ oid: number; name: string }> = [];
     for await (const row of this.catalogRows(NAMESPACES)) out.push({ oid: row.values[0] as number, name: row.values[1] as string });

@@ -15,7 +15,7 @@ import { encodeKey, prefixEnd, type Value } from '../engine/codec.js';
 import type { Compiled, Env } from './expr.js';
 import type { AggregateSpec } from './functions.js';
 import { compareValues, fromStorage, hashKey, toStorage, type Datum } from './typesys.js';
-import type { TypeOid } from './oid.js';
+import { Oid, type TypeOid } from './oid.js';
 
 export const ROWS_IN_MEMORY_MAX = 2_000_000;
 
@@ -65,6 +65,37 @@ export class ValuesNode implements PlanNode {
 
   explain(): ExplainLine {
     return { title: `Values Scan  (rows=${this.valueRows.length})` };
+  }
+}
+
+/** generate_series(start, stop[, step]) over integers, as a FROM item. */
+export class SeriesNode implements PlanNode {
+  readonly width = 1;
+  constructor(
+    private readonly type: TypeOid,
+    private readonly start: Compiled,
+    private readonly stop: Compiled,
+    private readonly step: Compiled | undefined,
+  ) {}
+
+  async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
+    const start = await evaluate(this.start, [], env);
+    const stop = await evaluate(this.stop, [], env);
+    const step = this.step === undefined ? 1 : await evaluate(this.step, [], env);
+    if (start === null || stop === null || step === null) return;
+    const big = this.type === Oid.int8;
+    let at = BigInt(start as number | bigint);
+    const end = BigInt(stop as number | bigint);
+    const by = BigInt(step as number | bigint);
+    if (by === 0n) throw new SqlError('22023', 'step size cannot equal zero');
+    for (let produced = 0; by > 0n ? at <= end : at >= end; at += by) {
+      yield [big ? at : Number(at)];
+      if (++produced % 1024 === 0) ctx.signal.throwIfAborted();
+    }
+  }
+
+  explain(): ExplainLine {
+    return { title: 'Function Scan on generate_series' };
   }
 }
 

@@ -14,6 +14,7 @@
 //  E3. An untyped literal or parameter takes the type its context asks for (the other
 //      operand, the target column), as PostgreSQL's unknown-type resolution does.
 
+import { regCast, type CatalogLookup } from './catalog-functions.js';
 import { SqlError } from '../pgwire/session.js';
 import { Oid, type TypeOid } from './oid.js';
 import { arithmetic, arrayElement, arrayOf, castValue, compareValues, isNumericType, literalValue, negate, numericLiteral, power, resolveTypeName, typeName, type Datum } from './typesys.js';
@@ -33,6 +34,8 @@ export interface Env {
   processId?: number;
   /** nextval() of a sequence, in the statement's transaction. */
   nextval?: (name: string, schema: string | undefined) => Promise<bigint>;
+  /** Catalog descriptions (pg_get_indexdef and friends), in the statement's transaction. */
+  catalog?: CatalogLookup;
 }
 
 export type Fn = (row: Datum[], env: Env) => any;
@@ -272,7 +275,7 @@ function compileNode(node: Node, scope: Scope, ctx: BindContext, hint: TypeOid |
       return lift(elements.map((each) => coerce(each, element)), arrayOf(element), (...values) => values);
     }
     case 'A_Indirection':
-      throw new SqlError('0A000', 'array subscripts are not supported yet');
+      return compileSubscript(body, scope, ctx);
     case 'CollateClause':
       return compileExpr(body.arg, scope, ctx, hint);
     case 'RowExpr':
@@ -339,7 +342,36 @@ function compileColumn(body: Node, scope: Scope): Compiled {
   throw new SqlError('42703', qualifier === undefined ? `column "${name}" does not exist` : `column ${names.join('.')} does not exist`);
 }
 
+/** array[i] and array[lo:hi] on one-dimensional arrays (lower bound 1); NULL outside the bounds. */
+function compileSubscript(body: Node, scope: Scope, ctx: BindContext): Compiled {
+  const array = compileExpr(body.arg, scope, ctx);
+  const steps = body.indirection as Node[];
+  if (steps.some((step) => step.A_Indices === undefined)) throw new SqlError('0A000', 'field selection and * on expressions are not supported yet');
+  const element = arrayElement(array.type);
+  if (element === undefined) throw new SqlError('42804', `cannot subscript type ${typeName(array.type)} because it does not support subscripting`);
+  if (steps.length > 1) throw new SqlError('0A000', 'multidimensional subscripts are not supported yet');
+  const indices = steps[0]!.A_Indices;
+  const bound = (node: Node | undefined): Compiled | undefined => (node === undefined ? undefined : coerce(compileExpr(node, scope, ctx, Oid.int4), Oid.int4));
+  if (!indices.is_slice) {
+    return strict([array, bound(indices.uidx)!], element, (list: Datum[], at: number) => list[at - 1] ?? null);
+  }
+  const lower = bound(indices.lidx);
+  const upper = bound(indices.uidx);
+  const args = [array, ...(lower === undefined ? [] : [lower]), ...(upper === undefined ? [] : [upper])];
+  return strict(args, array.type, (list: Datum[], ...rest: number[]) => {
+    const from = lower === undefined ? 1 : rest[0]!;
+    const to = upper === undefined ? list.length : rest[rest.length - 1]!;
+    return list.slice(Math.max(from, 1) - 1, Math.max(Math.min(to, list.length), 0));
+  });
+}
+
 function compileCast(body: Node, scope: Scope, ctx: BindContext): Compiled {
+  const names = (body.typeName?.names as Node[] | undefined)?.map((name) => name.String?.sval as string) ?? [];
+  const last = names[names.length - 1];
+  if ((last === 'regtype' || last === 'regnamespace') && body.typeName.arrayBounds === undefined) {
+    const cast = regCast(last, compileExpr(body.arg, scope, ctx, Oid.oid));
+    if (cast !== undefined) return cast;
+  }
   const { type, typmod } = resolveTypeName(body.typeName);
   const arg = compileExpr(body.arg, scope, ctx, type);
   if (arg.type === Oid.unknown && arg.constant !== undefined) {

@@ -3,6 +3,7 @@
 // executor's Aggregate operator.
 
 import { SqlError } from '../pgwire/session.js';
+import { catalogFunction } from './catalog-functions.js';
 import { Oid, type TypeOid } from './oid.js';
 import { coerce, commonType, lift, strict, numericRank, type Compiled } from './expr.js';
 import { arithmetic, arrayElement, arrayOf, castValue, compareValues, numericFrom, numericToFloat, roundValue, textOut, typeName, type Datum } from './typesys.js';
@@ -181,8 +182,17 @@ export function callFunction(name: string, args: Compiled[], schema: string | un
     }
     case 'pg_sleep':
       throw new SqlError('0A000', 'pg_sleep is not supported yet');
-    default:
+    case 'array_upper':
+    case 'array_lower': {
+      arity(name, args, 2);
+      if (arrayElement(args[0]!.type) === undefined) throw noSuchFunction(name, args);
+      return strict([args[0]!, coerce(args[1]!, Oid.int4)], Oid.int4, (list: Datum[], dimension: number) => (dimension === 1 && list.length > 0 ? (name === 'array_upper' ? list.length : 1) : null));
+    }
+    default: {
+      const described = catalogFunction(name, args);
+      if (described !== undefined) return described;
       throw noSuchFunction(name, args);
+    }
   }
 }
 

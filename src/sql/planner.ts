@@ -23,7 +23,7 @@ import type { IndexDef, TableDef, Transaction } from '../engine/database.js';
 import { Oid, type TypeOid } from './oid.js';
 import { combineBool, coerce, commonType, compileComparison, compileExpr, constantExpr, Params, Scope, type BindContext, type Compiled, type Node, type ScopeColumn } from './expr.js';
 import { aggregate, isAggregateName } from './functions.js';
-import { AggregateNode, DistinctNode, FilterNode, HashJoinNode, LateralJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
+import { AggregateNode, SeriesNode, DistinctNode, FilterNode, HashJoinNode, LateralJoinNode, LimitNode, NestedLoopNode, ProjectNode, SetOpNode, SortNode, TableScanNode, ValuesNode, type Access, type AggregateCall, type JoinKind, type KeyRange, type PlanNode, type SortKey } from './exec.js';
 import { castValue, columnType, typeName } from './typesys.js';
 import { NO_BOUND } from './exec.js';
 import { virtualTable, type VirtualTable } from './system-views.js';
@@ -285,8 +285,38 @@ function planFromItem(node: Node, outer: Scope | undefined, ctx: QueryContext, l
     return derivedItem(planned, alias, sub.alias?.colnames?.map(nameOf));
   }
   if (node.JoinExpr !== undefined) return planJoinExpr(node.JoinExpr, outer, ctx);
-  if (node.RangeFunction !== undefined) throw new SqlError('0A000', 'functions in FROM are not supported yet');
+  if (node.RangeFunction !== undefined) return planRangeFunction(node.RangeFunction, lateral ?? outer, ctx);
   throw new SqlError('0A000', `FROM item ${Object.keys(node)[0]} is not supported yet`);
+}
+
+/** A set-returning function in FROM: generate_series over integers. */
+function planRangeFunction(range: Node, outer: Scope | undefined, ctx: QueryContext): FromItem {
+  const functions = range.functions as Node[];
+  const call = functions.length === 1 ? functions[0]!.List?.items?.[0]?.FuncCall : undefined;
+  const name = call === undefined ? undefined : nameOf((call.funcname as Node[])[(call.funcname as Node[]).length - 1]);
+  if (call === undefined || range.ordinality || range.is_rowsfrom || name !== 'generate_series') {
+    throw new SqlError('0A000', `${name === undefined ? 'this function' : `function ${name}`} in FROM is not supported yet`);
+  }
+  const args = (call.args ?? []) as Node[];
+  if (args.length < 2 || args.length > 3) throw new SqlError('42883', `function generate_series with ${args.length} arguments does not exist`);
+  const before = outer?.hitsUpward() ?? 0;
+  const scope = new Scope([], outer);
+  const bind = bindContext(ctx, { noAggregates: 'functions in FROM' });
+  const compiled = args.map((arg) => compileExpr(arg, scope, bind, Oid.int4));
+  const type = compiled.some((arg) => arg.type === Oid.int8) ? Oid.int8 : Oid.int4;
+  if (compiled.some((arg) => !([Oid.int2, Oid.int4, Oid.int8, Oid.unknown] as number[]).includes(arg.type))) {
+    throw new SqlError('0A000', `generate_series(${compiled.map((arg) => typeName(arg.type)).join(', ')}) is not supported yet`);
+  }
+  const [start, stop, step] = compiled.map((arg) => coerce(arg, type)) as [Compiled, Compiled, Compiled | undefined];
+  const alias = (range.alias?.aliasname as string | undefined) ?? 'generate_series';
+  const columnName = (range.alias?.colnames?.map(nameOf)?.[0] as string | undefined) ?? alias;
+  return {
+    plan: new SeriesNode(type, start, stop, step),
+    columns: [{ qualifier: alias, name: columnName, type, typmod: -1, index: 0 }],
+    qualifiers: new Set([alias]),
+    pushed: [],
+    correlated: (outer?.hitsUpward() ?? 0) > before,
+  };
 }
 
 function derivedItem(planned: Planned, alias: string, names: string[] | undefined): FromItem {
@@ -826,6 +856,11 @@ function figureName(node: Node): [string, number] {
     return inner[1] > 1 ? inner : ['case', 1];
   }
   if (node.CoalesceExpr !== undefined) return ['coalesce', 2];
+  if (node.A_Indirection !== undefined) {
+    // A subscript takes its array's name (FigureColname), unless a field name ends it.
+    const last = (node.A_Indirection.indirection as Node[]).at(-1);
+    return last?.String !== undefined ? [nameOf(last), 2] : figureName(node.A_Indirection.arg);
+  }
   if (node.A_ArrayExpr !== undefined) return ['array', 2];
   if (node.A_Expr?.kind === 'AEXPR_NULLIF') return ['nullif', 2];
   if (node.MinMaxExpr !== undefined) return [node.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least', 2];

@@ -70,3 +70,19 @@ test('psql \\dt, \\di, \\dn, \\l and \\du list what pg_catalog holds', () => {
   assert.equal(roles.status, 0, roles.stderr);
   assert.match(roles.stdout, /postgres +\| Superuser/);
 });
+
+test('psql \\d <table> describes columns, defaults, indexes and constraints', () => {
+  const created = psql(['-c', "CREATE TABLE psql_described (a int PRIMARY KEY, b text NOT NULL DEFAULT 'x', c numeric(5,2) CHECK (c > 0), d varchar(8) UNIQUE); CREATE INDEX psql_described_b ON psql_described (b, a);"]);
+  assert.equal(created.status, 0, created.stderr);
+  const described = psql(['-c', '\\d psql_described']);
+  assert.equal(described.status, 0, described.stderr);
+  assert.match(described.stdout, /Table "public\.psql_described"/);
+  assert.match(described.stdout, / a +\| integer +\| +\| not null \| *\n/);
+  assert.match(described.stdout, / b +\| text +\| +\| not null \| 'x'/);
+  assert.match(described.stdout, / c +\| numeric\(5,2\) +\| +\| +\| *\n/);
+  assert.match(described.stdout, / d +\| character varying\(8\) +\| +\| +\| *\n/);
+  assert.match(described.stdout, /Indexes:\n +"psql_described_pkey" PRIMARY KEY, btree \(a\)\n +"psql_described_b" btree \(b, a\)\n +"psql_described_d_key" UNIQUE CONSTRAINT, btree \(d\)/);
+  assert.match(described.stdout, /Check constraints:\n +"psql_described_c_check" CHECK \(c > 0\)/);
+  const missing = psql(['-c', '\\d no_such_table']);
+  assert.match(missing.stderr, /Did not find any relation named "no_such_table"/);
+});

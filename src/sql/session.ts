@@ -27,6 +27,7 @@ import { Settings } from './settings.js';
 import { binaryIn, binaryOut, textIn, textOut, typeSize, type Datum } from './typesys.js';
 import { prepareStatement, type PreparedPlan } from './statement.js';
 import { normalizeLiterals, shapeIsSafe } from './literal-cache.js';
+import { catalogLookup } from './catalog-functions.js';
 
 let parserLoaded: Promise<void> | undefined;
 export function loadSqlParser(): Promise<void> {
@@ -113,6 +114,8 @@ export class SqlSession implements SessionHandler {
   private readonly statements = new Map<string, PreparedStatement>();
   /** Plans of query shapes (literal-cache.ts), null for a shape that cannot stand for its queries. */
   private readonly shapes = new Map<string, PreparedStatement | null>();
+  /** Catalog descriptions for pg_get_indexdef and friends, read in the current transaction. */
+  private readonly catalog = catalogLookup(() => this.transaction());
   private readonly portals = new Map<string, Portal>();
   private running: AbortController | undefined;
   private controller = new AbortController();
@@ -562,6 +565,7 @@ export class SqlSession implements SessionHandler {
       params,
       outer: [],
       processId: this.options.processId,
+      catalog: this.catalog,
       now: BigInt(Date.now() - 946_684_800_000) * 1000n,
       runSubquery: async () => {
         throw new SqlError('XX000', 'subquery runner not installed');

@@ -6,7 +6,7 @@ import type { TableDef, Transaction } from '../engine/database.js';
 import { Oid, type TypeOid } from './oid.js';
 import type { ExecContext, ExplainLine, PlanNode } from './exec.js';
 import type { Env } from './expr.js';
-import { columnType, typeCatalog, type Datum } from './typesys.js';
+import { arrayOf, columnType, typeCatalog, type Datum } from './typesys.js';
 import { sessionsOf } from './session.js';
 
 export interface VirtualTable {
@@ -60,7 +60,7 @@ const TABLES: Record<string, () => VirtualTable> = {
       [
         ['oid', Oid.oid], ['relname', Oid.name], ['relnamespace', Oid.oid], ['relkind', Oid.bpchar], ['relowner', Oid.oid], ['relam', Oid.oid], ['reltuples', Oid.float4],
         ['relhasindex', Oid.bool], ['relpersistence', Oid.bpchar], ['relnatts', Oid.int2], ['relchecks', Oid.int2], ['relhasrules', Oid.bool], ['relhastriggers', Oid.bool],
-        ['relrowsecurity', Oid.bool], ['relforcerowsecurity', Oid.bool], ['relispartition', Oid.bool], ['reltablespace', Oid.oid], ['reloftype', Oid.oid], ['relreplident', Oid.bpchar], ['reltoastrelid', Oid.oid],
+        ['relrowsecurity', Oid.bool], ['relforcerowsecurity', Oid.bool], ['relispartition', Oid.bool], ['reltablespace', Oid.oid], ['reloftype', Oid.oid], ['relreplident', Oid.bpchar], ['reltoastrelid', Oid.oid], ['relpartbound', Oid.text],
       ],
       async (tx) => {
         const schemas = await schemaOids(tx);
@@ -69,7 +69,7 @@ const TABLES: Record<string, () => VirtualTable> = {
         for (const relation of await tx.relations()) {
           const table = tables.get(relation.oid);
           const am = relation.kind === 'r' ? 2 : relation.kind === 'i' ? 403 : 0;
-          rows.push([relation.oid, relation.name, schemas.get(relation.schema) ?? 2200, relation.kind, 10, am, -1, (table?.indexes.length ?? 0) > 0, 'p', table?.columns.length ?? 0, table?.checks.length ?? 0, false, false, false, false, false, 0, 0, 'd', 0]);
+          rows.push([relation.oid, relation.name, schemas.get(relation.schema) ?? 2200, relation.kind, 10, am, -1, (table?.indexes.length ?? 0) > 0, 'p', table?.columns.length ?? 0, table?.checks.length ?? 0, false, false, false, false, false, 0, 0, 'd', 0, null]);
         }
         return rows;
       },
@@ -88,21 +88,21 @@ const TABLES: Record<string, () => VirtualTable> = {
   pg_attribute: () =>
     virtual(
       'pg_attribute',
-      [['attrelid', Oid.oid], ['attname', Oid.name], ['atttypid', Oid.oid], ['attnum', Oid.int2], ['attnotnull', Oid.bool], ['atttypmod', Oid.int4], ['attisdropped', Oid.bool], ['atthasdef', Oid.bool]],
+      [['attrelid', Oid.oid], ['attname', Oid.name], ['atttypid', Oid.oid], ['attnum', Oid.int2], ['attnotnull', Oid.bool], ['atttypmod', Oid.int4], ['attisdropped', Oid.bool], ['atthasdef', Oid.bool], ['attcollation', Oid.oid], ['attidentity', Oid.bpchar], ['attgenerated', Oid.bpchar]],
       async (tx) => {
         const rows: Datum[][] = [];
         for (const table of await userTables(tx)) {
           for (const [index, column] of table.columns.entries()) {
             const { type, typmod } = columnType(column.type);
-            rows.push([table.id, column.name, type, index + 1, column.notNull || (table.primaryKey?.includes(index) ?? false), typmod, false, column.default !== null]);
+            rows.push([table.id, column.name, type, index + 1, column.notNull || (table.primaryKey?.includes(index) ?? false), typmod, false, column.default !== null, 0, '', '']);
           }
         }
         return rows;
       },
     ),
   pg_type: () =>
-    virtual('pg_type', [['oid', Oid.oid], ['typname', Oid.name], ['typnamespace', Oid.oid], ['typlen', Oid.int2], ['typtype', Oid.bpchar], ['typcategory', Oid.bpchar], ['typelem', Oid.oid], ['typarray', Oid.oid], ['typbasetype', Oid.oid], ['typrelid', Oid.oid]], async () =>
-      typeCatalog().map((type) => [type.oid, type.name, 11, type.length, 'b', type.category, type.element, type.array, 0, 0]),
+    virtual('pg_type', [['oid', Oid.oid], ['typname', Oid.name], ['typnamespace', Oid.oid], ['typlen', Oid.int2], ['typtype', Oid.bpchar], ['typcategory', Oid.bpchar], ['typelem', Oid.oid], ['typarray', Oid.oid], ['typbasetype', Oid.oid], ['typrelid', Oid.oid], ['typcollation', Oid.oid]], async () =>
+      typeCatalog().map((type) => [type.oid, type.name, 11, type.length, 'b', type.category, type.element, type.array, 0, 0, 0]),
     ),
   pg_database: () =>
     virtual(
@@ -134,7 +134,42 @@ const TABLES: Record<string, () => VirtualTable> = {
         ]),
     ),
   pg_partitioned_table: () => virtual('pg_partitioned_table', [['partrelid', Oid.oid], ['partstrat', Oid.bpchar], ['partnatts', Oid.int2]], async () => []),
-  pg_inherits: () => virtual('pg_inherits', [['inhrelid', Oid.oid], ['inhparent', Oid.oid], ['inhseqno', Oid.int4]], async () => []),
+  pg_inherits: () => virtual('pg_inherits', [['inhrelid', Oid.oid], ['inhparent', Oid.oid], ['inhseqno', Oid.int4], ['inhdetachpending', Oid.bool]], async () => []),
+  pg_attrdef: () =>
+    virtual('pg_attrdef', [['oid', Oid.oid], ['adrelid', Oid.oid], ['adnum', Oid.int2], ['adbin', Oid.text]], async (tx) => {
+      // Defaults are kept as SQL text; pg_get_expr(adbin, adrelid) returns it as it is.
+      const rows: Datum[][] = [];
+      for (const table of await userTables(tx)) {
+        for (const [index, column] of table.columns.entries()) if (column.default !== null) rows.push([0, table.id, index + 1, column.default]);
+      }
+      return rows;
+    }),
+  pg_constraint: () =>
+    virtual(
+      'pg_constraint',
+      [['oid', Oid.oid], ['conname', Oid.name], ['connamespace', Oid.oid], ['contype', Oid.bpchar], ['condeferrable', Oid.bool], ['condeferred', Oid.bool], ['convalidated', Oid.bool], ['conrelid', Oid.oid], ['contypid', Oid.oid], ['conindid', Oid.oid], ['confrelid', Oid.oid], ['conkey', arrayOf(Oid.int2)]],
+      async (tx) => {
+        const schemas = await schemaOids(tx);
+        const tables = new Map((await userTables(tx)).map((table) => [table.id, table]));
+        const rows: Datum[][] = [];
+        for (const constraint of await tx.constraints()) {
+          const table = tables.get(constraint.relation);
+          if (table === undefined) continue;
+          // A primary key or unique constraint is enforced by the index of the same name.
+          const index = table.indexes.find((each) => each.name === constraint.name);
+          rows.push([constraint.oid, constraint.name, schemas.get(table.schema) ?? 2200, constraint.kind, false, false, true, table.id, 0, index?.id ?? 0, 0, index === undefined ? null : index.columns.map((column) => column + 1)]);
+        }
+        return rows;
+      },
+    ),
+  pg_collation: () => virtual('pg_collation', [['oid', Oid.oid], ['collname', Oid.name], ['collnamespace', Oid.oid]], async () => [[100, 'default', 11], [950, 'C', 11]]),
+  pg_policy: () =>
+    virtual('pg_policy', [['oid', Oid.oid], ['polname', Oid.name], ['polrelid', Oid.oid], ['polcmd', Oid.bpchar], ['polpermissive', Oid.bool], ['polroles', arrayOf(Oid.oid)], ['polqual', Oid.text], ['polwithcheck', Oid.text]], async () => []),
+  pg_statistic_ext: () =>
+    virtual('pg_statistic_ext', [['oid', Oid.oid], ['stxrelid', Oid.oid], ['stxname', Oid.name], ['stxnamespace', Oid.oid], ['stxkind', arrayOf(Oid.bpchar)], ['stxstattarget', Oid.int4]], async () => []),
+  pg_publication: () => virtual('pg_publication', [['oid', Oid.oid], ['pubname', Oid.name], ['puballtables', Oid.bool]], async () => []),
+  pg_publication_namespace: () => virtual('pg_publication_namespace', [['oid', Oid.oid], ['pnpubid', Oid.oid], ['pnnspid', Oid.oid]], async () => []),
+  pg_publication_rel: () => virtual('pg_publication_rel', [['oid', Oid.oid], ['prpubid', Oid.oid], ['prrelid', Oid.oid], ['prqual', Oid.text], ['prattrs', arrayOf(Oid.int2)]], async () => []),
   pg_am: () => virtual('pg_am', [['oid', Oid.oid], ['amname', Oid.name], ['amtype', Oid.bpchar]], async () => [[2, 'heap', 't'], [403, 'btree', 'i']]),
   pg_tables: () =>
     virtual('pg_tables', [['schemaname', Oid.name], ['tablename', Oid.name], ['tableowner', Oid.name], ['hasindexes', Oid.bool]], async (tx) =>
