@@ -134,11 +134,21 @@ export class TableScanNode implements PlanNode {
     readonly alias: string,
   ) {
     this.width = table.columns.length + 1;
+    const range = access.kind === 'pk' ? access.range : undefined;
+    this.pointLookup = range !== undefined && range.lower === undefined && range.upper === undefined && range.equal.length === table.primaryKey?.length;
   }
+
+  private readonly pointLookup: boolean;
 
   async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
     const bounds = this.access.kind === 'seq' ? { from: undefined, to: undefined, empty: false } : await keyBounds(this.access.range, env);
     if (bounds.empty) return;
+    if (this.pointLookup && bounds.from !== undefined) {
+      // Every primary-key column is bound by equality: one row key, one lookup.
+      const row = await ctx.tx.get(this.table, bounds.from);
+      if (row !== undefined) yield storedRow(this.types, row.values, row.key);
+      return;
+    }
     const source = this.access.kind === 'index' ? ctx.tx.scanIndex(this.table, this.access.index, bounds.from, bounds.to) : ctx.tx.scan(this.table, bounds.from, bounds.to);
     const types = this.types;
     let seen = 0;

@@ -90,6 +90,9 @@ export function parseSql(sql: string): Array<{ stmt: Node; text: string }> {
   });
 }
 
+/** Output formats of plans whose results go out as text (the simple protocol's case). */
+const textOutputs = new WeakMap<PreparedPlan, { fields: FieldDescription[] | undefined; encoders: Array<(value: Datum) => Uint8Array> }>();
+
 /** Query shapes a session keeps plans for (it forgets them all when it has this many). */
 const SHAPES_MAX = 256;
 
@@ -401,8 +404,8 @@ export class SqlSession implements SessionHandler {
       }
       const tx = this.transaction();
       tx.beginStatement({ signal, lockTimeoutMs: this.settings.milliseconds('lock_timeout'), deadlockTimeoutMs: this.settings.milliseconds('deadlock_timeout') || undefined });
-      if (describe && prepared.columns !== undefined) out.rowDescription(describeColumns(prepared.columns, resultFormats));
-      const encoders = (prepared.columns ?? []).map((column, index) => encoderFor(column.type, formatOf(resultFormats, index)));
+      const { fields, encoders } = this.outputFormat(prepared, resultFormats);
+      if (describe && fields !== undefined) out.rowDescription(fields);
       let iterator = portal?.iterator;
       if (iterator === undefined) {
         iterator = prepared.execute({ tx, signal }, env)[Symbol.asyncIterator]();
@@ -443,6 +446,20 @@ export class SqlSession implements SessionHandler {
       const status = this.transactionStatus();
       this.activity = { state: status === 'I' ? 'idle' : status === 'T' ? 'idle in transaction' : 'idle in transaction (aborted)', query: statement.sql, since: Date.now() };
     }
+  }
+
+  /** Row description and value encoders of a plan's output (kept per plan for all-text results). */
+  private outputFormat(prepared: PreparedPlan, resultFormats: number[]): { fields: FieldDescription[] | undefined; encoders: Array<(value: Datum) => Uint8Array> } {
+    const allText = resultFormats.length === 0 || (resultFormats.length === 1 && resultFormats[0] === 0);
+    const known = allText ? textOutputs.get(prepared) : undefined;
+    if (known !== undefined) return known;
+    const columns = prepared.columns;
+    const made = {
+      fields: columns === undefined ? undefined : describeColumns(columns, resultFormats),
+      encoders: (columns ?? []).map((column, index) => encoderFor(column.type, formatOf(resultFormats, index))),
+    };
+    if (allText) textOutputs.set(prepared, made);
+    return made;
   }
 
   // ---------------------------------------------------------------- extended protocol

@@ -165,7 +165,15 @@ export class Settings {
   milliseconds(name: string): number {
     const value = this.get(name);
     if (value === '0') return 0;
-    const match = /^(\d+)(ms|s)$/.exec(value)!;
-    return Number(match[1]) * (match[2] === 's' ? 1000 : 1);
+    let ms = MILLISECONDS.get(value);
+    if (ms === undefined) {
+      const match = /^(\d+)(ms|s)$/.exec(value)!;
+      ms = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
+      if (MILLISECONDS.size < 1024) MILLISECONDS.set(value, ms);
+    }
+    return ms;
   }
 }
+
+/** Parsed durations by their text (settings are read on every statement). */
+const MILLISECONDS = new Map<string, number>();

@@ -53,7 +53,9 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
       limits: defaultStorageLimits,
       groupCommit: options.groupCommit,
       gossipIntervalMs: 50,
-      coalesceIntervalMs: 100,
+      // Each coalescing pass is a page-store commit (two fsyncs); records wait in the durable
+      // hot log meanwhile, so passes can be rare: fewer, larger commits.
+      coalesceIntervalMs: 1000,
       hydrationTimeoutMs: 2000,
     },
   );
