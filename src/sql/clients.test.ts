@@ -110,3 +110,32 @@ test('postgres.js: tagged queries, sql.begin, COPY in and out, and cancel', asyn
     await sql.end();
   }
 });
+
+test('a sort, hash or grouping larger than boreal.max_rows_in_memory fails with 53200; the session and its neighbours go on (X1)', async () => {
+  const client = new pg.Client({ connectionString: cluster.url() });
+  const neighbour = new pg.Client({ connectionString: cluster.url() });
+  await client.connect();
+  await neighbour.connect();
+  try {
+    await client.query('SET boreal.max_rows_in_memory = 100');
+    const statements = [
+      'SELECT g FROM generate_series(1, 1000) g ORDER BY g DESC',
+      'SELECT DISTINCT g FROM generate_series(1, 1000) g',
+      'SELECT g % 500, count(*) FROM generate_series(1, 1000) g GROUP BY 1',
+      'SELECT count(*) FROM generate_series(1, 1000) a JOIN generate_series(1, 1000) b ON a = b',
+      'SELECT g FROM generate_series(1, 1000) g UNION SELECT g FROM generate_series(1, 1000) g',
+    ];
+    for (const sql of statements) {
+      await assert.rejects(client.query(sql), (error: { code?: string; detail?: string }) => error.code === '53200' && /boreal\.max_rows_in_memory/.test(error.detail ?? ''), sql);
+      assert.equal((await neighbour.query(sql.replace('ORDER BY g DESC', 'ORDER BY g DESC LIMIT 1'))).rowCount! > 0, true, sql);
+    }
+    // Below the limit the same kinds of work run; the session is still usable.
+    assert.deepEqual((await client.query('SELECT g FROM generate_series(1, 50) g ORDER BY g DESC LIMIT 2')).rows, [{ g: 50 }, { g: 49 }]);
+    await assert.rejects(client.query('SET boreal.max_rows_in_memory = 0'), (error: { code?: string }) => error.code === '22023');
+    await client.query('RESET boreal.max_rows_in_memory');
+    assert.equal((await client.query('SELECT count(*) AS n FROM (SELECT DISTINCT g FROM generate_series(1, 1000) g) d')).rows[0].n, '1000');
+  } finally {
+    await client.end();
+    await neighbour.end();
+  }
+});

@@ -22,6 +22,8 @@ export const ROWS_IN_MEMORY_MAX = 2_000_000;
 export interface ExecContext {
   tx: Transaction;
   signal: AbortSignal;
+  /** Rows a blocking operator may hold (X1): the session's boreal.max_rows_in_memory. */
+  rowsInMemoryMax?: number;
 }
 
 export interface PlanNode {
@@ -37,9 +39,13 @@ export interface ExplainLine {
   children?: ExplainLine[];
 }
 
-function memoryLimit(what: string): SqlError {
-  return new SqlError('53200', `out of memory`, { detail: `${what} would hold more than ${ROWS_IN_MEMORY_MAX} rows; larger sorts and hashes do not spill to disk yet` });
+function memoryLimit(what: string, ctx: ExecContext): SqlError {
+  return new SqlError('53200', `out of memory`, {
+    detail: `${what} would hold more than ${rowLimit(ctx)} rows (boreal.max_rows_in_memory); larger sorts and hashes do not spill to disk yet`,
+  });
 }
+
+const rowLimit = (ctx: ExecContext): number => ctx.rowsInMemoryMax ?? ROWS_IN_MEMORY_MAX;
 
 async function evaluate(expr: Compiled, row: Datum[], env: Env): Promise<Datum> {
   return expr.async ? await expr.fn(row, env) : expr.fn(row, env);
@@ -380,7 +386,7 @@ export class HashJoinNode implements PlanNode {
     const table = new Map<string, Array<{ row: Datum[]; index: number }>>();
     const all: Datum[][] = [];
     for await (const row of this.right.rows(ctx, env)) {
-      if (all.length >= ROWS_IN_MEMORY_MAX) throw memoryLimit('a hash join');
+      if (all.length >= rowLimit(ctx)) throw memoryLimit('a hash join', ctx);
       const index = all.length;
       all.push(row);
       const key = await this.key(this.rightKeys, row, env);
@@ -461,7 +467,7 @@ export class LateralJoinNode implements PlanNode {
 export async function materialize(node: PlanNode, ctx: ExecContext, env: Env, what: string): Promise<Datum[][]> {
   const rows: Datum[][] = [];
   for await (const row of node.rows(ctx, env)) {
-    if (rows.length >= ROWS_IN_MEMORY_MAX) throw memoryLimit(what);
+    if (rows.length >= rowLimit(ctx)) throw memoryLimit(what, ctx);
     rows.push(row);
   }
   return rows;
@@ -528,7 +534,7 @@ export class DistinctNode implements PlanNode {
     for await (const row of this.child.rows(ctx, env)) {
       const key = rowKey(row, this.types, this.columns);
       if (seen.has(key)) continue;
-      if (seen.size >= ROWS_IN_MEMORY_MAX) throw memoryLimit('DISTINCT');
+      if (seen.size >= rowLimit(ctx)) throw memoryLimit('DISTINCT', ctx);
       seen.add(key);
       yield row;
     }
@@ -573,7 +579,7 @@ export class SetOpNode implements PlanNode {
         for await (const row of side.rows(ctx, env)) {
           const key = rowKey(row, this.types, width);
           if (seen.has(key)) continue;
-          if (seen.size >= ROWS_IN_MEMORY_MAX) throw memoryLimit('UNION');
+          if (seen.size >= rowLimit(ctx)) throw memoryLimit('UNION', ctx);
           seen.add(key);
           yield row;
         }
@@ -585,7 +591,7 @@ export class SetOpNode implements PlanNode {
     for await (const row of this.right.rows(ctx, env)) {
       const key = rowKey(row, this.types, width);
       counts.set(key, (counts.get(key) ?? 0) + 1);
-      if (counts.size >= ROWS_IN_MEMORY_MAX) throw memoryLimit(this.op.toUpperCase());
+      if (counts.size >= rowLimit(ctx)) throw memoryLimit(this.op.toUpperCase(), ctx);
     }
     const emitted = new Set<string>();
     for await (const row of this.left.rows(ctx, env)) {
@@ -655,7 +661,7 @@ export class AggregateNode implements PlanNode {
       const key = rowKey(keys, groupTypes, keys.length);
       let group = groups.get(key);
       if (group === undefined) {
-        if (groups.size >= ROWS_IN_MEMORY_MAX) throw memoryLimit('GROUP BY');
+        if (groups.size >= rowLimit(ctx)) throw memoryLimit('GROUP BY', ctx);
         group = newGroup(keys);
         groups.set(key, group);
       }

@@ -408,7 +408,7 @@ export class SqlSession implements SessionHandler {
       if (describe && fields !== undefined) out.rowDescription(fields);
       let iterator = portal?.iterator;
       if (iterator === undefined) {
-        iterator = prepared.execute({ tx, signal }, env)[Symbol.asyncIterator]();
+        iterator = prepared.execute({ tx, signal, rowsInMemoryMax: Number(this.settings.get('boreal.max_rows_in_memory')) }, env)[Symbol.asyncIterator]();
         if (portal !== undefined) portal.iterator = iterator;
       }
       let sent = 0;

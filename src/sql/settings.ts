@@ -69,6 +69,12 @@ function defaults(): Map<string, Definition> {
     ['transaction_isolation', { value: 'read committed', normalize: isolation }],
     ['transaction_read_only', { value: 'off', normalize: onOff }],
     ['work_mem', { value: '4MB' }],
+    // Rows a sort, hash, DISTINCT or GROUP BY may hold before failing with 53200 (X1).
+    ['boreal.max_rows_in_memory', { value: '2000000', normalize: (value) => {
+      const text = value.trim();
+      if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > 2_000_000_000) throw new SqlError('22023', `invalid value for parameter "boreal.max_rows_in_memory": "${value}"`, { hint: 'Valid values are between "1" and "2000000000".' });
+      return String(Number(text));
+    } }],
     ['maintenance_work_mem', { value: '64MB' }],
     ['enable_seqscan', { value: 'on', normalize: onOff }],
     ['enable_indexscan', { value: 'on', normalize: onOff }],
