@@ -64,10 +64,15 @@ export class Vacuum {
     this.stats.runs++;
     // Its own transaction holds a snapshot while it walks the trees, so that pages its scans
     // may still reach are not recycled under it (B5).
+    const hints = this.db.takeVacuumHints();
+    if (hints !== 'all' && hints.size === 0) {
+      // Nothing changed since the last pass: no catalog read, no tree walk.
+      this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, horizon);
+      return;
+    }
     const tx = this.db.begin({ readOnly: true });
     try {
       tx.beginStatement();
-      const hints = this.db.takeVacuumHints();
       const tables: TableDef[] = await tx.allTables();
       for (const table of tables) {
         const rows = hints === 'all' ? 'all' : hints.get(table.id);
