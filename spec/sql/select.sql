@@ -53,3 +53,6 @@ SELECT (ARRAY[10, 20, 30])[2], (ARRAY[10, 20, 30])[4], (ARRAY[10, 20, 30])[0], (
 SELECT (ARRAY[1, 2, 3, 4, 5])[2:4], (ARRAY[1, 2, 3])[:2], (ARRAY[1, 2, 3])[2:], (ARRAY[1, 2, 3])[5:9];
 SELECT (ARRAY[1, 2, 3])[NULL], ((NULL::int[]))[1];
 SELECT a[i] FROM (SELECT ARRAY[3, 1, 4, 1, 5] AS a) s, generate_series(1, 5) i ORDER BY i;
+SELECT 'int4'::regtype::text, 'varchar'::regtype::text, 23::regtype::text, 11::regnamespace::text, 2200::regnamespace::text;
+SELECT a.x, g FROM (VALUES (1), (3)) a(x), generate_series(1, a.x) g ORDER BY 1, 2;
+SELECT a.x, g FROM (VALUES (2), (0)) a(x) JOIN generate_series(1, a.x) g ON true ORDER BY 1, 2;

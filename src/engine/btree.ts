@@ -161,6 +161,10 @@ export async function recycleRetiredPages(cache: BufferCache, horizon: Lsn): Pro
   return freed;
 }
 
+/** What BTree.putMany puts in one mini-transaction at most. */
+const PUT_MANY_ENTRIES = 64;
+const PUT_MANY_BYTES = 256 * 1024;
+
 export class BTree {
   private constructor(
     private readonly cache: BufferCache,
@@ -339,12 +343,18 @@ export class BTree {
    * of the path, one page copy and one redo record per leaf and batch, not per entry. Each
    * mini-transaction is atomic on its own; the caller's transaction makes the whole visible.
    */
-  async putMany(entries: Array<[Uint8Array, Uint8Array]>, perMiniTransaction = 64): Promise<void> {
+  async putMany(entries: Array<[Uint8Array, Uint8Array]>, options: { keepExisting?: boolean } = {}): Promise<void> {
     entries.sort((a, b) => Buffer.compare(a[0], b[0]));
-    for (let start = 0; start < entries.length; start += perMiniTransaction) {
+    for (let at = 0; at < entries.length; ) {
       const mtr = new MiniTransaction(this.cache);
       try {
-        for (let at = start; at < Math.min(entries.length, start + perMiniTransaction); at++) await this.putWithin(mtr, entries[at]![0], entries[at]![1]);
+        // Up to 64 entries or 256 KiB of values per mini-transaction (large values take
+        // overflow pages: each is a redo record and a latched page copy).
+        let bytes = 0;
+        for (let count = 0; at < entries.length && count < PUT_MANY_ENTRIES && bytes < PUT_MANY_BYTES; count++, at++) {
+          bytes += entries[at]![1].length;
+          await this.putWithin(mtr, entries[at]![0], entries[at]![1], { unique: options.keepExisting === true });
+        }
         await mtr.commit();
       } catch (error) {
         mtr.abort();

@@ -230,6 +230,18 @@ export class Database {
     else known.add(rowKey);
   }
 
+  /** @internal Gives hints back (a vacuum pass that failed, or could not use them yet). */
+  restoreVacuumHints(hints: Map<number, Set<string> | 'all'> | 'all'): void {
+    if (hints === 'all') {
+      this.vacuumHints = 'all';
+      return;
+    }
+    for (const [tableId, keys] of hints) {
+      if (keys === 'all') this.noteVacuumCandidate(tableId, 'all');
+      else for (const key of keys) this.noteVacuumCandidate(tableId, key);
+    }
+  }
+
   /** @internal Hands vacuum what it should look at and starts a new list. */
   takeVacuumHints(): Map<number, Set<string> | 'all'> | 'all' {
     const hints = this.vacuumHints;
@@ -438,8 +450,17 @@ export class Transaction implements LockOwner {
     return level.xid;
   }
 
-  private lock(resource: string, mode: LockMode): Promise<void> {
-    return this.db.locks.acquire(this, resource, mode, this.statement);
+  private async lock(resource: string, mode: LockMode): Promise<void> {
+    await this.db.locks.acquire(this, resource, mode, this.statement);
+    // Whatever this lock guards may come from a commit whose locks were released before it
+    // was durable (early lock release): from now on this transaction sees that commit whole,
+    // as it would once it is durable (its floor).
+    if (this.db.earlyReleaseCpl > this.floor) this.floor = this.db.earlyReleaseCpl;
+  }
+
+  /** Whether this transaction has changed the catalog (its plans may be stale before it ends). */
+  get changedCatalog(): boolean {
+    return this.ddl;
   }
 
   // ---------------------------------------------------------------- reading
@@ -721,9 +742,6 @@ export class Transaction implements LockOwner {
     const resource = `row:${table.id}:${hex(rowKey)}`;
     const heldBefore = this.db.locks.holding(this, resource) !== undefined;
     await this.lock(resource, mode);
-    // The newest version may come from a commit not yet durable (early lock release): what
-    // this transaction sees from now on includes it, as it would once that commit is durable.
-    if (this.db.earlyReleaseCpl > this.floor) this.floor = this.db.earlyReleaseCpl;
     const versions = await this.versions(table, rowKey);
     const newest = await this.newest(versions);
     const visible = await this.visibleOf(versions, viewer);
@@ -1218,6 +1236,7 @@ export class Transaction implements LockOwner {
     const tree = await BTree.create(this.db.cache);
     const live = new Set<string>();
     const batch: Array<[Uint8Array, Uint8Array]> = [];
+    const deadBatch: Array<[Uint8Array, Uint8Array]> = [];
     for await (const [key, value] of this.db.tree(table.root).scan()) {
       const version = parseVersion(key, value);
       const values = decodeRow(version.row);
@@ -1232,10 +1251,16 @@ export class Transaction implements LockOwner {
         if (live.has(hex(rowKey))) throw new EngineError(SqlState.uniqueViolation, `could not create unique index "${name}"`, `Key (${columns.map((column) => table.columns[column]!.name).join(', ')})=(${columns.map((column) => formatValue(values[column] ?? null)).join(', ')}) is duplicated.`);
         live.add(hex(rowKey));
       }
-      batch.push([versionKey(rowKey, version.xmin, version.cmin), value]);
+      // Two versions written by one command get the same new key (row key, xmin, cmin); at
+      // most one of them is live, and it must be the one kept.
+      (isLive ? batch : deadBatch).push([versionKey(rowKey, version.xmin, version.cmin), value]);
       if (batch.length >= 1024) await tree.putMany(batch.splice(0));
+      if (deadBatch.length >= 1024) await tree.putMany(deadBatch.splice(0), { keepExisting: true });
     }
     await tree.putMany(batch);
+    await tree.putMany(deadBatch, { keepExisting: true });
+    // Hints name the old (hidden) row keys: the next pass looks at the whole table.
+    this.db.noteVacuumCandidate(table.id, 'all');
     const namespace = (await this.schemaOid(table.schema))!;
     await this.setRoot(table.id, tree.root);
     await this.addIndex(table.id, namespace, name, columns, true, true, tree.root);

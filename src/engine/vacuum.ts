@@ -15,13 +15,20 @@
 //      aborted transaction wrote, and rows left unsettled by the pass before (creator or
 //      deleter still running, deletion above the horizon); a table with more such rows than
 //      the bound, and every table on a writer's first pass, gets a full pass. Its cost
-//      follows the write rate, not the database size.
+//      follows the write rate, not the database size. Unsettled rows are looked at again
+//      only once the horizon has moved; hints survive a failed pass and a table not yet
+//      visible to the pass.
 
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
 import { decodeRow, prefixEnd } from './codec.js';
 import type { Database, TableDef } from './database.js';
 import { indexEntry, parseVersion } from './mvcc.js';
+
+/** Unsettled rows remembered per table before a full pass of it is due instead. */
+const UNSETTLED_ROWS_MAX = 100_000;
+/** Passes that may miss a hinted table (not yet committed) before its hints are dropped. */
+const MISSES_MAX = 1000;
 
 export interface VacuumStats {
   runs: number;
@@ -36,6 +43,11 @@ export class Vacuum {
   readonly stats: VacuumStats = { runs: 0, examined: 0, removed: 0, pagesRecycled: 0, lastHorizon: 0n };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Rows a pass found not yet dead but possibly dying (V4), and the horizon of that pass. */
+  private unsettled = new Map<number, Set<string> | 'all'>();
+  private unsettledHorizon: Lsn = 0n;
+  /** Passes in a row that could not see a hinted table. */
+  private readonly misses = new Map<number, number>();
 
   constructor(
     private readonly db: Database,
@@ -62,27 +74,63 @@ export class Vacuum {
     const horizon = this.db.oldestSnapshot();
     this.stats.lastHorizon = horizon;
     this.stats.runs++;
-    // Its own transaction holds a snapshot while it walks the trees, so that pages its scans
-    // may still reach are not recycled under it (B5).
+    // Rows a pass left unsettled wait until the horizon moves: before that, looking at them
+    // again cannot find anything new (a long snapshot would otherwise cost a pass per tick).
+    if (this.unsettled.size > 0 && horizon > this.unsettledHorizon) {
+      this.db.restoreVacuumHints(this.unsettled);
+      this.unsettled = new Map();
+    }
     const hints = this.db.takeVacuumHints();
     if (hints !== 'all' && hints.size === 0) {
       // Nothing changed since the last pass: no catalog read, no tree walk.
       this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, horizon);
       return;
     }
+    // Its own transaction holds a snapshot while it walks the trees, so that pages its scans
+    // may still reach are not recycled under it (B5).
     const tx = this.db.begin({ readOnly: true });
     try {
       tx.beginStatement();
       const tables: TableDef[] = await tx.allTables();
+      if (hints !== 'all') {
+        // Hints for a table this pass cannot see (created by a transaction still running):
+        // kept for later passes, up to a point (a dropped table's hints go eventually).
+        const visible = new Set(tables.map((table) => table.id));
+        for (const [tableId, keys] of hints) {
+          if (visible.has(tableId)) continue;
+          const misses = (this.misses.get(tableId) ?? 0) + 1;
+          this.misses.set(tableId, misses);
+          if (misses <= MISSES_MAX) this.keepUnsettled(tableId, keys);
+          else this.misses.delete(tableId);
+        }
+      }
       for (const table of tables) {
         const rows = hints === 'all' ? 'all' : hints.get(table.id);
+        if (rows === undefined) continue;
+        this.misses.delete(table.id);
         if (rows === 'all') await this.vacuumTable(table, horizon);
-        else if (rows !== undefined) for (const rowKey of rows) await this.vacuumRow(table, Buffer.from(rowKey, 'hex'), horizon);
+        else for (const rowKey of rows) await this.vacuumRow(table, Buffer.from(rowKey, 'hex'), horizon);
       }
+      this.unsettledHorizon = horizon;
+    } catch (error) {
+      // Nothing may be forgotten: what this pass was given is looked at again next time.
+      this.db.restoreVacuumHints(hints);
+      throw error;
     } finally {
       tx.rollback();
     }
     this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, this.db.oldestSnapshot());
+  }
+
+  /** Rows (or a whole table) to look at again once the horizon has moved. */
+  private keepUnsettled(tableId: number, keys: Set<string> | 'all' | string): void {
+    const known = this.unsettled.get(tableId);
+    if (known === 'all') return;
+    if (keys === 'all' || (known !== undefined && known.size >= UNSETTLED_ROWS_MAX)) return void this.unsettled.set(tableId, 'all');
+    const set = known ?? new Set<string>();
+    if (typeof keys === 'string') set.add(keys);
+    else for (const key of keys) set.add(key);
+    this.unsettled.set(tableId, set);
   }
 
   /** A full pass over one table. */
@@ -111,7 +159,7 @@ export class Vacuum {
       }
       // Not dead yet but may be later (its creator or deleter is still running, or the
       // deletion is above the horizon): look again on a later pass.
-      if (unsettled) this.db.noteVacuumCandidate(table.id, Buffer.from(key.subarray(0, key.length - 8)).toString('hex'));
+      if (unsettled) this.keepUnsettled(table.id, Buffer.from(key.subarray(0, key.length - 8)).toString('hex'));
     }
     for (const key of dead) {
       const value = await tree.get(key);

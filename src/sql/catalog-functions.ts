@@ -7,7 +7,7 @@
 import type { Transaction } from '../engine/database.js';
 import { Oid } from './oid.js';
 import { coerce, type Compiled, type Env } from './expr.js';
-import { formatType, type Datum } from './typesys.js';
+import { columnType, formatType, type Datum } from './typesys.js';
 
 /** What catalog-reading functions need at execution time. */
 export interface CatalogLookup {
@@ -93,6 +93,11 @@ export function catalogFunction(name: string, args: Compiled[]): Compiled | unde
 
 /** oid::regnamespace (and ::regtype), whose text is the name; undefined for other targets. */
 export function regCast(target: string, arg: Compiled): Compiled | undefined {
+  if (target === 'regtype' && arg.type === Oid.unknown && arg.constant !== undefined) {
+    // 'int4'::regtype: a type name, printed as format_type prints it.
+    const text = arg.constant.value;
+    return { type: Oid.text, typmod: -1, async: false, fn: () => (text === null ? null : formatType(columnType(text as string).type, -1)), constant: { value: text === null ? null : formatType(columnType(text as string).type, -1) } };
+  }
   if (target === 'regtype') return catalogCall([coerce(arg, Oid.oid)], Oid.text, async (_catalog, oid) => formatType(oid as number, -1));
   if (target === 'regnamespace') return catalogCall([coerce(arg, Oid.oid)], Oid.text, (catalog, oid) => catalog.namespaceName(oid as number));
   return undefined;

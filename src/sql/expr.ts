@@ -369,7 +369,7 @@ function compileCast(body: Node, scope: Scope, ctx: BindContext): Compiled {
   const names = (body.typeName?.names as Node[] | undefined)?.map((name) => name.String?.sval as string) ?? [];
   const last = names[names.length - 1];
   if ((last === 'regtype' || last === 'regnamespace') && body.typeName.arrayBounds === undefined) {
-    const cast = regCast(last, compileExpr(body.arg, scope, ctx, Oid.oid));
+    const cast = regCast(last, compileExpr(body.arg, scope, ctx));
     if (cast !== undefined) return cast;
   }
   const { type, typmod } = resolveTypeName(body.typeName);

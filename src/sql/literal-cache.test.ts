@@ -36,7 +36,7 @@ test('a shape is refused where a literal\'s position matters (LC1)', async () =>
   await loadModule();
   const stmt = (sql: string): Node => (parseSync(sql) as { stmts: Array<{ stmt: Node }> }).stmts[0]!.stmt;
   // (A type modifier such as varchar($2) does not even parse: such a shape is refused there.)
-  for (const sql of ['SELECT a FROM t ORDER BY $1', 'SELECT a, count(*) FROM t GROUP BY $1', 'SELECT DISTINCT ON ($1) a FROM t', 'CREATE TABLE t (a int DEFAULT $1)', 'EXPLAIN SELECT $1']) {
+  for (const sql of ['SELECT a FROM t ORDER BY $1', 'SELECT a FROM t ORDER BY -$1', 'SELECT a, count(*) FROM t GROUP BY $1', 'SELECT DISTINCT ON ($1) a FROM t', 'CREATE TABLE t (a int DEFAULT $1)', 'EXPLAIN SELECT $1']) {
     assert.equal(shapeIsSafe(stmt(sql)), false, sql);
   }
   for (const sql of ['SELECT a FROM t WHERE b = $1 ORDER BY a + $2 LIMIT $3', 'INSERT INTO t VALUES ($1, $2)', 'UPDATE t SET a = a + $1 WHERE b = $2', 'DELETE FROM t WHERE a IN ($1, $2)', 'SELECT $1::text']) {

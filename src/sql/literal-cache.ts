@@ -105,7 +105,13 @@ export function shapeIsSafe(stmt: Node): boolean {
   const kind = Object.keys(stmt)[0];
   if (kind === undefined || !CACHEABLE.has(kind)) return false;
   let safe = true;
-  const isParam = (value: unknown): boolean => typeof value === 'object' && value !== null && 'ParamRef' in value;
+  // A parameter, or a negated one (ORDER BY -1 is a position to PostgreSQL: an error).
+  const isParam = (value: unknown): boolean => {
+    if (typeof value !== 'object' || value === null) return false;
+    if ('ParamRef' in value) return true;
+    const expr = (value as { A_Expr?: { lexpr?: unknown; rexpr?: unknown } }).A_Expr;
+    return expr !== undefined && expr.lexpr === undefined && isParam(expr.rexpr);
+  };
   const visit = (value: unknown): void => {
     if (!safe || typeof value !== 'object' || value === null) return;
     if (Array.isArray(value)) {

@@ -269,9 +269,17 @@ interface FromItem {
   lateral?: boolean;
 }
 
-/** A LATERAL item: planned with the items before it as its outer scope, run per left row. */
+/** A function that referred to no item before it needs no per-row run: it joins as any item. */
+function reallyLateral(node: Node, lateralScope: Scope, hitsBefore: number): boolean {
+  return node.RangeFunction === undefined || lateralScope.outerHits > hitsBefore;
+}
+
+/**
+ * A LATERAL item: planned with the items before it as its outer scope, run per left row. A
+ * function in FROM is always one (PostgreSQL makes it implicitly LATERAL).
+ */
 function isLateral(node: Node): boolean {
-  return node.RangeSubselect?.lateral === true;
+  return node.RangeSubselect?.lateral === true || node.RangeFunction !== undefined;
 }
 
 function planFromItem(node: Node, outer: Scope | undefined, ctx: QueryContext, lateral?: Scope): FromItem {
@@ -375,8 +383,9 @@ function virtualItem(virtual: VirtualTable, alias: string): FromItem {
 
 function planJoinExpr(join: Node, outer: Scope | undefined, ctx: QueryContext): FromItem {
   const left = planFromItem(join.larg, outer, ctx);
-  const lateral = isLateral(join.rarg);
-  const right = planFromItem(join.rarg, outer, ctx, lateral ? new Scope(left.columns, outer) : undefined);
+  const lateralScope = isLateral(join.rarg) ? new Scope(left.columns, outer) : undefined;
+  const right = planFromItem(join.rarg, outer, ctx, lateralScope);
+  const lateral = lateralScope !== undefined && reallyLateral(join.rarg, lateralScope, 0);
   const kind: JoinKind = join.jointype === 'JOIN_LEFT' ? 'left' : join.jointype === 'JOIN_RIGHT' ? 'right' : join.jointype === 'JOIN_FULL' ? 'full' : 'inner';
   if (join.jointype !== undefined && !['JOIN_INNER', 'JOIN_LEFT', 'JOIN_RIGHT', 'JOIN_FULL'].includes(join.jointype)) throw new SqlError('0A000', `${join.jointype} is not supported`);
   const leftItem = finishItem(left, outer, ctx);
@@ -717,7 +726,7 @@ function planFrom(select: Node, outer: Scope | undefined, ctx: QueryContext): Fr
   const items: FromItem[] = [];
   for (const node of fromNodes) {
     let lateralScope: Scope | undefined;
-    if (isLateral(node)) {
+    if (isLateral(node) && items.length > 0) {
       let shift = 0;
       const before: ScopeColumn[] = [];
       for (const item of items) {
@@ -726,8 +735,9 @@ function planFrom(select: Node, outer: Scope | undefined, ctx: QueryContext): Fr
       }
       lateralScope = new Scope(before, outer);
     }
+    const hitsBefore = lateralScope?.outerHits ?? 0;
     const item = planFromItem(node, outer, ctx, lateralScope);
-    item.lateral = lateralScope !== undefined;
+    item.lateral = lateralScope !== undefined && reallyLateral(node, lateralScope, hitsBefore);
     items.push(item);
   }
   // Full-row scope: each item's columns shifted by the widths before it.

@@ -115,8 +115,8 @@ export class SqlSession implements SessionHandler {
   private savepoints: string[] = [];
   private implicitPending = false;
   private readonly statements = new Map<string, PreparedStatement>();
-  /** Plans of query shapes (literal-cache.ts), null for a shape that cannot stand for its queries. */
-  private readonly shapes = new Map<string, PreparedStatement | null>();
+  /** Plans of query shapes (literal-cache.ts); for a shape that could not be planned, the catalog generation it was tried at. */
+  private readonly shapes = new Map<string, PreparedStatement | number>();
   /** Catalog descriptions for pg_get_indexdef and friends, read in the current transaction. */
   private readonly catalog = catalogLookup(() => this.transaction());
   private readonly portals = new Map<string, Portal>();
@@ -361,12 +361,16 @@ export class SqlSession implements SessionHandler {
    * shape or its shape cannot stand for it. A shape is planned on first sight.
    */
   private async shapedStatement(sql: string): Promise<{ statement: PreparedStatement; params: Datum[] } | undefined> {
+    // A transaction that changed the catalog plans everything afresh until it ends.
+    if (this.tx?.changedCatalog) return undefined;
     const normalized = normalizeLiterals(sql);
     if (normalized === undefined) return undefined;
     const key = `${this.settings.get('search_path')}\u0000${normalized.shape}`;
     let statement = this.shapes.get(key);
+    // A shape that could not be planned is tried again after DDL.
+    if (typeof statement === 'number' && statement !== this.db.catalogGeneration) statement = undefined;
     if (statement === undefined) {
-      statement = null;
+      statement = this.db.catalogGeneration;
       try {
         const statements = parseSql(normalized.shape);
         if (statements.length === 1 && shapeIsSafe(statements[0]!.stmt)) {
@@ -378,7 +382,7 @@ export class SqlSession implements SessionHandler {
       if (this.shapes.size >= SHAPES_MAX) this.shapes.clear();
       this.shapes.set(key, statement);
     }
-    if (statement === null) return undefined;
+    if (typeof statement === 'number') return undefined;
     return { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
   }
 
@@ -509,7 +513,7 @@ export class SqlSession implements SessionHandler {
   /** A cached plan made before a DDL committed is made again. */
   private async revalidate(statement: PreparedStatement): Promise<void> {
     if (statement.stmt === undefined || statement.prepared.kind === 'utility') return;
-    if (statement.prepared.generation === this.db.catalogGeneration && !this.options.reader) return;
+    if (statement.prepared.generation === this.db.catalogGeneration && !this.options.reader && !this.tx?.changedCatalog) return;
     const fresh = await this.prepare(statement.stmt, statement.sql, statement.paramTypes);
     statement.prepared = fresh.prepared;
   }
