@@ -81,8 +81,24 @@ const SEQUENCE_CACHE = 32;
 
 const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
 
-/** Row keys vacuum remembers per table before it falls back to a full pass of the table. */
-const VACUUM_HINT_KEYS_MAX = 100_000;
+/** Row keys (hex) per table id, or 'all' for a whole table: where vacuum should look (V4). */
+export type RowHints = Map<number, Set<string> | 'all'>;
+
+/** Row keys remembered per table before a full pass of the table is due instead. */
+const ROW_HINTS_MAX = 100_000;
+
+/** Adds row keys (or the whole table) to hints, switching a table to 'all' past the bound. */
+export function addRowHints(hints: RowHints, tableId: number, rowKeys: string | Iterable<string> | 'all'): void {
+  const known = hints.get(tableId);
+  if (known === 'all') return;
+  if (rowKeys === 'all') return void hints.set(tableId, 'all');
+  const keys = known ?? new Set<string>();
+  for (const key of typeof rowKeys === 'string' ? [rowKeys] : rowKeys) {
+    if (keys.size >= ROW_HINTS_MAX) return void hints.set(tableId, 'all');
+    keys.add(key);
+  }
+  hints.set(tableId, keys);
+}
 
 // ---------------------------------------------------------------- the catalog's own tables
 
@@ -218,32 +234,24 @@ export class Database {
    * versions, or 'all' for a full pass. A fresh writer knows nothing of what came before
    * it, so it starts with a full pass over everything.
    */
-  private vacuumHints: Map<number, Set<string> | 'all'> | 'all' = 'all';
+  private vacuumHints: RowHints | 'all' = 'all';
 
   /** @internal A version of this row may become dead (it got a deleter, or its creator aborted). */
-  noteVacuumCandidate(tableId: number, rowKey: string | 'all'): void {
-    if (this.vacuumHints === 'all') return;
-    const known = this.vacuumHints.get(tableId);
-    if (known === 'all') return;
-    if (rowKey === 'all' || (known !== undefined && known.size >= VACUUM_HINT_KEYS_MAX)) return void this.vacuumHints.set(tableId, 'all');
-    if (known === undefined) this.vacuumHints.set(tableId, new Set([rowKey]));
-    else known.add(rowKey);
+  noteVacuumCandidate(tableId: number, rowKeys: string | Iterable<string> | 'all'): void {
+    if (this.vacuumHints !== 'all') addRowHints(this.vacuumHints, tableId, rowKeys);
   }
 
   /** @internal Gives hints back (a vacuum pass that failed, or could not use them yet). */
-  restoreVacuumHints(hints: Map<number, Set<string> | 'all'> | 'all'): void {
+  restoreVacuumHints(hints: RowHints | 'all'): void {
     if (hints === 'all') {
       this.vacuumHints = 'all';
       return;
     }
-    for (const [tableId, keys] of hints) {
-      if (keys === 'all') this.noteVacuumCandidate(tableId, 'all');
-      else for (const key of keys) this.noteVacuumCandidate(tableId, key);
-    }
+    for (const [tableId, keys] of hints) this.noteVacuumCandidate(tableId, keys);
   }
 
   /** @internal Hands vacuum what it should look at and starts a new list. */
-  takeVacuumHints(): Map<number, Set<string> | 'all'> | 'all' {
+  takeVacuumHints(): RowHints | 'all' {
     const hints = this.vacuumHints;
     this.vacuumHints = new Map();
     return hints;
@@ -379,7 +387,7 @@ export class Transaction implements LockOwner {
   private readonly own = new Set<Xid>();
   private snapshot: Lsn | undefined;
   /** Row keys this transaction wrote versions under, per table ('all' past the bound): dead if it aborts. */
-  private written = new Map<number, Set<string> | 'all'>();
+  private written: RowHints = new Map();
   /** Snapshots never go below this: commits this transaction built on through a row lock (see Database.earlyReleaseCpl). */
   private floor: Lsn = 0n;
   private cid = 0;
@@ -629,19 +637,12 @@ export class Transaction implements LockOwner {
   }
 
   private noteWritten(table: TableDef, rowKey: Uint8Array): void {
-    const known = this.written.get(table.id);
-    if (known === 'all') return;
-    if (known === undefined) this.written.set(table.id, new Set([hex(rowKey)]));
-    else if (known.size >= VACUUM_HINT_KEYS_MAX) this.written.set(table.id, 'all');
-    else known.add(hex(rowKey));
+    addRowHints(this.written, table.id, hex(rowKey));
   }
 
   /** What this transaction wrote may now be dead: vacuum looks at it (V4). */
   private handWrittenToVacuum(): void {
-    for (const [tableId, keys] of this.written) {
-      if (keys === 'all') this.db.noteVacuumCandidate(tableId, 'all');
-      else for (const key of keys) this.db.noteVacuumCandidate(tableId, key);
-    }
+    for (const [tableId, keys] of this.written) this.db.noteVacuumCandidate(tableId, keys);
     this.written = new Map();
   }
 

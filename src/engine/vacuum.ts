@@ -22,11 +22,9 @@
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
 import { decodeRow, prefixEnd } from './codec.js';
-import type { Database, TableDef } from './database.js';
+import { addRowHints, type Database, type RowHints, type TableDef } from './database.js';
 import { indexEntry, parseVersion } from './mvcc.js';
 
-/** Unsettled rows remembered per table before a full pass of it is due instead. */
-const UNSETTLED_ROWS_MAX = 100_000;
 /** Passes that may miss a hinted table (not yet committed) before its hints are dropped. */
 const MISSES_MAX = 1000;
 
@@ -44,7 +42,7 @@ export class Vacuum {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** Rows a pass found not yet dead but possibly dying (V4), and the horizon of that pass. */
-  private unsettled = new Map<number, Set<string> | 'all'>();
+  private unsettled: RowHints = new Map();
   private unsettledHorizon: Lsn = 0n;
   /** Passes in a row that could not see a hinted table. */
   private readonly misses = new Map<number, number>();
@@ -123,14 +121,8 @@ export class Vacuum {
   }
 
   /** Rows (or a whole table) to look at again once the horizon has moved. */
-  private keepUnsettled(tableId: number, keys: Set<string> | 'all' | string): void {
-    const known = this.unsettled.get(tableId);
-    if (known === 'all') return;
-    if (keys === 'all' || (known !== undefined && known.size >= UNSETTLED_ROWS_MAX)) return void this.unsettled.set(tableId, 'all');
-    const set = known ?? new Set<string>();
-    if (typeof keys === 'string') set.add(keys);
-    else for (const key of keys) set.add(key);
-    this.unsettled.set(tableId, set);
+  private keepUnsettled(tableId: number, keys: string | Iterable<string> | 'all'): void {
+    addRowHints(this.unsettled, tableId, keys);
   }
 
   /** A full pass over one table. */
