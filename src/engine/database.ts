@@ -936,6 +936,13 @@ export class Transaction implements LockOwner {
     }
   }
 
+  /** Locks a relation name in a namespace (until this transaction ends) and returns the class row holding it, if any. */
+  private async claimRelationName(namespace: number, name: string): Promise<Row | undefined> {
+    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
+    for await (const row of this.catalogRows(CLASSES)) if (row.values[1] === namespace && row.values[2] === name) return row;
+    return undefined;
+  }
+
   async schemaOid(name: string): Promise<number | undefined> {
     for await (const row of this.catalogRows(NAMESPACES)) if (row.values[1] === name) return row.values[0] as number;
     return undefined;
@@ -1079,10 +1086,7 @@ export class Transaction implements LockOwner {
     const schema = options.schema ?? 'public';
     const namespace = await this.schemaOid(schema);
     if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
-    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
-    for await (const row of this.catalogRows(CLASSES)) {
-      if (row.values[1] === namespace && row.values[2] === name) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
-    }
+    if ((await this.claimRelationName(namespace, name)) !== undefined) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
     const increment = options.increment ?? 1n;
     if (increment === 0n) throw new EngineError(SqlState.invalidParameterValue, 'INCREMENT must not be zero');
     const min = options.min ?? (increment > 0n ? 1n : -(1n << 63n));
@@ -1111,10 +1115,7 @@ export class Transaction implements LockOwner {
   }
 
   private async addIndex(tableOid: number, namespace: number, name: string, columns: number[], unique: boolean, primary: boolean, root?: PageId): Promise<number> {
-    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
-    for await (const row of this.catalogRows(CLASSES)) {
-      if (row.values[1] === namespace && row.values[2] === name) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
-    }
+    if ((await this.claimRelationName(namespace, name)) !== undefined) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
     const oid = await this.db.newOid();
     const indexRoot = root ?? (await BTree.create(this.db.cache)).root;
     await this.catalogInsert(CLASSES, [oid, namespace, name, 'i', indexRoot]);
@@ -1290,14 +1291,10 @@ export class Transaction implements LockOwner {
     const schema = options.schema ?? 'public';
     const namespace = await this.schemaOid(schema);
     if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
-    await this.lock(`name:rel:${namespace}.${name}`, 'exclusive');
-    for await (const row of this.catalogRows(CLASSES)) {
-      if (row.values[1] !== namespace || row.values[2] !== name) continue;
-      if (row.values[3] === 'v' && options.replace) {
-        await this.dropView(name, { schema });
-        break;
-      }
-      throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
+    const existing = await this.claimRelationName(namespace, name);
+    if (existing !== undefined) {
+      if (existing.values[3] !== 'v' || !options.replace) throw new EngineError(SqlState.duplicateTable, `relation "${name}" already exists`);
+      await this.dropView(name, { schema });
     }
     this.ddl = true;
     const oid = await this.db.newOid();
