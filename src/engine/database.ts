@@ -1054,8 +1054,8 @@ export class Transaction implements LockOwner {
     const schema = spec.schema ?? 'public';
     const namespace = await this.schemaOid(schema);
     if (namespace === undefined) throw new EngineError(SqlState.invalidSchemaName, `schema "${schema}" does not exist`);
-    await this.lock(`name:rel:${namespace}.${spec.name}`, 'exclusive');
-    if ((await this.findTable(spec.name, schema)) !== undefined) {
+    // Any relation of the name counts (a table, an index, a sequence, a view), as in PostgreSQL.
+    if ((await this.claimRelationName(namespace, spec.name)) !== undefined) {
       if (spec.ifNotExists) return undefined;
       throw new EngineError(SqlState.duplicateTable, `relation "${spec.name}" already exists`);
     }
