@@ -277,12 +277,157 @@ function headerReviver(_key: string, value: unknown): unknown {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+// The messages of the write and read paths (and gossip, sent all the time) carry their
+// header in a fixed binary layout instead of JSON: a JSON header with a bigint reviver cost
+// more than the records it described. Field order is the layout; `kind` is the frame's.
+type FieldType = 'string' | 'number' | 'lsn' | 'boolean' | 'status' | 'history';
+type Layout = ReadonlyArray<readonly [string, FieldType]>;
+const binaryLayouts: Partial<Record<MessageKind, Layout>> = {
+  write: [['from', 'string'], ['segment', 'string'], ['epoch', 'number'], ['vdlHint', 'lsn'], ['retentionLsn', 'lsn']],
+  'write-ack': [
+    ['segment', 'string'], ['status', 'status'], ['dataEpoch', 'number'], ['fencedEpoch', 'number'], ['scl', 'lsn'], ['incarnation', 'number'],
+    ['repairing', 'boolean'], ['repairTargetKnown', 'boolean'], ['controlSequence', 'number'],
+  ],
+  'get-page': [['from', 'string'], ['requestId', 'number'], ['segment', 'string'], ['epoch', 'number'], ['pageId', 'number'], ['atLsn', 'lsn'], ['requiredScl', 'lsn']],
+  page: [['requestId', 'number'], ['segment', 'string'], ['status', 'status']],
+  'gossip-pull': [['segment', 'string'], ['fromSegment', 'string'], ['dataEpoch', 'number'], ['scl', 'lsn'], ['history', 'history']],
+  'gossip-push': [['segment', 'string'], ['fromSegment', 'string'], ['dataEpoch', 'number'], ['vdlHint', 'lsn'], ['history', 'history'], ['hydrateFromLsn', 'lsn']],
+};
+const statuses: readonly AckStatus[] = ['ok', 'fenced', 'stale_epoch', 'unknown_segment', 'disk_error', 'overloaded', 'not_readable', 'checksum_mismatch', 'malformed'];
+const statusCodes = new Map<AckStatus, number>(statuses.map((status, code) => [status, code]));
+const LSN_MAX = (1n << 64n) - 1n;
+
+/** Encoded strings by value: headers name the same few segments and addresses over and over. */
+const stringBytes = new Map<string, Uint8Array>();
+function utf8(text: string): Uint8Array {
+  let bytes = stringBytes.get(text);
+  if (bytes === undefined) {
+    bytes = textEncoder.encode(text);
+    if (bytes.length > 0xffff) throw new Error('header string too long');
+    if (stringBytes.size < 4096) stringBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
+function encodeBinaryHeader(layout: Layout, header: Record<string, unknown>): Uint8Array {
+  let size = 0;
+  for (const [name, type] of layout) {
+    const value = header[name];
+    if (type === 'string') size += 2 + utf8(value as string).length;
+    else if (type === 'history') size += 2 + (value as TruncationEntry[]).length * 16;
+    else size += type === 'number' || type === 'lsn' ? 8 : 1;
+  }
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  const putLsn = (lsn: Lsn): void => {
+    if (lsn < 0n || lsn > LSN_MAX) throw new Error(`LSN out of range: ${lsn}`);
+    view.setBigUint64(at, lsn, true);
+    at += 8;
+  };
+  for (const [name, type] of layout) {
+    const value = header[name];
+    switch (type) {
+      case 'string': {
+        const text = utf8(value as string);
+        view.setUint16(at, text.length, true);
+        bytes.set(text, at + 2);
+        at += 2 + text.length;
+        break;
+      }
+      case 'number':
+        view.setFloat64(at, value as number, true);
+        at += 8;
+        break;
+      case 'lsn':
+        putLsn(value as Lsn);
+        break;
+      case 'boolean':
+        bytes[at++] = value ? 1 : 0;
+        break;
+      case 'status':
+        bytes[at++] = statusCodes.get(value as AckStatus)!;
+        break;
+      case 'history': {
+        const entries = value as TruncationEntry[];
+        view.setUint16(at, entries.length, true);
+        at += 2;
+        for (const entry of entries) {
+          view.setFloat64(at, entry.epoch, true);
+          at += 8;
+          putLsn(entry.truncateAboveLsn);
+        }
+        break;
+      }
+    }
+  }
+  return bytes;
+}
+
+function decodeBinaryHeader(layout: Layout, kind: MessageKind, frame: Uint8Array, start: number, end: number): Record<string, unknown> {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  const header: Record<string, unknown> = { kind };
+  let at = start;
+  const need = (count: number): void => {
+    if (at + count > end) throw new Error('binary header past its end');
+  };
+  for (const [name, type] of layout) {
+    switch (type) {
+      case 'string': {
+        need(2);
+        const length = view.getUint16(at, true);
+        need(2 + length);
+        header[name] = textDecoder.decode(frame.subarray(at + 2, at + 2 + length));
+        at += 2 + length;
+        break;
+      }
+      case 'number':
+        need(8);
+        header[name] = view.getFloat64(at, true);
+        at += 8;
+        break;
+      case 'lsn':
+        need(8);
+        header[name] = view.getBigUint64(at, true);
+        at += 8;
+        break;
+      case 'boolean':
+        need(1);
+        header[name] = frame[at++] === 1;
+        break;
+      case 'status': {
+        need(1);
+        const status = statuses[frame[at++]!];
+        if (status === undefined) throw new Error('unknown status code');
+        header[name] = status;
+        break;
+      }
+      case 'history': {
+        need(2);
+        const count = view.getUint16(at, true);
+        at += 2;
+        need(count * 16);
+        const entries: TruncationEntry[] = [];
+        for (let index = 0; index < count; index++) {
+          entries.push({ epoch: view.getFloat64(at, true) as Epoch, truncateAboveLsn: view.getBigUint64(at + 8, true) });
+          at += 16;
+        }
+        header[name] = entries;
+        break;
+      }
+    }
+  }
+  if (at !== end) throw new Error('binary header has trailing bytes');
+  return header;
+}
+
 export const FRAME_PREFIX_BYTES = 8;
 
 /** Encodes a message into one frame (length and checksum included). */
 export function encodeMessage(message: Message): Uint8Array {
   const { records, blob, header } = splitMessage(message);
-  const headerBytes = textEncoder.encode(JSON.stringify(header, headerReplacer));
+  const layout = binaryLayouts[message.kind];
+  const headerBytes = layout ? encodeBinaryHeader(layout, header as Record<string, unknown>) : textEncoder.encode(JSON.stringify(header, headerReplacer));
   let recordBytes = 0;
   for (const record of records) recordBytes += encodedRedoBytes(record);
   const total = FRAME_PREFIX_BYTES + 1 + 4 + headerBytes.length + 4 + recordBytes + 4 + blob.length;
@@ -346,7 +491,8 @@ export function decodeMessage(frame: Uint8Array): DecodedFrame {
     const headerBytes = view.getUint32(at, true);
     at += 4;
     if (at + headerBytes > frame.length) return { ok: false, error: 'malformed_frame', detail: 'header past end' };
-    const header = JSON.parse(textDecoder.decode(frame.subarray(at, at + headerBytes)), headerReviver) as Record<string, unknown>;
+    const layout = binaryLayouts[kind];
+    const header = layout ? decodeBinaryHeader(layout, kind, frame, at, at + headerBytes) : (JSON.parse(textDecoder.decode(frame.subarray(at, at + headerBytes)), headerReviver) as Record<string, unknown>);
     at += headerBytes;
     const recordCount = view.getUint32(at, true);
     at += 4;

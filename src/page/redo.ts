@@ -97,7 +97,20 @@ export function validateRedo(record: RedoRecord): string | undefined {
   }
 }
 
+/**
+ * A record's encoded bytes, kept once made or read: a record goes from the wire to the hot
+ * log and later to the page store, and each hop would otherwise encode and checksum it
+ * again. Records are immutable once built (nothing assigns to their fields or data).
+ */
+const encodedRecords = new WeakMap<RedoRecord, Uint8Array>();
+
 export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uint8Array {
+  const known = encodedRecords.get(record);
+  if (known !== undefined) {
+    if (target === undefined) return known;
+    target.set(known, at);
+    return target.subarray(at, at + known.length);
+  }
   const total = encodedRedoBytes(record);
   const bytes = target ?? new Uint8Array(total);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, total);
@@ -111,12 +124,14 @@ export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uin
   view.setUint32(28, record.data.length, true);
   bytes.set(record.data, at + REDO_HEADER_BYTES);
   view.setUint32(total - 4, checksum(bytes, at, at + total - 4), true);
-  return target ? bytes.subarray(at, at + total) : bytes;
+  if (target) return bytes.subarray(at, at + total);
+  encodedRecords.set(record, bytes);
+  return bytes;
 }
 
 export type DecodeResult<T> = { ok: true; value: T; bytes: number } | { ok: false; error: 'truncated' | 'checksum_mismatch' | 'malformed' };
 
-/** Decodes one record at `at`; the record's data is copied so the source may be reused. */
+/** Decodes one record at `at`; the record is copied so the source may be reused. */
 export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> {
   if (bytes.length - at < REDO_HEADER_BYTES + REDO_TRAILER_BYTES) return { ok: false, error: 'truncated' };
   const view = new DataView(bytes.buffer, bytes.byteOffset + at);
@@ -126,6 +141,7 @@ export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> 
   if (bytes.length - at < total) return { ok: false, error: 'truncated' };
   const expected = view.getUint32(total - 4, true);
   if (checksum(bytes, at, at + total - 4) !== expected) return { ok: false, error: 'checksum_mismatch' };
+  const encoded = bytes.slice(at, at + total);
   const record: RedoRecord = {
     lsn: view.getBigUint64(0, true),
     prevLsnOfThisPg: view.getBigUint64(8, true),
@@ -134,9 +150,10 @@ export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> 
     flags: view.getUint8(24),
     kind: view.getUint8(25) as RedoKind,
     offset: view.getUint16(26, true),
-    data: bytes.slice(at + REDO_HEADER_BYTES, at + REDO_HEADER_BYTES + dataBytes),
+    data: encoded.subarray(REDO_HEADER_BYTES, REDO_HEADER_BYTES + dataBytes),
   };
   if (validateRedo(record) !== undefined) return { ok: false, error: 'malformed' };
+  encodedRecords.set(record, encoded);
   return { ok: true, value: record, bytes: total };
 }
 

@@ -45,8 +45,14 @@ export interface LogWriterOptions {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+const segmentNames = new Map<string, Uint8Array>();
+
 export function encodeLogFrame(frame: LogFrame): Uint8Array {
-  const segmentBytes = textEncoder.encode(frame.segment);
+  let segmentBytes = segmentNames.get(frame.segment);
+  if (segmentBytes === undefined) {
+    segmentBytes = textEncoder.encode(frame.segment);
+    if (segmentNames.size < 4096) segmentNames.set(frame.segment, segmentBytes);
+  }
   const total = 8 + 1 + 2 + segmentBytes.length + frame.payload.length;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);

@@ -141,6 +141,7 @@ export class Segment {
   private storedControlSequence: number;
   private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number; finishing: boolean } | undefined;
   private lastCoalesceMs = 0;
+  private lastPullMs = -Infinity;
 
   constructor(
     private readonly services: SegmentServices,
@@ -598,7 +599,16 @@ export class Segment {
 
   // ---------------------------------------------------------------- gossip
 
-  gossip(): void {
+  /**
+   * Pulls from a random peer. A segment with a hole above its SCL, or one repairing, pulls at
+   * every call (the node's gossip interval); any other pulls once per `idleIntervalMs`, since
+   * the writer itself resends what a segment it hears from lacks: the slow pull only covers
+   * a tail missed after the writer stopped, and teaches truncation histories.
+   */
+  gossip(nowMs: number, idleIntervalMs: number): void {
+    const behind = this.aboveChain.size > 0 || this.control.repairing || this.control.hydrating;
+    if (!behind && nowMs - this.lastPullMs < idleIntervalMs) return;
+    this.lastPullMs = nowMs;
     const peer = this.randomPeer();
     if (peer === undefined) return;
     this.services.environment.send(`node:${peer}`, {

@@ -19,7 +19,10 @@ export interface StorageNodeOptions {
   availabilityZone: string;
   limits: StorageLimits;
   groupCommit: boolean;
+  /** How often a segment that knows it lacks records pulls from a peer. */
   gossipIntervalMs: number;
+  /** How often any other segment pulls (default 20 x gossipIntervalMs). */
+  gossipIdleIntervalMs?: number;
   coalesceIntervalMs: number;
   /** A hydration chunk not answered in this time is asked of another peer. */
   hydrationTimeoutMs: number;
@@ -247,7 +250,7 @@ export class StorageNode {
     if (gossipDue) this.lastGossipMs = now;
     for (const segment of this.segments.values()) {
       segment.tick(now, this.options);
-      if (gossipDue) segment.gossip();
+      if (gossipDue) segment.gossip(now, this.options.gossipIdleIntervalMs ?? 20 * this.options.gossipIntervalMs);
     }
   }
 

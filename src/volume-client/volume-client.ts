@@ -92,7 +92,10 @@ export interface VolumeClientOptions {
   writeQuorum: number;
   readQuorum: number;
   resendAfterMs: number;
+  /** An idle segment hears from the client at least this often (carries the VDL hint). */
   heartbeatMs: number;
+  /** Held redo nobody waits for leaves after this long (default: heartbeatMs). */
+  holdRedoMs?: number;
   readTimeoutMs: number;
   /** Replace a segment whose node has not answered for this long (0: never). */
   repairAfterMs: number;
@@ -891,8 +894,8 @@ export class VolumeClient {
   tick(): void {
     const now = this.environment.nowMs();
     if (this.state === 'recovering' && this.recovery && now - this.recovery.sentMs >= this.options.resendAfterMs) this.sendRecoveryQueries();
-    // Held redo nobody has asked for leaves within a heartbeat anyway.
-    if (this.heldRecords > 0 && !this.flushScheduled && now - this.heldSinceMs >= this.options.heartbeatMs) this.flush();
+    // Held redo nobody has asked for leaves after a while anyway.
+    if (this.heldRecords > 0 && !this.flushScheduled && now - this.heldSinceMs >= (this.options.holdRedoMs ?? this.options.heartbeatMs)) this.flush();
     if (this.state === 'repairing' || this.state === 'open') {
       this.resend(now);
       this.repairSilentNodes(now);
