@@ -212,6 +212,46 @@ export class BTree {
     }
   }
 
+  /**
+   * Entries with from <= key < to, in key order, read in one synchronous step when every
+   * page on the way is cached and every value inline; undefined otherwise (use scan()).
+   * Pages change only inside a mini-transaction's synchronous commit (M2), so a read that
+   * never yields sees each page whole, as scan() does, without pins or promises. For the
+   * short ranges of point lookups (a row's versions).
+   */
+  rangeIfCached(from: Uint8Array, to: Uint8Array): Array<[Uint8Array, Uint8Array]> | undefined {
+    const entries: Array<[Uint8Array, Uint8Array]> = [];
+    let page: number = this.root;
+    let key = from;
+    for (;;) {
+      const bytes = this.cache.hit(pageId(page));
+      if (bytes === undefined) return undefined;
+      const high = node.highKey(bytes);
+      if (high !== undefined && node.compareKeys(key, high) >= 0) {
+        page = node.rightSibling(bytes);
+        continue;
+      }
+      const type = node.pageType(bytes);
+      if (type === PageType.Internal) {
+        page = this.childFor(bytes, key);
+        continue;
+      }
+      if (type !== PageType.Leaf) return undefined;
+      const count = node.slotCount(bytes);
+      for (let index = node.search(bytes, key).index; index < count; index++) {
+        const cellKey = node.cellKey(bytes, index);
+        if (node.compareKeys(cellKey, to) >= 0) return entries;
+        const value = node.leafValue(bytes, index);
+        if (!('inline' in value)) return undefined;
+        entries.push([cellKey.slice(), value.inline.slice()]);
+      }
+      // The range goes on past this leaf: on to its right sibling, from its high key.
+      if (high === undefined || node.rightSibling(bytes) === 0 || node.compareKeys(high, to) >= 0) return entries;
+      key = high;
+      page = node.rightSibling(bytes);
+    }
+  }
+
   /** Entries with from <= key < to (either bound optional), in key order. */
   async *scan(from?: Uint8Array, to?: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const mtr = new MiniTransaction(this.cache);

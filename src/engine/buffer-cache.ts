@@ -37,6 +37,8 @@ export interface Frame {
   /** The mini-transaction holding the page for writing, and those waiting for it. */
   latchedBy: object | undefined;
   latchWaiters: Array<() => void>;
+  /** The cache's move count when this frame last went to the recent end of the LRU order. */
+  movedAt: number;
 }
 
 export interface BufferCacheStats {
@@ -53,8 +55,10 @@ interface Loading {
 }
 
 export class BufferCache {
-  /** In LRU order: the first entry is the least recently used. */
+  /** In LRU order, nearly (see touch): the first entry is the least recently used. */
   private readonly frames = new Map<PageId, Frame>();
+  /** Frames inserted or moved to the recent end so far. */
+  private moves = 0;
   private readonly loading = new Map<PageId, Loading>();
   /** Loads that made room and have not yet inserted their frame. */
   private reserved = 0;
@@ -89,6 +93,18 @@ export class BufferCache {
   /** The cached frame of a page, if any, without pinning or loading it. */
   peek(pageId: PageId): Frame | undefined {
     return this.frames.get(pageId);
+  }
+
+  /**
+   * A cached page's bytes for a read that ends before the caller yields (no pin needed:
+   * nothing can evict or change it meanwhile), counted as a hit; undefined on a miss.
+   */
+  hit(pageId: PageId): Uint8Array | undefined {
+    const frame = this.frames.get(pageId);
+    if (frame === undefined) return undefined;
+    this.stats.hits++;
+    this.touch(frame);
+    return frame.bytes;
   }
 
   /** Pins a page (loading it on a miss); every pin needs one unpin. */
@@ -145,7 +161,7 @@ export class BufferCache {
       }
       // Every caller that joined this load holds a pin from the moment the frame exists,
       // so nothing can evict it before their continuations run.
-      const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [] };
+      const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [], movedAt: this.moves++ };
       this.frames.set(pageId, frame);
       return frame;
     } finally {
@@ -219,7 +235,15 @@ export class BufferCache {
     this.frames.clear();
   }
 
+  /**
+   * Moves a frame to the recent end, unless it went there within the last quarter of the
+   * cache's moves: it is then still in the recent quarter of the order, far from eviction.
+   * Hot pages (roots, inner nodes) are hit all the time, and a Map delete+set for each hit
+   * cost more than the lookup itself.
+   */
   private touch(frame: Frame): void {
+    if (this.moves - frame.movedAt < this.frames.size >>> 2) return;
+    frame.movedAt = this.moves++;
     this.frames.delete(frame.pageId);
     this.frames.set(frame.pageId, frame);
   }

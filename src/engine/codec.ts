@@ -60,33 +60,47 @@ function intOf(value: number | bigint): bigint {
 
 /** Bytes with 0x00 escaped as 00 FF and ended by 00 01: order-preserving and prefix-free (K1, K2). */
 function escaped(out: Writer, data: Uint8Array): void {
-  for (const byte of data) {
-    out.byte(byte);
-    if (byte === 0) out.byte(0xff);
+  out.ensure(2 * data.length + 2);
+  const bytes = out.bytes;
+  let at = out.length;
+  for (let index = 0; index < data.length; index++) {
+    const byte = data[index]!;
+    bytes[at++] = byte;
+    if (byte === 0) bytes[at++] = 0xff;
   }
-  out.byte(0);
-  out.byte(1);
+  bytes[at++] = 0;
+  bytes[at++] = 1;
+  out.length = at;
 }
+
+/** Eight bytes, big endian, for a number's or a bigint's key. */
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
 
 function keyPart(out: Writer, value: Value): void {
   if (value === null) return out.byte(Tag.Null);
   if (typeof value === 'boolean') return out.byte(value ? Tag.True : Tag.False);
   if (typeof value === 'bigint') {
-    out.byte(Tag.Int);
-    const biased = intOf(value) + INT64_BIAS;
-    for (let shift = 56n; shift >= 0n; shift -= 8n) out.byte(Number((biased >> shift) & 0xffn));
+    scratch.setBigUint64(0, intOf(value) + INT64_BIAS);
+    out.ensure(9);
+    out.bytes[out.length] = Tag.Int;
+    out.bytes.set(scratchBytes, out.length + 1);
+    out.length += 9;
     return;
   }
   if (typeof value === 'number') {
-    out.byte(Tag.Float);
-    const bits = new DataView(new ArrayBuffer(8));
-    bits.setFloat64(0, Number.isNaN(value) ? Number.NaN : value === 0 ? 0 : value);
+    scratch.setFloat64(0, Number.isNaN(value) ? Number.NaN : value === 0 ? 0 : value);
     // Positive: flip the sign bit; negative: flip every bit. NaN sorts above +Infinity, as in PostgreSQL.
-    const negative = (bits.getUint8(0) & 0x80) !== 0;
+    const negative = (scratchBytes[0]! & 0x80) !== 0;
+    out.ensure(9);
+    const bytes = out.bytes;
+    let at = out.length;
+    bytes[at++] = Tag.Float;
     for (let index = 0; index < 8; index++) {
-      const byte = bits.getUint8(index);
-      out.byte(negative ? ~byte & 0xff : index === 0 ? byte ^ 0x80 : byte);
+      const byte = scratchBytes[index]!;
+      bytes[at++] = negative ? ~byte & 0xff : index === 0 ? byte ^ 0x80 : byte;
     }
+    out.length = at;
     return;
   }
   if (typeof value === 'string') {
@@ -110,7 +124,8 @@ export function encodeKey(values: readonly Value[]): Uint8Array {
 
 /** The smallest key above every key that starts with `prefix` (an exclusive scan bound), or undefined if none. */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const end = new Uint8Array(prefix); // a copy even of a Buffer (whose slice() is a view)
+  const end = new Uint8Array(prefix.length); // a copy even of a Buffer (whose slice() is a view)
+  end.set(prefix);
   for (let index = end.length - 1; index >= 0; index--) {
     if (end[index] !== 0xff) {
       end[index]!++;

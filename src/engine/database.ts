@@ -22,7 +22,7 @@ import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, 
 import { EngineError, SqlState } from './errors.js';
 import { LockManager, type LockMode, type LockOwner } from './locks.js';
 import { MiniTransaction } from './mini-transaction.js';
-import { indexEntry, isVisible, parseVersion, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { indexEntry, isVisible, isVisibleIfKnown, parseVersion, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
 import { SsiTracker, type SerialTxn } from './ssi.js';
 import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
 
@@ -458,9 +458,17 @@ export class Transaction implements LockOwner {
     return level.xid;
   }
 
-  private async lock(resource: string, mode: LockMode): Promise<void> {
-    await this.db.locks.acquire(this, resource, mode, this.statement);
-    // Whatever this lock guards may come from a commit whose locks were released before it
+  /** Takes a lock; returns a promise only when it has to wait (most locks are free: no microtask then). */
+  private lock(resource: string, mode: LockMode): Promise<void> | undefined {
+    if (this.db.locks.tryAcquire(this, resource, mode)) {
+      this.raiseFloor();
+      return undefined;
+    }
+    return this.db.locks.acquire(this, resource, mode, this.statement).then(() => this.raiseFloor());
+  }
+
+  private raiseFloor(): void {
+    // Whatever a lock guards may come from a commit whose locks were released before it
     // was durable (early lock release): from now on this transaction sees that commit whole,
     // as it would once it is durable (its floor).
     if (this.db.earlyReleaseCpl > this.floor) this.floor = this.db.earlyReleaseCpl;
@@ -476,10 +484,13 @@ export class Transaction implements LockOwner {
   /** Every version of a row, in key order. */
   private async versions(table: TableDef, rowKey: Uint8Array): Promise<VersionRef[]> {
     const out: VersionRef[] = [];
-    for await (const [key, value] of this.db.tree(table.root).scan(rowKey, prefixEnd(rowKey))) {
-      if (key.length !== rowKey.length + 8) continue; // a longer row key with this one as prefix cannot happen (K2), but be strict
-      out.push(parseVersion(key, value));
-    }
+    const tree = this.db.tree(table.root);
+    const end = prefixEnd(rowKey);
+    // A longer row key with this one as prefix cannot happen (K2), but be strict.
+    const take = ([key, value]: [Uint8Array, Uint8Array]): void => void (key.length === rowKey.length + 8 && out.push(parseVersion(key, value)));
+    const cached = end === undefined ? undefined : tree.rangeIfCached(rowKey, end);
+    if (cached !== undefined) cached.forEach(take);
+    else for await (const entry of tree.scan(rowKey, end)) take(entry);
     return out;
   }
 
@@ -487,7 +498,7 @@ export class Transaction implements LockOwner {
   private async visibleOf(versions: VersionRef[], viewer: Viewer): Promise<VersionRef | undefined> {
     let found: VersionRef | undefined;
     for (const version of versions) {
-      const seen = await isVisible(this.db.status, viewer, version);
+      const seen = isVisibleIfKnown(this.db.status, viewer, version) ?? (await isVisible(this.db.status, viewer, version));
       if (this.serial !== undefined) {
         // Did not see a concurrent writer's version, or saw one a concurrent writer deleted: rw edge.
         if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(version.xmin);
@@ -545,7 +556,7 @@ export class Transaction implements LockOwner {
       const value = await tree.get(version);
       if (value === undefined) continue; // reclaimed since
       const ref = parseVersion(version, value);
-      const seen = await isVisible(this.db.status, viewer, ref);
+      const seen = isVisibleIfKnown(this.db.status, viewer, ref) ?? (await isVisible(this.db.status, viewer, ref));
       if (this.serial !== undefined) {
         if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(ref.xmin);
         if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(ref.xmax);

@@ -66,18 +66,9 @@ export class LockManager {
    * conflicting mode. Holding exclusive satisfies share; holding share upgrades.
    */
   async acquire(owner: LockOwner, resource: string, mode: LockMode, options: WaitOptions = {}): Promise<void> {
-    let entry = this.entries.get(resource);
-    if (entry === undefined) {
-      entry = { holders: new Map(), waiters: [] };
-      this.entries.set(resource, entry);
-    }
-    const current = entry.holders.get(owner);
-    if (current === 'exclusive' || current === mode) return;
-    const upgrade = current !== undefined;
-    if (this.grantable(entry, owner, mode, upgrade ? 0 : entry.waiters.length)) {
-      this.grant(entry, owner, resource, mode);
-      return;
-    }
+    if (this.tryAcquire(owner, resource, mode)) return;
+    const entry = this.entries.get(resource)!;
+    const upgrade = entry.holders.has(owner);
     if (options.noWait) throw new EngineError(SqlState.lockNotAvailable, 'could not obtain lock on row');
     options.signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
@@ -114,6 +105,20 @@ export class LockManager {
       }
     });
     this.grant(entry, owner, resource, mode);
+  }
+
+  /** Takes `mode` on `resource` for `owner` if that needs no wait (as acquire would), in one synchronous step. */
+  tryAcquire(owner: LockOwner, resource: string, mode: LockMode): boolean {
+    let entry = this.entries.get(resource);
+    if (entry === undefined) {
+      entry = { holders: new Map(), waiters: [] };
+      this.entries.set(resource, entry);
+    }
+    const current = entry.holders.get(owner);
+    if (current === 'exclusive' || current === mode) return true;
+    if (!this.grantable(entry, owner, mode, current !== undefined ? 0 : entry.waiters.length)) return false;
+    this.grant(entry, owner, resource, mode);
+    return true;
   }
 
   /** Releases one resource (e.g. a lock taken by a rolled-back savepoint). */

@@ -14,7 +14,7 @@
 import type { Lsn } from '../common/index.js';
 import type { BTree } from './btree.js';
 import { encodeKey, type Value } from './codec.js';
-import type { Xid, XactStatus } from './xact-status.js';
+import type { Xid, XactStatus, XidState } from './xact-status.js';
 
 export const VERSION_SUFFIX_BYTES = 8;
 export const VERSION_HEADER_BYTES = 8;
@@ -90,6 +90,28 @@ export async function see(status: XactStatus, viewer: Viewer, xid: Xid, cid: num
   if (state.state === 'committed') return state.lsn <= viewer.snapshot ? 'committed-visible' : 'committed-later';
   return state.state;
 }
+
+export type Visibility = { visible: boolean; created: Seen; deleted: Seen | undefined };
+
+function seenOf(viewer: Viewer, xid: Xid, cid: number, state: XidState): Seen {
+  if (viewer.own.has(xid)) return cid < viewer.cid ? 'own-earlier' : 'own-current';
+  if (state.state === 'committed') return state.lsn <= viewer.snapshot ? 'committed-visible' : 'committed-later';
+  return state.state;
+}
+
+/** isVisible in one synchronous step, when the states it needs are in memory; else undefined. */
+export function isVisibleIfKnown(status: XactStatus, viewer: Viewer, version: VersionRef): Visibility | undefined {
+  const creator = viewer.own.has(version.xmin) ? RUNNING_SELF : status.known(version.xmin);
+  if (creator === undefined) return undefined;
+  const created = seenOf(viewer, version.xmin, version.cmin, creator);
+  if (created !== 'own-earlier' && created !== 'committed-visible') return { visible: false, created, deleted: undefined };
+  if (version.xmax === 0) return { visible: true, created, deleted: undefined };
+  const deleter = viewer.own.has(version.xmax) ? RUNNING_SELF : status.known(version.xmax);
+  if (deleter === undefined) return undefined;
+  const deleted = seenOf(viewer, version.xmax, version.cmax, deleter);
+  return { visible: deleted !== 'own-earlier' && deleted !== 'committed-visible', created, deleted };
+}
+const RUNNING_SELF: XidState = { state: 'running' };
 
 /** The visibility rule. */
 export async function isVisible(status: XactStatus, viewer: Viewer, version: VersionRef): Promise<{ visible: boolean; created: Seen; deleted: Seen | undefined }> {

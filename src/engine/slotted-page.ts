@@ -103,16 +103,30 @@ export function highKey(page: Uint8Array): Uint8Array | undefined {
   return page.subarray(at + 2, at + 2 + keyBytes);
 }
 
+/** compareKeys(cellKey(page, index), key), without making a view of the cell's key. */
+function compareCellKey(page: Uint8Array, index: number, key: Uint8Array): number {
+  const at = slotOffset(page, index);
+  const keyBytes = u16(page, at);
+  const start = at + 6;
+  const length = Math.min(keyBytes, key.length);
+  for (let offset = 0; offset < length; offset++) {
+    const difference = page[start + offset]! - key[offset]!;
+    if (difference !== 0) return difference;
+  }
+  return keyBytes - key.length;
+}
+
 /** First slot whose key is >= key (slotCount when none), and whether it is equal. */
 export function search(page: Uint8Array, key: Uint8Array): { index: number; found: boolean } {
   let low = 0;
-  let high = slotCount(page);
+  const count = slotCount(page);
+  let high = count;
   while (low < high) {
     const middle = (low + high) >> 1;
-    if (compareKeys(cellKey(page, middle), key) < 0) low = middle + 1;
+    if (compareCellKey(page, middle, key) < 0) low = middle + 1;
     else high = middle;
   }
-  return { index: low, found: low < slotCount(page) && compareKeys(cellKey(page, low), key) === 0 };
+  return { index: low, found: low < count && compareCellKey(page, low, key) === 0 };
 }
 
 export function encodeLeafCell(key: Uint8Array, value: Uint8Array | { firstPage: number; totalBytes: number }): Uint8Array {

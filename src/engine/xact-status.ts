@@ -36,6 +36,9 @@ export function xidKey(xid: Xid): Uint8Array {
 }
 
 export type XidState = { state: 'committed'; lsn: Lsn } | { state: 'running' } | { state: 'aborted' };
+const COMMITTED_AT_BOOTSTRAP: XidState = Object.freeze({ state: 'committed', lsn: 0n });
+const RUNNING: XidState = Object.freeze({ state: 'running' });
+const ABORTED: XidState = Object.freeze({ state: 'aborted' });
 
 export class XactStatus {
   private nextXid: Xid;
@@ -137,12 +140,19 @@ export class XactStatus {
   }
 
   /** The state of an xid as the writer knows it now. */
-  async state(xid: Xid): Promise<XidState> {
-    if (xid === BOOTSTRAP_XID) return { state: 'committed', lsn: 0n };
+  /** The state of a transaction when memory knows it (no status page to read); else undefined. */
+  known(xid: Xid): XidState | undefined {
+    if (xid === BOOTSTRAP_XID) return COMMITTED_AT_BOOTSTRAP;
     const known = this.committed.get(xid);
     if (known !== undefined) return { state: 'committed', lsn: known };
-    if (this.running.has(xid)) return { state: 'running' };
-    if (this.aborted.has(xid)) return { state: 'aborted' };
+    if (this.running.has(xid)) return RUNNING;
+    if (this.aborted.has(xid)) return ABORTED;
+    return undefined;
+  }
+
+  async state(xid: Xid): Promise<XidState> {
+    const known = this.known(xid);
+    if (known !== undefined) return known;
     const lsn = await this.lookup(xid);
     if (lsn !== undefined) {
       this.committed.set(xid, lsn);

@@ -172,3 +172,11 @@ test('extended-query, COPY and notice backend messages encode to PostgreSQL byte
     0,
   ]);
 });
+
+test('strings with characters past ASCII encode as UTF-8, whatever precedes them', () => {
+  for (const text of ['\u00e9t\u00e9', 'relation "caf\u00e9" does not exist', 'a\u{1F600}b', 'plain']) {
+    const bytes = encodeBackend({ kind: 'commandComplete', tag: text });
+    const body = [...new TextEncoder().encode(text), 0];
+    assert.deepEqual([...bytes], [0x43, ...int32(body.length + 4), ...body], text);
+  }
+});

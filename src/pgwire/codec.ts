@@ -49,6 +49,21 @@ export type FrontendMessage =
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new ProtocolError('invalid UTF-8 in a string');
+  }
+}
+
+/** A short all-ASCII string without the decoder (most names and queries); undefined otherwise. */
+function asciiString(bytes: Uint8Array, start: number, end: number): string | undefined {
+  if (end - start > 512) return undefined;
+  for (let at = start; at < end; at++) if (bytes[at]! >= 0x80) return undefined;
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
+
 /** Reads fields of one message body; any overrun is a ProtocolError (W2). */
 class BodyReader {
   private at = 0;
@@ -84,12 +99,7 @@ class BodyReader {
   cstring(): string {
     const end = this.body.indexOf(0, this.at);
     if (end < 0) throw new ProtocolError('string is not terminated');
-    let value: string;
-    try {
-      value = utf8.decode(this.body.subarray(this.at, end));
-    } catch {
-      throw new ProtocolError('invalid UTF-8 in a string');
-    }
+    const value = asciiString(this.body, this.at, end) ?? decodeUtf8(this.body.subarray(this.at, end));
     this.at = end + 1;
     return value;
   }
@@ -344,9 +354,20 @@ class MessageWriter {
     return this;
   }
   cstring(value: string): this {
-    this.ensure(value.length * 3 + 1);
-    this.size += encoder.encodeInto(value, this.buffer.subarray(this.size)).written;
-    this.buffer[this.size++] = 0;
+    const length = value.length;
+    this.ensure(length * 3 + 1);
+    const buffer = this.buffer;
+    let at = this.size;
+    // ASCII (tags, names, most text) byte by byte; the first other character hands the rest to the encoder.
+    let index = 0;
+    for (; index < length; index++) {
+      const code = value.charCodeAt(index);
+      if (code >= 0x80) break;
+      buffer[at++] = code;
+    }
+    if (index < length) at += encoder.encodeInto(value.slice(index), buffer.subarray(at)).written;
+    buffer[at++] = 0;
+    this.size = at;
     return this;
   }
   raw(bytes: Uint8Array): this {
@@ -405,7 +426,42 @@ function encodeDataRow(values: Array<Uint8Array | null>): Uint8Array {
 }
 
 /** The bytes of one backend message. */
+/**
+ * Messages that repeat byte for byte, encoded once: a plan's RowDescription (its fields
+ * array is kept with the plan), command tags, ReadyForQuery. Encoded messages are never
+ * changed after encoding (the connection only copies them out), so sharing them is safe.
+ */
+const rowDescriptions = new WeakMap<readonly FieldDescription[], Uint8Array>();
+const commandTags = new Map<string, Uint8Array>();
+const COMMAND_TAGS_MAX = 1024;
+const readyForQuery = new Map<string, Uint8Array>();
+
 export function encodeBackend(message: BackendMessage): Uint8Array {
+  switch (message.kind) {
+    case 'rowDescription': {
+      let bytes = rowDescriptions.get(message.fields);
+      if (bytes === undefined) rowDescriptions.set(message.fields, (bytes = encodeMessage(message)));
+      return bytes;
+    }
+    case 'commandComplete': {
+      let bytes = commandTags.get(message.tag);
+      if (bytes === undefined) {
+        bytes = encodeMessage(message);
+        if (commandTags.size < COMMAND_TAGS_MAX) commandTags.set(message.tag, bytes);
+      }
+      return bytes;
+    }
+    case 'readyForQuery': {
+      let bytes = readyForQuery.get(message.status);
+      if (bytes === undefined) readyForQuery.set(message.status, (bytes = encodeMessage(message)));
+      return bytes;
+    }
+    default:
+      return encodeMessage(message);
+  }
+}
+
+function encodeMessage(message: BackendMessage): Uint8Array {
   const writer = new MessageWriter();
   switch (message.kind) {
     case 'sslRefused':
