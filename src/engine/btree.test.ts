@@ -45,6 +45,7 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
   );
   let largestTree = 0;
   let deepest = 0;
+  let cachedRanges = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(operation, { minLength: 100, maxLength: 400, size: 'max' }), async (operations) => {
       const store = new ModelStore(4096, 64n);
@@ -66,6 +67,12 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
           await recycleRetiredPages(cache, store.lsn + 1n);
         } else {
           assert.deepEqual(await collect(tree, item.from, item.to), model.range(item.from, item.to), `step ${step}: scan`);
+          // The synchronous read of cached pages gives the scan's answer, or none at all.
+          const cached = tree.rangeIfCached(item.from ?? new Uint8Array(0), item.to ?? Uint8Array.of(0xff, 0xff));
+          if (cached !== undefined) {
+            cachedRanges++;
+            assert.deepEqual(cached.map(([key, value]) => [hex(key), value]), model.range(item.from, item.to ?? Uint8Array.of(0xff, 0xff)), `step ${step}: cached range`);
+          }
         }
       }
       assert.deepEqual(await collect(tree), model.range(), 'full scan at the end');
@@ -77,6 +84,7 @@ test('random puts, deletes, gets and scans match a sorted map, with a cache 1/8 
   );
   // Some runs grew to many pages (leaf splits, a root split, overflow chains).
   assert.ok(largestTree > 40 && deepest >= 2, `largest tree touched ${largestTree} pages, deepest had ${deepest} levels`);
+  assert.ok(cachedRanges > 50, `cached ranges answered ${cachedRanges} times`);
 });
 
 test('10,000 keys of 200 bytes in scattered order: every key found, scans in order, three levels', { timeout: 60_000 }, async () => {
