@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { epoch, pageId, PAGE_BYTES } from '../common/index.js';
-import { applyRedo, decodeRedo, emptyPage, encodeRedo, encodeWriteMany, RedoKind, sealPage, unsealPage, validateRedo, type RedoRecord } from './redo.js';
+import { applyRedo, decodeRedo, decodeWriteMany, emptyPage, encodeRedo, encodeWriteMany, RedoKind, sealPage, unsealPage, validateRedo, type RedoRecord } from './redo.js';
 
 const patch = fc.oneof(
   fc.record({ kind: fc.constant(RedoKind.Init), offset: fc.constant(0), data: fc.constant(new Uint8Array(0)) }, { noNullPrototype: true }),
@@ -84,4 +84,30 @@ test('a record with a flipped bit fails its checksum', () => {
     damaged[at] = damaged[at]! ^ 1;
     assert.equal(decodeRedo(damaged).ok, false, `flip at ${at}`);
   }
+});
+
+test('a WriteMany record is valid exactly when its ranges decode, and then applies them', () => {
+  // Bytes biased toward plausible range headers: small lengths, offsets near the page end.
+  // Ranges whose length field mostly tells the truth, at offsets up to past the page end.
+  const range = fc.tuple(fc.oneof(fc.integer({ min: 0, max: PAGE_BYTES - 41 }), fc.integer({ min: PAGE_BYTES - 41, max: PAGE_BYTES + 8 })), fc.uint8Array({ maxLength: 40 }), fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 41 }) }));
+  const data = fc
+    .array(range, { maxLength: 5 })
+    .map((parts) => Uint8Array.from(parts.flatMap(([offset, body, lie]) => [offset & 0xff, offset >> 8, (lie ?? body.length) & 0xff, (lie ?? body.length) >> 8, ...body])));
+  let valid = 0;
+  fc.assert(
+    fc.property(data, (bytes) => {
+      const record: RedoRecord = { lsn: 2n, prevLsnOfThisPg: 1n, pageId: pageId(1), epoch: epoch(1), flags: 0, kind: RedoKind.WriteMany, offset: 0, data: bytes };
+      const ranges = decodeWriteMany(bytes);
+      assert.equal(validateRedo(record) === undefined, ranges !== undefined);
+      if (ranges === undefined) return;
+      valid++;
+      const direct = emptyPage();
+      for (const range of ranges) direct.set(range.data, range.offset);
+      const applied = emptyPage();
+      applyRedo(applied, record);
+      assert.deepEqual(applied, direct);
+    }),
+    { numRuns: 2000, seed: 7 },
+  );
+  assert.ok(valid > 300, `${valid} of 2000 were valid`);
 });

@@ -58,6 +58,20 @@ export function decodeWriteMany(data: Uint8Array): Array<{ offset: number; data:
   return ranges.length > 0 ? ranges : undefined;
 }
 
+/** Whether decodeWriteMany would accept `data`, without building its ranges. */
+function writeManyValid(data: Uint8Array): boolean {
+  if (data.length === 0) return false;
+  let at = 0;
+  while (at < data.length) {
+    if (at + 4 > data.length) return false;
+    const offset = data[at]! | (data[at + 1]! << 8);
+    const length = data[at + 2]! | (data[at + 3]! << 8);
+    if (length === 0 || offset + length > PAGE_BYTES || at + 4 + length > data.length) return false;
+    at += 4 + length;
+  }
+  return true;
+}
+
 /** Flag bit: this record ends a mini-transaction (a consistency point). */
 export const FLAG_CPL = 1;
 
@@ -91,7 +105,7 @@ export function validateRedo(record: RedoRecord): string | undefined {
     case RedoKind.Image:
       return record.data.length === PAGE_BYTES && record.offset === 0 ? undefined : 'image must be a whole page';
     case RedoKind.WriteMany:
-      return record.offset === 0 && decodeWriteMany(record.data) !== undefined ? undefined : 'malformed write-many';
+      return record.offset === 0 && writeManyValid(record.data) ? undefined : 'malformed write-many';
     default:
       return `unknown redo kind ${String(record.kind)}`;
   }
@@ -177,9 +191,19 @@ export function applyRedo(page: Uint8Array, record: RedoRecord): void {
       page.set(record.data, 0);
       return;
     case RedoKind.WriteMany: {
-      const ranges = decodeWriteMany(record.data);
-      assert(ranges !== undefined, 'malformed write-many');
-      for (const range of ranges) page.set(range.data, range.offset);
+      // Validated when the record was decoded or built; checked again range by range here,
+      // without building the list of ranges decodeWriteMany returns.
+      const data = record.data;
+      let at = 0;
+      assert(data.length > 0, 'malformed write-many');
+      while (at < data.length) {
+        assert(at + 4 <= data.length, 'malformed write-many');
+        const offset = data[at]! | (data[at + 1]! << 8);
+        const length = data[at + 2]! | (data[at + 3]! << 8);
+        assert(length > 0 && offset + length <= PAGE_BYTES && at + 4 + length <= data.length, 'malformed write-many');
+        page.set(data.subarray(at + 4, at + 4 + length), offset);
+        at += 4 + length;
+      }
       return;
     }
     default:

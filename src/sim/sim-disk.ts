@@ -132,6 +132,10 @@ export class SimOrderedStore implements OrderedStore {
     return this.values.get(key);
   }
 
+  has(key: string): boolean {
+    return this.values.has(key);
+  }
+
   private lowerBound(key: string): number {
     let low = 0;
     let high = this.keys.length;

@@ -34,6 +34,8 @@ export interface RangeQuery {
  */
 export interface OrderedStore {
   get(key: string): Uint8Array | undefined;
+  /** Whether `key` is stored, without reading its value. */
+  has(key: string): boolean;
   range(query: RangeQuery): Array<[string, Uint8Array]>;
   /** The keys of `range(query)`, without copying values. */
   rangeKeys(query: RangeQuery): string[];

@@ -97,6 +97,10 @@ export class LmdbOrderedStore implements OrderedStore {
     return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.length).slice();
   }
 
+  has(key: string): boolean {
+    return this.database.doesExist(key);
+  }
+
   range(query: RangeQuery): Array<[string, Uint8Array]> {
     const limit = query.limit ?? Number.MAX_SAFE_INTEGER;
     const result: Array<[string, Uint8Array]> = [];

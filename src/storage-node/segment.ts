@@ -121,6 +121,8 @@ export class Segment {
   retentionLsn: Lsn;
   /** Records appended to the hot log but not yet in the page store. */
   private readonly tail = new Map<Lsn, TailEntry>();
+  /** The tail's records by page, so materializing a page does not walk the whole tail. */
+  private readonly tailByPage = new Map<PageId, Map<Lsn, RedoRecord>>();
   /** Records known above the SCL: lsn -> prevLsnOfThisPg, and the reverse. */
   private readonly aboveChain = new Map<Lsn, Lsn>();
   private readonly byPrevious = new Map<Lsn, Lsn>();
@@ -209,7 +211,7 @@ export class Segment {
       this.services.log.release(file);
       return;
     }
-    this.tail.set(record.lsn, { record, file });
+    this.addTailEntry(record, file);
   }
 
   /** After replay: drop what the history cut off, rebuild the chain, finish truncation. */
@@ -275,7 +277,7 @@ export class Segment {
           this.services.log.release(file);
           continue;
         }
-        this.tail.set(record.lsn, { record, file });
+        this.addTailEntry(record, file);
         this.noteAboveChain(record);
       }
       this.advanceChain();
@@ -391,9 +393,8 @@ export class Segment {
       }
       records.set(decoded.value.lsn, decoded.value);
     }
-    for (const entry of this.tail.values()) {
-      const record = entry.record;
-      if (record.pageId === page && record.lsn > baseLsn && record.lsn <= atLsn) records.set(record.lsn, record);
+    for (const record of this.tailByPage.get(page)?.values() ?? []) {
+      if (record.lsn > baseLsn && record.lsn <= atLsn) records.set(record.lsn, record);
     }
     const ordered = [...records.values()].sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
     for (const record of ordered) applyRedo(image, record);
@@ -1009,7 +1010,7 @@ export class Segment {
       if (collected.length >= GC_PAGES_PER_JOB) break;
       collected.push([page, versionLsn]);
       // A truncation or a hydration may have removed the version since it was made.
-      if (store.get(keys.versionKey(this.id, page, versionLsn)) === undefined) continue;
+      if (!store.has(keys.versionKey(this.id, page, versionLsn))) continue;
       for (const key of store.rangeKeys({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, versionLsn) })) deletes.push(key);
       for (const key of store.rangeKeys({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, versionLsn + 1n) })) {
         deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
@@ -1113,13 +1114,22 @@ export class Segment {
   }
 
   private storeHasRecord(record: RedoRecord): boolean {
-    return this.services.store.get(keys.recordKey(this.id, record.pageId, record.lsn)) !== undefined;
+    return this.services.store.has(keys.recordKey(this.id, record.pageId, record.lsn));
+  }
+
+  private addTailEntry(record: RedoRecord, file: string | undefined): void {
+    this.tail.set(record.lsn, { record, file });
+    let onPage = this.tailByPage.get(record.pageId);
+    if (onPage === undefined) this.tailByPage.set(record.pageId, (onPage = new Map()));
+    onPage.set(record.lsn, record);
   }
 
   private dropTailEntry(lsn: Lsn): void {
     const entry = this.tail.get(lsn);
     if (entry === undefined) return;
     this.tail.delete(lsn);
+    const onPage = this.tailByPage.get(entry.record.pageId);
+    if (onPage !== undefined && onPage.delete(lsn) && onPage.size === 0) this.tailByPage.delete(entry.record.pageId);
     if (entry.file !== undefined) this.services.log.release(entry.file);
   }
 
