@@ -496,6 +496,15 @@ export class Transaction implements LockOwner {
 
   /** The version of a row this transaction's snapshot sees, noting SSI read-over edges. */
   private async visibleOf(versions: VersionRef[], viewer: Viewer): Promise<VersionRef | undefined> {
+    if (this.serial === undefined) {
+      // The answer is the last visible version in key order: look from the newest back, and
+      // stop there (only SSI needs to look at every version, for its read-over edges).
+      for (let index = versions.length - 1; index >= 0; index--) {
+        const version = versions[index]!;
+        if ((isVisibleIfKnown(this.db.status, viewer, version) ?? (await isVisible(this.db.status, viewer, version))).visible) return version;
+      }
+      return undefined;
+    }
     let found: VersionRef | undefined;
     for (const version of versions) {
       const seen = isVisibleIfKnown(this.db.status, viewer, version) ?? (await isVisible(this.db.status, viewer, version));

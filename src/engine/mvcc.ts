@@ -40,17 +40,18 @@ export interface VersionRef {
   row: Uint8Array;
 }
 
+const u32be = (bytes: Uint8Array, at: number): number => ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+const u32le = (bytes: Uint8Array, at: number): number => (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+
 export function parseVersion(key: Uint8Array, value: Uint8Array): VersionRef {
   const split = key.length - VERSION_SUFFIX_BYTES;
-  const keyView = new DataView(key.buffer, key.byteOffset, key.byteLength);
-  const valueView = new DataView(value.buffer, value.byteOffset, value.byteLength);
   return {
     key,
     rowKey: key.subarray(0, split),
-    xmin: keyView.getUint32(split),
-    cmin: keyView.getUint32(split + 4),
-    xmax: valueView.getUint32(0, true),
-    cmax: valueView.getUint32(4, true),
+    xmin: u32be(key, split),
+    cmin: u32be(key, split + 4),
+    xmax: u32le(value, 0),
+    cmax: u32le(value, 4),
     row: value.subarray(VERSION_HEADER_BYTES),
   };
 }
