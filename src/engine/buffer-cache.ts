@@ -37,8 +37,8 @@ export interface Frame {
   /** The mini-transaction holding the page for writing, and those waiting for it. */
   latchedBy: object | undefined;
   latchWaiters: Array<() => void>;
-  /** The cache's move count when this frame last went to the recent end of the LRU order. */
-  movedAt: number;
+  /** Hit since eviction last passed it: it gets a second chance (CLOCK). */
+  referenced: boolean;
 }
 
 export interface BufferCacheStats {
@@ -55,10 +55,13 @@ interface Loading {
 }
 
 export class BufferCache {
-  /** In LRU order, nearly (see touch): the first entry is the least recently used. */
+  /**
+   * The clock (second chance, an approximation of LRU): frames in the order eviction visits
+   * them. A hit only marks a frame referenced; eviction moves a referenced frame to the end
+   * (clearing the mark) instead of evicting it. A hit costs no reordering, and nothing at
+   * all moves while the working set fits.
+   */
   private readonly frames = new Map<PageId, Frame>();
-  /** Frames inserted or moved to the recent end so far. */
-  private moves = 0;
   private readonly loading = new Map<PageId, Loading>();
   /** Loads that made room and have not yet inserted their frame. */
   private reserved = 0;
@@ -161,7 +164,7 @@ export class BufferCache {
       }
       // Every caller that joined this load holds a pin from the moment the frame exists,
       // so nothing can evict it before their continuations run.
-      const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [], movedAt: this.moves++ };
+      const frame: Frame = { pageId, bytes, pageLsn: atLsn, pins: entry.waiters, latchedBy: undefined, latchWaiters: [], referenced: false };
       this.frames.set(pageId, frame);
       return frame;
     } finally {
@@ -189,14 +192,20 @@ export class BufferCache {
     }
   }
 
-  /** Evicts least recently used evictable frames while more than bytesMax - spare is cached (C1). */
+  /** Evicts evictable frames in clock order (referenced ones get a second chance) while more than bytesMax - spare is cached (C1). */
   private evictWhileOver(spare: number): void {
     if (this.committedBytes + spare <= this.options.bytesMax) return;
     const durable = this.store.durableLsn();
+    // A referenced frame goes to the end unmarked, so the walk meets it once more at most.
     for (const frame of this.frames.values()) {
       if (this.committedBytes + spare <= this.options.bytesMax) return;
       if (frame.pins > 0 || frame.latchedBy !== undefined || frame.pageLsn > durable) continue;
       this.frames.delete(frame.pageId);
+      if (frame.referenced) {
+        frame.referenced = false;
+        this.frames.set(frame.pageId, frame);
+        continue;
+      }
       this.stats.evictions++;
     }
   }
@@ -235,16 +244,8 @@ export class BufferCache {
     this.frames.clear();
   }
 
-  /**
-   * Moves a frame to the recent end, unless it went there within the last quarter of the
-   * cache's moves: it is then still in the recent quarter of the order, far from eviction.
-   * Hot pages (roots, inner nodes) are hit all the time, and a Map delete+set for each hit
-   * cost more than the lookup itself.
-   */
+  /** A hit: the frame gets a second chance when eviction next passes it. */
   private touch(frame: Frame): void {
-    if (this.moves - frame.movedAt < this.frames.size >>> 2) return;
-    frame.movedAt = this.moves++;
-    this.frames.delete(frame.pageId);
-    this.frames.set(frame.pageId, frame);
+    frame.referenced = true;
   }
 }

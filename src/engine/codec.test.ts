@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, type Value } from './codec.js';
+import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, type Value } from './codec.js';
 import { compareKeys } from './slotted-page.js';
 
 const sign = (value: number): number => (value < 0 ? -1 : value > 0 ? 1 : 0);
@@ -67,5 +67,24 @@ test('rows round-trip (K3)', () => {
       }
     }),
     { numRuns: 2000 },
+  );
+});
+
+test('prefixEnd bounds exactly the keys that start with the prefix, and never aliases it', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 12 }).map((bytes) => bytes.map((byte) => (byte > 200 ? 0xff : byte))), fc.uint8Array({ maxLength: 6 }), fc.uint8Array({ maxLength: 12 }), (prefix, suffix, other) => {
+      const before = Uint8Array.from(prefix);
+      const end = prefixEnd(prefix);
+      assert.deepEqual(prefix, before, 'the prefix is left as it was');
+      if (prefix.every((byte) => byte === 0xff)) return assert.equal(end, undefined);
+      assert.ok(end !== undefined);
+      end[0] = end[0]! ^ 1;
+      assert.deepEqual(prefix, before, 'the end is a copy');
+      end[0] = end[0]! ^ 1;
+      assert.ok(compareKeys(Uint8Array.from([...prefix, ...suffix]), end) < 0, 'prefix + anything sorts before the end');
+      const startsWith = other.length >= prefix.length && prefix.every((byte, index) => other[index] === byte);
+      if (!startsWith && compareKeys(other, prefix) >= 0) assert.ok(compareKeys(other, end) >= 0, 'a key past the prefix range sorts at or after the end');
+    }),
+    { numRuns: 3000, seed: 11 },
   );
 });

@@ -124,15 +124,14 @@ export function encodeKey(values: readonly Value[]): Uint8Array {
 
 /** The smallest key above every key that starts with `prefix` (an exclusive scan bound), or undefined if none. */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const end = new Uint8Array(prefix.length); // a copy even of a Buffer (whose slice() is a view)
-  end.set(prefix);
-  for (let index = end.length - 1; index >= 0; index--) {
-    if (end[index] !== 0xff) {
-      end[index]!++;
-      return end.subarray(0, index + 1);
-    }
-  }
-  return undefined;
+  let last = prefix.length - 1;
+  while (last >= 0 && prefix[last] === 0xff) last--;
+  if (last < 0) return undefined;
+  // A new array, never a view of the argument (a Buffer's slice() would be one).
+  const end = new Uint8Array(last + 1);
+  for (let index = 0; index < last; index++) end[index] = prefix[index]!;
+  end[last] = prefix[last]! + 1;
+  return end;
 }
 
 // ---------------------------------------------------------------- rows
