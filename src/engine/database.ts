@@ -22,7 +22,7 @@ import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, 
 import { EngineError, SqlState } from './errors.js';
 import { LockManager, type LockMode, type LockOwner } from './locks.js';
 import { MiniTransaction } from './mini-transaction.js';
-import { indexEntry, isVisible, isVisibleIfKnown, parseVersion, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { indexEntry, isVisible, isVisibleIfKnown, parseVersion, sameBytes, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
 import { SsiTracker, type SerialTxn } from './ssi.js';
 import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
 
@@ -638,14 +638,14 @@ export class Transaction implements LockOwner {
     for await (const [key] of this.db.tree(index.root).scan(indexKey, prefixEnd(indexKey))) {
       const version = key.subarray(indexKey.length);
       const rowKey = version.subarray(0, version.length - 8);
-      if (exceptRow !== undefined && hex(rowKey) === hex(exceptRow)) continue;
+      if (exceptRow !== undefined && sameBytes(rowKey, exceptRow)) continue;
       const value = await tree.get(version);
       if (value === undefined) continue;
       const ref = parseVersion(version, value);
       if ((await this.newest([ref])) === undefined) continue;
       // Live, but is it still this key's holder (a later version may have changed the key)? Only the row's newest version counts.
       const newest = await this.newest(await this.versions(table, rowKey));
-      if (newest === undefined || hex(newest.key) !== hex(ref.key)) continue;
+      if (newest === undefined || !sameBytes(newest.key, ref.key)) continue;
       throw this.uniqueViolation(table, index, indexKey, !(await isVisible(this.db.status, viewer, ref)).visible);
     }
   }
@@ -773,7 +773,7 @@ export class Transaction implements LockOwner {
       if (!heldBefore) this.db.locks.release(this, resource);
       return undefined;
     }
-    if (visible === undefined || hex(visible.key) !== hex(newest.key)) {
+    if (visible === undefined || !sameBytes(visible.key, newest.key)) {
       if (this.own.has(newest.xmin) && newest.cmin === this.cid) return undefined; // already changed by this command
       if (this.isolation !== 'read committed') throw serializationFailure(undefined, 'update');
     }
@@ -796,7 +796,7 @@ export class Transaction implements LockOwner {
     if (values === undefined) return undefined;
     this.checkRow(table, values);
     const newKey = this.rowKeyOf(table, values) ?? rowKey;
-    const moved = hex(newKey) !== hex(rowKey);
+    const moved = !sameBytes(newKey, rowKey);
     if (moved) await this.claimRowKey(table, newKey, viewer);
     for (const index of table.indexes) {
       if (!index.unique || index.primary) continue;
@@ -1404,7 +1404,7 @@ export class Transaction implements LockOwner {
 }
 
 function sameValue(a: Value, b: Value): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return hex(a) === hex(b);
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return sameBytes(a, b);
   // eslint-disable-next-line eqeqeq
   return a === b || (typeof a !== 'object' && typeof b !== 'object' && a == b && typeof a === typeof b);
 }

@@ -137,7 +137,8 @@ export async function* rowVersions(tree: BTree, from?: Uint8Array, to?: Uint8Arr
   if (group.length > 0) yield group;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Byte-for-byte equality of two keys. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
   return true;

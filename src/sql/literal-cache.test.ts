@@ -43,3 +43,12 @@ test('a shape is refused where a literal\'s position matters (LC1)', async () =>
     assert.equal(shapeIsSafe(stmt(sql)), true, sql);
   }
 });
+
+test('a bare transaction-control statement is its own shape; one with options is not (LC4)', async () => {
+  for (const sql of ['BEGIN;', 'begin', ' END; ', 'COMMIT', 'ROLLBACK;', 'START TRANSACTION']) assert.deepEqual(normalizeLiterals(sql), { shape: sql, literals: [] }, sql);
+  for (const sql of ['BEGIN ISOLATION LEVEL SERIALIZABLE', 'COMMIT AND CHAIN', 'ROLLBACK TO s', 'BEGIN; COMMIT', 'ENDX']) assert.equal(normalizeLiterals(sql), undefined, sql);
+  await loadModule();
+  const stmt = (sql: string): Node => (parseSync(sql) as { stmts: Array<{ stmt: Node }> }).stmts[0]!.stmt;
+  assert.equal(shapeIsSafe(stmt('BEGIN')), true);
+  assert.equal(shapeIsSafe(stmt('END')), true);
+});

@@ -13,6 +13,8 @@
 //       literals of 2^31 and more) is not normalized at all.
 //  LC2. Only integer literals are replaced, and by parameters typed int4, so operator and
 //       function resolution, assignment casts and result types are those of the literal.
+//  LC4. A bare BEGIN, START TRANSACTION, COMMIT, END or ROLLBACK (no literal to replace) is
+//       its own shape: pgbench sends two per transaction, and each cost a parse.
 // Tests: src/sql/literal-cache.test.ts; every differential, random-query and sqllogictest
 // query sent through the simple protocol goes through it.
 
@@ -94,11 +96,12 @@ export function normalizeLiterals(sql: string): Normalized | undefined {
     }
     at++;
   }
-  if (literals.length === 0) return undefined;
+  if (literals.length === 0) return BARE_TRANSACTION_CONTROL.test(sql) ? { shape: sql, literals } : undefined;
   return { shape: shape + sql.slice(copiedTo), literals };
 }
 
-const CACHEABLE = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt']);
+const CACHEABLE = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'TransactionStmt']);
+const BARE_TRANSACTION_CONTROL = /^\s*(begin|start\s+transaction|commit|end|rollback)\s*;?\s*$/i;
 
 /** Whether a parsed shape means what its literal text meant (LC1): no parameter where a literal's position matters. */
 export function shapeIsSafe(stmt: Node): boolean {
