@@ -53,6 +53,10 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
       limits: defaultStorageLimits,
       groupCommit: options.groupCommit,
       gossipIntervalMs: 50,
+      // A segment with no known hole pulls 5 times a second instead of 20: 1 s cost each
+      // idle node ~0.3% less CPU but left a recovering writer's lagging segments (it has no
+      // records to resend them) catching up a second at a time.
+      gossipIdleIntervalMs: 200,
       // Each coalescing pass is a page-store commit (two fsyncs); records wait in the durable
       // hot log meanwhile, so passes can be rare: fewer, larger commits.
       coalesceIntervalMs: 1000,

@@ -1118,6 +1118,8 @@ export class Segment {
   }
 
   private addTailEntry(record: RedoRecord, file: string | undefined): void {
+    // An entry replaced under the same LSN leaves the page index (and its log frame) too.
+    if (this.tail.has(record.lsn)) this.dropTailEntry(record.lsn);
     this.tail.set(record.lsn, { record, file });
     let onPage = this.tailByPage.get(record.pageId);
     if (onPage === undefined) this.tailByPage.set(record.pageId, (onPage = new Map()));

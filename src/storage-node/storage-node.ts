@@ -21,7 +21,7 @@ export interface StorageNodeOptions {
   groupCommit: boolean;
   /** How often a segment that knows it lacks records pulls from a peer. */
   gossipIntervalMs: number;
-  /** How often any other segment pulls (default 20 x gossipIntervalMs). */
+  /** How often any other segment pulls (default 4 x gossipIntervalMs). */
   gossipIdleIntervalMs?: number;
   coalesceIntervalMs: number;
   /** A hydration chunk not answered in this time is asked of another peer. */
@@ -250,7 +250,7 @@ export class StorageNode {
     if (gossipDue) this.lastGossipMs = now;
     for (const segment of this.segments.values()) {
       segment.tick(now, this.options);
-      if (gossipDue) segment.gossip(now, this.options.gossipIdleIntervalMs ?? 20 * this.options.gossipIntervalMs);
+      if (gossipDue) segment.gossip(now, this.options.gossipIdleIntervalMs ?? 4 * this.options.gossipIntervalMs);
     }
   }
 

@@ -100,9 +100,10 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       writeQuorum: 4,
       readQuorum: 3,
       resendAfterMs: 200,
-      // Every heartbeat is 24 messages and 24 acks (4 PGs x 6 segments); write batches
-      // carry the VDL hint under load, so idle segments need to hear from us only rarely.
-      heartbeatMs: 1000,
+      // Every heartbeat is 24 messages and 24 acks (4 PGs x 6 segments). Resends are checked
+      // every resendAfterMs (200 ms), which was the heartbeat's real period already; a 1 s
+      // heartbeat saved idle CPU but slowed the SCL reports a recovering writer waits for.
+      heartbeatMs: 200,
       holdRedoMs: 100,
       readTimeoutMs: 1000,
       repairAfterMs: 0,
