@@ -22,7 +22,7 @@ import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, 
 import { EngineError, SqlState } from './errors.js';
 import { LockManager, type LockMode, type LockOwner } from './locks.js';
 import { MiniTransaction } from './mini-transaction.js';
-import { indexEntry, isVisible, isVisibleIfKnown, parseVersion, sameBytes, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { indexEntry, isVisible, parseVersion, sameBytes, visibility, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
 import { SsiTracker, type SerialTxn } from './ssi.js';
 import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
 
@@ -501,18 +501,16 @@ export class Transaction implements LockOwner {
       // stop there (only SSI needs to look at every version, for its read-over edges).
       for (let index = versions.length - 1; index >= 0; index--) {
         const version = versions[index]!;
-        if ((isVisibleIfKnown(this.db.status, viewer, version) ?? (await isVisible(this.db.status, viewer, version))).visible) return version;
+        if ((await visibility(this.db.status, viewer, version)).visible) return version;
       }
       return undefined;
     }
     let found: VersionRef | undefined;
     for (const version of versions) {
-      const seen = isVisibleIfKnown(this.db.status, viewer, version) ?? (await isVisible(this.db.status, viewer, version));
-      if (this.serial !== undefined) {
-        // Did not see a concurrent writer's version, or saw one a concurrent writer deleted: rw edge.
-        if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(version.xmin);
-        if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(version.xmax);
-      }
+      const seen = await visibility(this.db.status, viewer, version);
+      // Did not see a concurrent writer's version, or saw one a concurrent writer deleted: rw edge.
+      if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(version.xmin);
+      if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(version.xmax);
       if (seen.visible) found = version;
     }
     return found;
@@ -565,7 +563,7 @@ export class Transaction implements LockOwner {
       const value = await tree.get(version);
       if (value === undefined) continue; // reclaimed since
       const ref = parseVersion(version, value);
-      const seen = isVisibleIfKnown(this.db.status, viewer, ref) ?? (await isVisible(this.db.status, viewer, ref));
+      const seen = await visibility(this.db.status, viewer, ref);
       if (this.serial !== undefined) {
         if (seen.created === 'committed-later' || seen.created === 'running') this.readOver(ref.xmin);
         if (seen.visible && (seen.deleted === 'committed-later' || seen.deleted === 'running')) this.readOver(ref.xmax);

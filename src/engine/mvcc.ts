@@ -114,6 +114,11 @@ export function isVisibleIfKnown(status: XactStatus, viewer: Viewer, version: Ve
 }
 const RUNNING_SELF: XidState = { state: 'running' };
 
+/** The visibility rule, without a promise when the states it needs are in memory. */
+export function visibility(status: XactStatus, viewer: Viewer, version: VersionRef): Visibility | Promise<Visibility> {
+  return isVisibleIfKnown(status, viewer, version) ?? isVisible(status, viewer, version);
+}
+
 /** The visibility rule. */
 export async function isVisible(status: XactStatus, viewer: Viewer, version: VersionRef): Promise<{ visible: boolean; created: Seen; deleted: Seen | undefined }> {
   const created = await see(status, viewer, version.xmin, version.cmin);
