@@ -5,3 +5,4 @@ export * from './random.js';
 export * from './limits.js';
 export * from './errors.js';
 export * from './json.js';
+export * from './text.js';

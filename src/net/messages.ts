@@ -5,7 +5,7 @@
 // Records keep their own checksums end to end; the frame checksum covers the rest, so a
 // bit flip anywhere on the wire is detected and the frame dropped.
 
-import { checksum, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
+import { checksum, nameBytes, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
 import { decodeRedo, encodeRedo, encodedRedoBytes, type RedoRecord } from '../page/index.js';
 
 /** "node:<id>" for storage nodes, "client:<name>" for volume clients. */
@@ -297,15 +297,9 @@ const statuses: readonly AckStatus[] = ['ok', 'fenced', 'stale_epoch', 'unknown_
 const statusCodes = new Map<AckStatus, number>(statuses.map((status, code) => [status, code]));
 const LSN_MAX = (1n << 64n) - 1n;
 
-/** Encoded strings by value: headers name the same few segments and addresses over and over. */
-const stringBytes = new Map<string, Uint8Array>();
 function utf8(text: string): Uint8Array {
-  let bytes = stringBytes.get(text);
-  if (bytes === undefined) {
-    bytes = textEncoder.encode(text);
-    if (bytes.length > 0xffff) throw new Error('header string too long');
-    if (stringBytes.size < 4096) stringBytes.set(text, bytes);
-  }
+  const bytes = nameBytes(text);
+  if (bytes.length > 0xffff) throw new Error('header string too long');
   return bytes;
 }
 

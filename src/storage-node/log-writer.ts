@@ -11,7 +11,7 @@
 //   --append or sync error--> idle (callbacks run with the error; the file is abandoned
 //     and later frames go to a new file, so garbage never sits before acknowledged data)
 
-import { assert, checksum } from '../common/index.js';
+import { assert, checksum, nameBytes } from '../common/index.js';
 import type { DiskCallback, LogDisk } from './environment.js';
 
 export const enum LogFrameType {
@@ -42,17 +42,10 @@ export interface LogWriterOptions {
   acknowledgeBeforeSync?: boolean;
 }
 
-const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
-const segmentNames = new Map<string, Uint8Array>();
-
 export function encodeLogFrame(frame: LogFrame): Uint8Array {
-  let segmentBytes = segmentNames.get(frame.segment);
-  if (segmentBytes === undefined) {
-    segmentBytes = textEncoder.encode(frame.segment);
-    if (segmentNames.size < 4096) segmentNames.set(frame.segment, segmentBytes);
-  }
+  const segmentBytes = nameBytes(frame.segment);
   const total = 8 + 1 + 2 + segmentBytes.length + frame.payload.length;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
