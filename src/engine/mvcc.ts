@@ -86,10 +86,7 @@ export interface Viewer {
 export type Seen = 'own-earlier' | 'own-current' | 'committed-visible' | 'committed-later' | 'running' | 'aborted';
 
 export async function see(status: XactStatus, viewer: Viewer, xid: Xid, cid: number): Promise<Seen> {
-  if (viewer.own.has(xid)) return cid < viewer.cid ? 'own-earlier' : 'own-current';
-  const state = await status.state(xid);
-  if (state.state === 'committed') return state.lsn <= viewer.snapshot ? 'committed-visible' : 'committed-later';
-  return state.state;
+  return seenOf(viewer, xid, cid, viewer.own.has(xid) ? RUNNING_SELF : await status.state(xid));
 }
 
 export type Visibility = { visible: boolean; created: Seen; deleted: Seen | undefined };
