@@ -6,3 +6,4 @@ export * from './limits.js';
 export * from './errors.js';
 export * from './json.js';
 export * from './text.js';
+export * from './bytes.js';

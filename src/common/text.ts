@@ -13,3 +13,18 @@ export function nameBytes(text: string): Uint8Array {
   }
   return bytes;
 }
+
+/** The UTF-8 bytes of `text` in a new array; short ASCII text (most values) without the encoder. */
+export function utf8Bytes(text: string): Uint8Array {
+  const length = text.length;
+  if (length <= 64) {
+    const bytes = new Uint8Array(length);
+    for (let index = 0; index < length; index++) {
+      const code = text.charCodeAt(index);
+      if (code >= 0x80) return encoder.encode(text);
+      bytes[index] = code;
+    }
+    return bytes;
+  }
+  return encoder.encode(text);
+}

@@ -220,14 +220,22 @@ export class BTree {
    * short ranges of point lookups (a row's versions).
    */
   rangeIfCached(from: Uint8Array, to: Uint8Array): Array<[Uint8Array, Uint8Array]> | undefined {
-    const entries: Array<[Uint8Array, Uint8Array]> = [];
+    return this.visitIfCached(from, to, copyEntry);
+  }
+
+  /**
+   * rangeIfCached, with each entry made by `make` from where its key and value lie in the
+   * page (so a caller copies out only what it keeps); entries `make` returns null for are
+   * left out.
+   */
+  visitIfCached<T>(from: Uint8Array, to: Uint8Array, make: node.CellVisitor<T | null>): T[] | undefined {
+    const entries: T[] = [];
     let page: number = this.root;
     let key = from;
     for (;;) {
       const bytes = this.cache.hit(pageId(page));
       if (bytes === undefined) return undefined;
-      const high = node.highKey(bytes);
-      if (high !== undefined && node.compareKeys(key, high) >= 0) {
+      if (node.atOrAboveHighKey(bytes, key)) {
         page = node.rightSibling(bytes);
         continue;
       }
@@ -238,14 +246,14 @@ export class BTree {
       }
       if (type !== PageType.Leaf) return undefined;
       const count = node.slotCount(bytes);
-      for (let index = node.search(bytes, key).index; index < count; index++) {
-        const cellKey = node.cellKey(bytes, index);
-        if (node.compareKeys(cellKey, to) >= 0) return entries;
-        const value = node.leafValue(bytes, index);
-        if (!('inline' in value)) return undefined;
-        entries.push([cellKey.slice(), value.inline.slice()]);
+      for (let index = node.lowerBound(bytes, key); index < count; index++) {
+        if (node.compareCellKey(bytes, index, to) >= 0) return entries;
+        const entry = node.visitLeafCell(bytes, index, make);
+        if (entry === undefined) return undefined;
+        if (entry !== null) entries.push(entry);
       }
       // The range goes on past this leaf: on to its right sibling, from its high key.
+      const high = node.highKey(bytes);
       if (high === undefined || node.rightSibling(bytes) === 0 || node.compareKeys(high, to) >= 0) return entries;
       key = high;
       page = node.rightSibling(bytes);
@@ -645,4 +653,8 @@ export class BTree {
     const at = node.search(parent, separator).index;
     await this.insertInto(mtr, path, parentLevel, at, node.encodeInternalCell(separator, right));
   }
+}
+
+function copyEntry(page: Uint8Array, keyAt: number, keyBytes: number, valueAt: number, valueBytes: number): [Uint8Array, Uint8Array] {
+  return [page.slice(keyAt, keyAt + keyBytes), page.slice(valueAt, valueAt + valueBytes)];
 }

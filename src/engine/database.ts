@@ -22,7 +22,7 @@ import { decodeKey, decodeRow, encodeKey, encodeRow, keyPartsLength, prefixEnd, 
 import { EngineError, SqlState } from './errors.js';
 import { LockManager, type LockMode, type LockOwner } from './locks.js';
 import { MiniTransaction } from './mini-transaction.js';
-import { indexEntry, isVisible, parseVersion, sameBytes, visibility, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
+import { indexEntry, isVisible, isVisibleIfKnown, parseVersion, versionFromCell, VERSION_SUFFIX_BYTES, sameBytes, visibility, rowVersions, versionKey, versionValue, xmaxPatch, type VersionRef, type Viewer } from './mvcc.js';
 import { SsiTracker, type SerialTxn } from './ssi.js';
 import { BOOTSTRAP_XID, XactStatus, type Xid } from './xact-status.js';
 
@@ -357,6 +357,15 @@ function sequenceKey(id: number): Uint8Array {
   return encodeKey([id]);
 }
 
+const relationResources = new Map<number, string>();
+
+/** A table's lock resource: one string per table id, not a new one per statement. */
+function relationResource(table: TableDef): string {
+  let resource = relationResources.get(table.id);
+  if (resource === undefined) relationResources.set(table.id, (resource = `rel:${table.id}`));
+  return resource;
+}
+
 function int64Bytes(value: bigint): Uint8Array {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigInt64(0, value, true);
@@ -483,15 +492,30 @@ export class Transaction implements LockOwner {
 
   /** Every version of a row, in key order. */
   private async versions(table: TableDef, rowKey: Uint8Array): Promise<VersionRef[]> {
+    const cached = this.versionsIfCached(table, rowKey);
+    if (cached !== undefined) return cached;
     const out: VersionRef[] = [];
-    const tree = this.db.tree(table.root);
-    const end = prefixEnd(rowKey);
     // A longer row key with this one as prefix cannot happen (K2), but be strict.
-    const take = ([key, value]: [Uint8Array, Uint8Array]): void => void (key.length === rowKey.length + 8 && out.push(parseVersion(key, value)));
-    const cached = end === undefined ? undefined : tree.rangeIfCached(rowKey, end);
-    if (cached !== undefined) cached.forEach(take);
-    else for await (const entry of tree.scan(rowKey, end)) take(entry);
+    for await (const [key, value] of this.db.tree(table.root).scan(rowKey, prefixEnd(rowKey))) if (key.length === rowKey.length + VERSION_SUFFIX_BYTES) out.push(parseVersion(key, value));
     return out;
+  }
+
+  /** A row's versions in one synchronous step when its pages are cached (BTree.visitIfCached); else undefined. */
+  private versionsIfCached(table: TableDef, rowKey: Uint8Array): VersionRef[] | undefined {
+    const end = prefixEnd(rowKey);
+    if (end === undefined) return undefined;
+    return this.db.tree(table.root).visitIfCached(rowKey, end, (page, keyAt, keyBytes, valueAt, valueBytes) => versionFromCell(rowKey, page, keyAt, keyBytes, valueAt, valueBytes));
+  }
+
+  /** visibleOf in one synchronous step when every state it needs is in memory and no SSI bookkeeping is due; else undefined. */
+  private visibleIfKnown(versions: VersionRef[], viewer: Viewer): VersionRef | null | undefined {
+    if (this.serial !== undefined) return undefined;
+    for (let index = versions.length - 1; index >= 0; index--) {
+      const seen = isVisibleIfKnown(this.db.status, viewer, versions[index]!);
+      if (seen === undefined) return undefined;
+      if (seen.visible) return versions[index]!;
+    }
+    return null;
   }
 
   /** The version of a row this transaction's snapshot sees, noting SSI read-over edges. */
@@ -526,9 +550,13 @@ export class Transaction implements LockOwner {
     this.assertActive();
     const viewer = this.viewer();
     const rowKey = key instanceof Uint8Array ? key : encodeKey(key);
-    await this.lock(`rel:${table.id}`, 'share');
+    // Promises only where something has to wait: a point read of cached pages stays one step.
+    const locking = this.lock(relationResource(table), 'share');
+    if (locking !== undefined) await locking;
     if (this.serial !== undefined) this.db.ssi.readPoint(this.serial, table.id, rowKey);
-    const version = await this.visibleOf(await this.versions(table, rowKey), viewer);
+    const versions = this.versionsIfCached(table, rowKey) ?? (await this.versions(table, rowKey));
+    const known = this.visibleIfKnown(versions, viewer);
+    const version = known === undefined ? await this.visibleOf(versions, viewer) : (known ?? undefined);
     return version === undefined ? undefined : { key: rowKey, values: decodeRow(version.row) };
   }
 
@@ -536,7 +564,7 @@ export class Transaction implements LockOwner {
   async *scan(table: TableDef, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
     this.assertActive();
     const viewer = this.viewer();
-    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(relationResource(table), 'share');
     if (this.serial !== undefined) this.db.ssi.readRange(this.serial, table.id, from, to);
     let rows = 0;
     for await (const versions of rowVersions(this.db.tree(table.root), from, to)) {
@@ -554,7 +582,7 @@ export class Transaction implements LockOwner {
   async *scanIndex(table: TableDef, index: IndexDef, from?: Uint8Array, to?: Uint8Array): AsyncGenerator<Row> {
     this.assertActive();
     const viewer = this.viewer();
-    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(relationResource(table), 'share');
     if (this.serial !== undefined) this.db.ssi.readRange(this.serial, index.id, from, to);
     const tree = this.db.tree(table.root);
     for await (const [key] of this.db.tree(index.root).scan(from, to)) {
@@ -688,7 +716,7 @@ export class Transaction implements LockOwner {
     this.assertActive();
     const viewer = this.viewer();
     this.checkRow(table, values);
-    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(relationResource(table), 'share');
     let rowKey = this.rowKeyOf(table, values);
     if (rowKey === undefined) {
       const id = rowId !== undefined ? await rowId() : await this.db.nextSequenceValue(-table.id);
@@ -710,7 +738,7 @@ export class Transaction implements LockOwner {
     this.assertActive();
     if (rows.length === 0) return;
     const viewer = this.viewer();
-    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(relationResource(table), 'share');
     const xid = await this.xid();
     const versions: Array<[Uint8Array, Uint8Array]> = [];
     const entries: Array<Array<[Uint8Array, Uint8Array]>> = table.indexes.map(() => []);
@@ -757,7 +785,7 @@ export class Transaction implements LockOwner {
    */
   private async lockNewest(table: TableDef, rowKey: Uint8Array, mode: LockMode, action: 'update' | 'delete' | 'lock'): Promise<VersionRef | undefined> {
     const viewer = this.viewer();
-    await this.lock(`rel:${table.id}`, 'share');
+    await this.lock(relationResource(table), 'share');
     const resource = `row:${table.id}:${hex(rowKey)}`;
     const heldBefore = this.db.locks.holding(this, resource) !== undefined;
     await this.lock(resource, mode);
@@ -1146,7 +1174,7 @@ export class Transaction implements LockOwner {
     this.assertActive();
     const schema = spec.schema ?? 'public';
     const table = await this.table(tableName, schema);
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     const namespace = (await this.schemaOid(schema))!;
     this.ddl = true;
     const oid = await this.addIndex(table.id, namespace, spec.name, spec.columns, spec.unique, false);
@@ -1179,7 +1207,7 @@ export class Transaction implements LockOwner {
       if (options.ifExists) return false;
       throw new EngineError(SqlState.undefinedTable, `table "${name}" does not exist`);
     }
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     this.ddl = true;
     await this.catalogDelete(CLASSES, encodeKey([table.id]));
     // Every index's class row goes too, the primary key's included (its name is taken otherwise).
@@ -1208,7 +1236,7 @@ export class Transaction implements LockOwner {
    */
   async truncate(table: TableDef): Promise<void> {
     this.assertActive();
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     this.ddl = true;
     const tree = await BTree.create(this.db.cache);
     await this.setRoot(table.id, tree.root);
@@ -1221,7 +1249,7 @@ export class Transaction implements LockOwner {
   /** ALTER TABLE ADD COLUMN: existing rows read NULL for it (the SQL layer fills a default). */
   async addColumn(table: TableDef, column: ColumnDef): Promise<TableDef> {
     this.assertActive();
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     if (table.columns.some((each) => each.name === column.name)) throw new EngineError(SqlState.duplicateColumn, `column "${column.name}" of relation "${table.name}" already exists`);
     this.ddl = true;
     await this.catalogInsert(ATTRIBUTES, [table.id, table.columns.length + 1, column.name, column.type, column.notNull, column.default]);
@@ -1231,7 +1259,7 @@ export class Transaction implements LockOwner {
   /** ALTER TABLE ADD CHECK: the constraint row (the SQL layer validates existing rows first). */
   async addCheck(table: TableDef, name: string, expression: string): Promise<void> {
     this.assertActive();
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     this.ddl = true;
     await this.catalogInsert(CONSTRAINTS, [await this.db.newOid(), table.id, name, 'c', expression]);
   }
@@ -1251,7 +1279,7 @@ export class Transaction implements LockOwner {
   async addPrimaryKey(table: TableDef, columns: number[], name = `${table.name}_pkey`): Promise<TableDef> {
     this.assertActive();
     if (table.primaryKey !== undefined) throw new EngineError(SqlState.invalidTableDefinition, `multiple primary keys for table "${table.name}" are not allowed`);
-    await this.lock(`rel:${table.id}`, 'exclusive');
+    await this.lock(relationResource(table), 'exclusive');
     this.ddl = true;
     const tree = await BTree.create(this.db.cache);
     const live = new Set<string>();

@@ -45,6 +45,9 @@ export interface WaitOptions {
   noWait?: boolean;
 }
 
+/** Idle lock entries kept for reuse before they are dropped in bulk. */
+const IDLE_ENTRIES_MAX = 4096;
+
 const conflicts = (a: LockMode, b: LockMode): boolean => a === 'exclusive' || b === 'exclusive';
 
 export class LockManager {
@@ -133,11 +136,12 @@ export class LockManager {
   releaseAll(owner: LockOwner): void {
     const resources = this.held.get(owner);
     this.held.delete(owner);
-    for (const resource of resources ?? []) {
+    if (resources === undefined) return;
+    for (const resource of resources) {
       const entry = this.entries.get(resource);
       if (entry === undefined) continue;
       entry.holders.delete(owner);
-      this.wake(resource);
+      this.wakeEntry(entry, resource);
     }
   }
 
@@ -151,8 +155,11 @@ export class LockManager {
     return this.waiting.has(owner);
   }
 
+  /** Resources held or waited for (idle entries kept for reuse do not count). */
   get resourceCount(): number {
-    return this.entries.size;
+    let count = 0;
+    for (const entry of this.entries.values()) if (entry.holders.size > 0 || entry.waiters.length > 0) count++;
+    return count;
   }
 
   private grantable(entry: Entry, owner: LockOwner, mode: LockMode, waitersAhead: number): boolean {
@@ -177,7 +184,10 @@ export class LockManager {
   /** Grants waiters from the front of the queue while they fit (L2). */
   private wake(resource: string): void {
     const entry = this.entries.get(resource);
-    if (entry === undefined) return;
+    if (entry !== undefined) this.wakeEntry(entry, resource);
+  }
+
+  private wakeEntry(entry: Entry, resource: string): void {
     while (entry.waiters.length > 0) {
       const first = entry.waiters[0]!;
       if (!this.grantable(entry, first.owner, first.mode, 0)) break;
@@ -185,8 +195,20 @@ export class LockManager {
       this.grant(entry, first.owner, resource, first.mode);
       first.resolve();
     }
-    if (entry.holders.size === 0 && entry.waiters.length === 0) this.entries.delete(resource);
+    // An idle entry is kept for the next locker of the resource (a table's share lock is
+    // taken and released by every statement); idle entries are dropped in bulk once they
+    // pile up, so the table of resources stays bounded.
+    if (entry.holders.size === 0 && entry.waiters.length === 0 && this.entries.size > this.sweepAbove) this.dropIdleEntries();
   }
+
+  private dropIdleEntries(): void {
+    for (const [resource, entry] of this.entries) if (entry.holders.size === 0 && entry.waiters.length === 0) this.entries.delete(resource);
+    // Many locks held at once (a large UPDATE) must not make every release sweep them all.
+    this.sweepAbove = Math.max(IDLE_ENTRIES_MAX, 2 * this.entries.size);
+  }
+
+  /** Entries (idle ones included) above which idle ones are dropped. */
+  private sweepAbove = IDLE_ENTRIES_MAX;
 
   /** Whether following waits-for edges from `start` leads back to it (L3). */
   private inCycle(start: LockOwner): boolean {

@@ -11,7 +11,7 @@
 // deleted by an earlier command of it. Aborted and running transactions' versions are
 // invisible to everyone else, so a crash needs no undo.
 
-import type { Lsn } from '../common/index.js';
+import { copyBytes, type Lsn } from '../common/index.js';
 import type { BTree } from './btree.js';
 import { encodeKey, type Value } from './codec.js';
 import type { Xid, XactStatus, XidState } from './xact-status.js';
@@ -53,6 +53,24 @@ export function parseVersion(key: Uint8Array, value: Uint8Array): VersionRef {
     xmax: u32le(value, 0),
     cmax: u32le(value, 4),
     row: value.subarray(VERSION_HEADER_BYTES),
+  };
+}
+
+/**
+ * A version read from a leaf cell of a table's tree (the cell's key and row copied out),
+ * or null when the key is not `rowKey` ‖ version suffix (K2 rules that out; be strict).
+ */
+export function versionFromCell(rowKey: Uint8Array, page: Uint8Array, keyAt: number, keyBytes: number, valueAt: number, valueBytes: number): VersionRef | null {
+  if (keyBytes !== rowKey.length + VERSION_SUFFIX_BYTES) return null;
+  const split = keyAt + rowKey.length;
+  return {
+    key: page.slice(keyAt, keyAt + keyBytes),
+    rowKey,
+    xmin: u32be(page, split),
+    cmin: u32be(page, split + 4),
+    xmax: u32le(page, valueAt),
+    cmax: u32le(page, valueAt + 4),
+    row: copyBytes(page, valueAt + VERSION_HEADER_BYTES, valueAt + valueBytes),
   };
 }
 

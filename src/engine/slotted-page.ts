@@ -103,8 +103,35 @@ export function highKey(page: Uint8Array): Uint8Array | undefined {
   return page.subarray(at + 2, at + 2 + keyBytes);
 }
 
+/**
+ * Where leaf cell `index` keeps its key and inline value, handed to `make` (no views made);
+ * undefined, without calling it, for a value in an overflow chain.
+ */
+export function visitLeafCell<T>(page: Uint8Array, index: number, make: CellVisitor<T>): T | undefined {
+  const at = slotOffset(page, index);
+  const keyBytes = u16(page, at);
+  const valueWord = u32(page, at + 2);
+  if ((valueWord & OVERFLOW_FLAG) !== 0) return undefined;
+  return make(page, at + 6, keyBytes, at + 6 + keyBytes, valueWord);
+}
+export type CellVisitor<T> = (page: Uint8Array, keyAt: number, keyBytes: number, valueAt: number, valueBytes: number) => T;
+
+/** Whether the page has a high key and `key` is at or above it (compared in place). */
+export function atOrAboveHighKey(page: Uint8Array, key: Uint8Array): boolean {
+  const at = u16(page, 16);
+  if (at === 0) return false;
+  const keyBytes = u16(page, at);
+  const start = at + 2;
+  const length = Math.min(keyBytes, key.length);
+  for (let offset = 0; offset < length; offset++) {
+    const difference = key[offset]! - page[start + offset]!;
+    if (difference !== 0) return difference > 0;
+  }
+  return key.length >= keyBytes;
+}
+
 /** compareKeys(cellKey(page, index), key), without making a view of the cell's key. */
-function compareCellKey(page: Uint8Array, index: number, key: Uint8Array): number {
+export function compareCellKey(page: Uint8Array, index: number, key: Uint8Array): number {
   const at = slotOffset(page, index);
   const keyBytes = u16(page, at);
   const start = at + 6;
@@ -116,17 +143,22 @@ function compareCellKey(page: Uint8Array, index: number, key: Uint8Array): numbe
   return keyBytes - key.length;
 }
 
-/** First slot whose key is >= key (slotCount when none), and whether it is equal. */
-export function search(page: Uint8Array, key: Uint8Array): { index: number; found: boolean } {
+/** First slot whose key is >= key (slotCount when none). */
+export function lowerBound(page: Uint8Array, key: Uint8Array): number {
   let low = 0;
-  const count = slotCount(page);
-  let high = count;
+  let high = slotCount(page);
   while (low < high) {
     const middle = (low + high) >> 1;
     if (compareCellKey(page, middle, key) < 0) low = middle + 1;
     else high = middle;
   }
-  return { index: low, found: low < count && compareCellKey(page, low, key) === 0 };
+  return low;
+}
+
+/** First slot whose key is >= key (slotCount when none), and whether it is equal. */
+export function search(page: Uint8Array, key: Uint8Array): { index: number; found: boolean } {
+  const index = lowerBound(page, key);
+  return { index, found: index < slotCount(page) && compareCellKey(page, index, key) === 0 };
 }
 
 export function encodeLeafCell(key: Uint8Array, value: Uint8Array | { firstPage: number; totalBytes: number }): Uint8Array {

@@ -153,6 +153,7 @@ export class SsiTracker {
    * below every running snapshot.
    */
   prune(durable: Lsn): void {
+    if (this.txns.size === 0) return;
     let oldest = durable;
     for (const txn of this.txns) if (!txn.finished && txn.snapshot !== undefined && txn.snapshot < oldest) oldest = txn.snapshot;
     for (const txn of this.txns) if (txn.finished && txn.commitLsn !== undefined && txn.commitLsn <= oldest) this.forget(txn);

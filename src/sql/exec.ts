@@ -147,7 +147,8 @@ export class TableScanNode implements PlanNode {
   private readonly pointLookup: boolean;
 
   async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
-    const bounds = this.access.kind === 'seq' ? { from: undefined, to: undefined, empty: false } : await keyBounds(this.access.range, env);
+    const found = this.access.kind === 'seq' ? { from: undefined, to: undefined, empty: false } : keyBounds(this.access.range, env);
+    const bounds = found instanceof Promise ? await found : found;
     if (bounds.empty) return;
     if (this.pointLookup && bounds.from !== undefined) {
       // Every primary-key column is bound by equality: one row key, one lookup.
@@ -176,25 +177,33 @@ export class TableScanNode implements PlanNode {
 /** A bound value that cannot be expressed in the key's type: the range falls back to a full read. */
 export const NO_BOUND = Symbol('no bound') as unknown as Datum;
 
-/** Encoded [from, to) bounds of a key range, or empty when a bound is NULL (nothing matches). */
-async function keyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8Array | undefined; to: Uint8Array | undefined; empty: boolean }> {
-  try {
-    return await exactKeyBounds(range, env);
-  } catch (error) {
-    if (error === NO_BOUND) return { from: undefined, to: undefined, empty: false };
-    throw error;
-  }
+type KeyBounds = { from: Uint8Array | undefined; to: Uint8Array | undefined; empty: boolean };
+
+/**
+ * Encoded [from, to) bounds of a key range, or empty when a bound is NULL (nothing matches).
+ * Synchronous unless a bound holds a subquery (a point lookup makes no promise).
+ */
+function keyBounds(range: KeyRange, env: Env): KeyBounds | Promise<KeyBounds> {
+  const exprs = boundExprs(range);
+  if (!exprs.some((expr) => expr.async)) return keyBoundsOf(range, exprs.map((expr) => expr.fn([], env) as Datum));
+  return Promise.all(exprs.map((expr) => evaluate(expr, [], env))).then((values) => keyBoundsOf(range, values));
 }
 
-async function exactKeyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8Array | undefined; to: Uint8Array | undefined; empty: boolean }> {
-  const bound = async (expr: Compiled): Promise<Datum> => {
-    const value = await evaluate(expr, [], env);
-    if (value === NO_BOUND) throw NO_BOUND;
-    return value;
-  };
+/** The range's bound expressions in the order keyBoundsOf takes their values: equalities, lower, upper. */
+function boundExprs(range: KeyRange): Compiled[] {
+  const exprs = [...range.equal];
+  if (range.lower !== undefined) exprs.push(range.lower.expr);
+  if (range.upper !== undefined) exprs.push(range.upper.expr);
+  return exprs;
+}
+
+function keyBoundsOf(range: KeyRange, values: Datum[]): KeyBounds {
+  // A bound value that cannot be expressed in the key's type: the range falls back to a full read.
+  if (values.includes(NO_BOUND)) return { from: undefined, to: undefined, empty: false };
+  let next = 0;
   const equal: Value[] = [];
-  for (const [position, expr] of range.equal.entries()) {
-    const value = await bound(expr);
+  for (let position = 0; position < range.equal.length; position++) {
+    const value = values[next++]!;
     if (value === null) return { from: undefined, to: undefined, empty: true };
     equal.push(toStorage(range.types[position]!, value));
   }
@@ -203,13 +212,13 @@ async function exactKeyBounds(range: KeyRange, env: Env): Promise<{ from: Uint8A
   let to: Uint8Array | undefined = equal.length > 0 ? prefixEnd(prefix) : undefined;
   const type = range.types[equal.length]!;
   if (range.lower !== undefined) {
-    const value = await bound(range.lower.expr);
+    const value = values[next++]!;
     if (value === null) return { from: undefined, to: undefined, empty: true };
     const key = encodeKey([...equal, toStorage(type, value)]);
     from = range.lower.inclusive ? key : prefixEnd(key);
   }
   if (range.upper !== undefined) {
-    const value = await bound(range.upper.expr);
+    const value = values[next++]!;
     if (value === null) return { from: undefined, to: undefined, empty: true };
     const key = encodeKey([...equal, toStorage(type, value)]);
     to = range.upper.inclusive ? prefixEnd(key) : key;

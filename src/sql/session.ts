@@ -20,7 +20,7 @@ import type { FieldDescription } from '../pgwire/codec.js';
 import { SqlError, type Output, type SessionHandler, type StatementDescription } from '../pgwire/session.js';
 import type { Database, IsolationLevel, Transaction } from '../engine/database.js';
 import { EngineError } from '../engine/errors.js';
-import { StorageError } from '../common/index.js';
+import { StorageError, utf8Bytes } from '../common/index.js';
 import { Oid } from './oid.js';
 import { Params, type Env, type Node } from './expr.js';
 import { Settings } from './settings.js';
@@ -643,7 +643,7 @@ export function formatOf(formats: number[], index: number): 0 | 1 {
 
 function encoderFor(type: number, format: 0 | 1): (value: Datum) => Uint8Array {
   if (format === 1) return (value) => binaryOut(type, value);
-  return (value) => Buffer.from(textOut(type, value), 'utf8');
+  return (value) => utf8Bytes(textOut(type, value));
 }
 
 export function describeColumns(columns: Array<{ name: string; type: number; typmod: number; tableOid: number; columnNumber: number }>, formats: number[]): FieldDescription[] {

@@ -122,7 +122,8 @@ export class Settings {
   }
 
   private definition(name: string): Definition {
-    const definition = this.values.get(name.toLowerCase());
+    // Names from the code are lower case already: no new string for them.
+    const definition = this.values.get(name) ?? this.values.get(name.toLowerCase());
     if (definition === undefined) {
       // Custom (dotted) parameters are allowed, as PostgreSQL's placeholder variables.
       if (name.includes('.')) {
@@ -136,6 +137,8 @@ export class Settings {
   }
 
   get(name: string): string {
+    const known = this.values.get(name);
+    if (known !== undefined) return known.value;
     if (name.toLowerCase() === 'all') throw new SqlError('0A000', 'SHOW ALL is not supported yet');
     return this.definition(name).value;
   }
