@@ -163,6 +163,8 @@ export async function recycleRetiredPages(cache: BufferCache, horizon: Lsn): Pro
 
 /** What BTree.putMany puts in one mini-transaction at most. */
 const PUT_MANY_ENTRIES = 64;
+/** Removals per mini-transaction in deleteMany. */
+const DELETE_MANY_ENTRIES = 64;
 const PUT_MANY_BYTES = 256 * 1024;
 
 export class BTree {
@@ -525,6 +527,42 @@ export class BTree {
     }
   }
 
+  /**
+   * Removes keys, up to DELETE_MANY_ENTRIES per mini-transaction (vacuum's dead versions of
+   * one row share a leaf: one redo record instead of one each); returns how many were
+   * there. A removal that would empty a leaf is left to delete(), which unlinks it (B5).
+   */
+  async deleteMany(keys: readonly Uint8Array[]): Promise<number> {
+    const sorted = [...keys].sort((a, b) => node.compareKeys(a, b));
+    const emptying: Uint8Array[] = [];
+    let removed = 0;
+    for (let at = 0; at < sorted.length; ) {
+      const mtr = new MiniTransaction(this.cache);
+      try {
+        for (let count = 0; at < sorted.length && count < DELETE_MANY_ENTRIES; count++, at++) {
+          const key = sorted[at]!;
+          const path = await this.latchPath(mtr, key);
+          const bytes = await mtr.latch(path[path.length - 1]!);
+          const { index, found } = node.search(bytes, key);
+          if (!found) continue;
+          if (node.slotCount(bytes) === 1) {
+            emptying.push(key);
+            continue;
+          }
+          await this.freeValue(mtr, bytes, index);
+          node.removeCell(bytes, index);
+          removed++;
+        }
+        await mtr.commit();
+      } catch (error) {
+        mtr.abort();
+        throw error;
+      }
+    }
+    for (const key of emptying) if (await this.delete(key)) removed++;
+    return removed;
+  }
+
   /** Unlinks the empty leaf at the end of `path` from its parent and left sibling (B5), if it has both. */
   private async unlinkEmptyLeaf(mtr: MiniTransaction, path: PageId[]): Promise<PageId | undefined> {
     if (path.length < 2) return undefined;
@@ -555,7 +593,8 @@ export class BTree {
     const path: PageId[] = [];
     let page = this.root;
     for (;;) {
-      const bytes = await mtr.latch(page);
+      // Latched all the way down (a split may climb it), copied only where it changes.
+      const bytes = await mtr.latchWithoutCopy(page);
       path.push(page);
       if (node.pageType(bytes) === PageType.Leaf) return path;
       assert(node.pageType(bytes) === PageType.Internal, `page ${page} of tree ${this.root} is not a tree node`);

@@ -60,15 +60,31 @@ export class MiniTransaction {
   async latch(pageId: PageId): Promise<Uint8Array> {
     const held = await this.hold(pageId);
     if (held.copy === undefined) {
-      const frame = held.frame;
-      while (frame.latchedBy !== undefined && frame.latchedBy !== this) await new Promise<void>((resolve) => frame.latchWaiters.push(resolve));
-      // Aborted while waiting: hand the wake-up on, so the next waiter is not stranded.
-      if (this.state !== 'open') frame.latchWaiters.shift()?.();
-      this.assertOpen();
-      frame.latchedBy = this;
-      held.copy = frame.bytes.slice();
+      if (held.frame.latchedBy !== this) await this.acquireLatch(held.frame);
+      // Nobody else changes a page while we hold its latch: the copy is what we latched.
+      held.copy = held.frame.bytes.slice();
     }
     return held.copy;
+  }
+
+  /**
+   * Latches the page as latch() does, but makes no copy yet (the internal pages on the way
+   * to a leaf: most are only read, and a copy costs a page and a page-sized diff at
+   * commit). latch() of the same page later makes the copy, before anything is changed.
+   * Returns the page as this mini-transaction sees it; do not modify it.
+   */
+  async latchWithoutCopy(pageId: PageId): Promise<Uint8Array> {
+    const held = await this.hold(pageId);
+    if (held.copy === undefined && held.frame.latchedBy !== this) await this.acquireLatch(held.frame);
+    return held.copy ?? held.frame.bytes;
+  }
+
+  private async acquireLatch(frame: Frame): Promise<void> {
+    while (frame.latchedBy !== undefined && frame.latchedBy !== this) await new Promise<void>((resolve) => frame.latchWaiters.push(resolve));
+    // Aborted while waiting: hand the wake-up on, so the next waiter is not stranded.
+    if (this.state !== 'open') frame.latchWaiters.shift()?.();
+    this.assertOpen();
+    frame.latchedBy = this;
   }
 
   /** Writes `data` at `offset` of a page latched by this mini-transaction. */
@@ -183,7 +199,7 @@ export class MiniTransaction {
    */
   release(pageId: PageId): void {
     const held = this.held.get(pageId);
-    if (held === undefined || held.copy !== undefined) return;
+    if (held === undefined || held.copy !== undefined || held.frame.latchedBy === this) return;
     this.held.delete(pageId);
     this.cache.unpin(held.frame);
   }

@@ -153,13 +153,19 @@ export class Vacuum {
       // deletion is above the horizon): look again on a later pass.
       if (unsettled) this.keepUnsettled(table.id, Buffer.from(key.subarray(0, key.length - 8)).toString('hex'));
     }
-    for (const key of dead) {
-      const value = await tree.get(key);
-      if (value === undefined) continue;
-      const version = parseVersion(key, value);
-      const values = decodeRow(version.row);
-      for (const index of table.indexes) if (!index.primary) await this.db.tree(index.root).delete(indexEntry(index.columns, values, key).entry);
-      if (await tree.delete(key)) this.stats.removed++;
+    // Index entries first (V2 allows either order), then the versions, each tree's in
+    // batches: a hot row's many dead versions leave in one mini-transaction.
+    const secondary = table.indexes.filter((index) => !index.primary);
+    if (secondary.length > 0) {
+      const entries = new Map(secondary.map((index) => [index, [] as Uint8Array[]]));
+      for (const key of dead) {
+        const value = await tree.get(key);
+        if (value === undefined) continue;
+        const values = decodeRow(parseVersion(key, value).row);
+        for (const index of secondary) entries.get(index)!.push(indexEntry(index.columns, values, key).entry);
+      }
+      for (const [index, keys] of entries) await this.db.tree(index.root).deleteMany(keys);
     }
+    this.stats.removed += await tree.deleteMany(dead);
   }
 }

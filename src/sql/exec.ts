@@ -146,21 +146,29 @@ export class TableScanNode implements PlanNode {
 
   private readonly pointLookup: boolean;
 
-  async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
+  rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
+    return this.filteredRows(ctx, env, undefined);
+  }
+
+  /** The rows for which `filter` (a synchronous predicate) is true: a Filter over a scan runs here, one generator fewer per row. */
+  async *filteredRows(ctx: ExecContext, env: Env, filter: Compiled['fn'] | undefined): AsyncGenerator<Datum[]> {
     const found = this.access.kind === 'seq' ? { from: undefined, to: undefined, empty: false } : keyBounds(this.access.range, env);
     const bounds = found instanceof Promise ? await found : found;
     if (bounds.empty) return;
     if (this.pointLookup && bounds.from !== undefined) {
       // Every primary-key column is bound by equality: one row key, one lookup.
       const row = await ctx.tx.get(this.table, bounds.from);
-      if (row !== undefined) yield storedRow(this.types, row.values, row.key);
+      if (row === undefined) return;
+      const out = storedRow(this.types, row.values, row.key);
+      if (filter === undefined || filter(out, env) === true) yield out;
       return;
     }
     const source = this.access.kind === 'index' ? ctx.tx.scanIndex(this.table, this.access.index, bounds.from, bounds.to) : ctx.tx.scan(this.table, bounds.from, bounds.to);
     const types = this.types;
     let seen = 0;
     for await (const row of source) {
-      yield storedRow(types, row.values, row.key);
+      const out = storedRow(types, row.values, row.key);
+      if (filter === undefined || filter(out, env) === true) yield out;
       if (++seen % 256 === 0) ctx.signal.throwIfAborted();
     }
   }
@@ -241,7 +249,12 @@ export class FilterNode implements PlanNode {
     this.width = child.width;
   }
 
-  async *rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
+  rows(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
+    if (!this.predicate.async && this.child instanceof TableScanNode) return this.child.filteredRows(ctx, env, this.predicate.fn);
+    return this.filtered(ctx, env);
+  }
+
+  private async *filtered(ctx: ExecContext, env: Env): AsyncGenerator<Datum[]> {
     const predicate = this.predicate;
     if (predicate.async) {
       for await (const row of this.child.rows(ctx, env)) if ((await predicate.fn(row, env)) === true) yield row;

@@ -47,7 +47,7 @@ test('pgbench -i -s 10 (a million accounts, more than the cache), then select-on
 });
 
 test('sysbench oltp_read_write: prepare, run and cleanup with no errors', { timeout: 300_000 }, () => {
-  const options = ['--db-driver=pgsql', '--pgsql-host=127.0.0.1', `--pgsql-port=${cluster.writer.port}`, '--pgsql-user=postgres', `--pgsql-password=${cluster.password}`, '--pgsql-db=postgres', '--tables=2', '--table-size=500'];
+  const options = ['--db-driver=pgsql', '--pgsql-host=127.0.0.1', `--pgsql-port=${cluster.writer.port}`, '--pgsql-user=postgres', `--pgsql-password=${cluster.password}`, '--pgsql-db=postgres', '--tables=2', '--table-size=10000'];
   const prepare = run('sysbench', ['oltp_read_write', ...options, 'prepare']);
   assert.equal(prepare.status, 0, prepare.output);
   const workload = run('sysbench', ['oltp_read_write', ...options, '--threads=2', '--time=5', 'run']);

@@ -26,12 +26,16 @@ import { Params, type Env, type Node } from './expr.js';
 import { Settings } from './settings.js';
 import { binaryIn, binaryOut, textIn, textOut, typeSize, type Datum } from './typesys.js';
 import { prepareStatement, type PreparedPlan } from './statement.js';
-import { normalizeLiterals, shapeIsSafe } from './literal-cache.js';
+import { normalizeLiterals, shapeIsSafe, type Normalized } from './literal-cache.js';
 import { catalogLookup } from './catalog-functions.js';
 
+/** A query's planned shape and its literals as parameter values (see literal-cache.ts). */
+type Shaped = { statement: PreparedStatement; params: Datum[] };
+
 let parserLoaded: Promise<void> | undefined;
+let parserReady = false;
 export function loadSqlParser(): Promise<void> {
-  parserLoaded ??= loadModule();
+  parserLoaded ??= loadModule().then(() => void (parserReady = true));
   return parserLoaded;
 }
 
@@ -318,11 +322,12 @@ export class SqlSession implements SessionHandler {
   }
 
   async simpleQuery(sql: string, out: Output): Promise<void> {
-    await loadSqlParser();
-    const shaped = this.failed ? undefined : await this.shapedStatement(sql);
+    if (!parserReady) await loadSqlParser();
+    const shaping = this.failed ? undefined : this.shapedStatement(sql);
+    const shaped = shaping instanceof Promise ? await shaping : shaping;
     if (shaped !== undefined) {
       try {
-        await this.revalidate(shaped.statement);
+        if (this.mustReplan(shaped.statement)) await this.revalidate(shaped.statement);
         await this.runPrepared({ ...shaped.statement, sql }, shaped.params, [], out, 0, true);
         await this.endImplicit();
       } catch (error) {
@@ -360,7 +365,7 @@ export class SqlSession implements SessionHandler {
    * literal-cache.ts) and the literals as parameter values; undefined when the query has no
    * shape or its shape cannot stand for it. A shape is planned on first sight.
    */
-  private async shapedStatement(sql: string): Promise<{ statement: PreparedStatement; params: Datum[] } | undefined> {
+  private shapedStatement(sql: string): Shaped | undefined | Promise<Shaped | undefined> {
     // A transaction that changed the catalog plans everything afresh until it ends.
     if (this.tx?.changedCatalog) return undefined;
     const normalized = normalizeLiterals(sql);
@@ -369,19 +374,23 @@ export class SqlSession implements SessionHandler {
     let statement = this.shapes.get(key);
     // A shape that could not be planned is tried again after DDL.
     if (typeof statement === 'number' && statement !== this.db.catalogGeneration) statement = undefined;
-    if (statement === undefined) {
-      statement = this.db.catalogGeneration;
-      try {
-        const statements = parseSql(normalized.shape);
-        if (statements.length === 1 && shapeIsSafe(statements[0]!.stmt)) {
-          statement = await this.prepare(statements[0]!.stmt, statements[0]!.text, normalized.literals.map(() => Oid.int4));
-        }
-      } catch {
-        // Not plannable as a shape (or not at all): the query takes the ordinary path.
+    // Planned already: no promise (a point query's whole path stays synchronous up to the engine).
+    if (statement !== undefined) return typeof statement === 'number' ? undefined : { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
+    return this.planShape(key, normalized);
+  }
+
+  private async planShape(key: string, normalized: Normalized): Promise<Shaped | undefined> {
+    let statement: PreparedStatement | number = this.db.catalogGeneration;
+    try {
+      const statements = parseSql(normalized.shape);
+      if (statements.length === 1 && shapeIsSafe(statements[0]!.stmt)) {
+        statement = await this.prepare(statements[0]!.stmt, statements[0]!.text, normalized.literals.map(() => Oid.int4));
       }
-      if (this.shapes.size >= SHAPES_MAX) this.shapes.clear();
-      this.shapes.set(key, statement);
+    } catch {
+      // Not plannable as a shape (or not at all): the query takes the ordinary path.
     }
+    if (this.shapes.size >= SHAPES_MAX) this.shapes.clear();
+    this.shapes.set(key, statement);
     if (typeof statement === 'number') return undefined;
     return { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
   }
@@ -511,9 +520,14 @@ export class SqlSession implements SessionHandler {
   }
 
   /** A cached plan made before a DDL committed is made again. */
+  /** Whether a prepared statement's plan may be stale (the catalog changed since it was made). */
+  private mustReplan(statement: PreparedStatement): boolean {
+    if (statement.stmt === undefined || statement.prepared.kind === 'utility') return false;
+    return statement.prepared.generation !== this.db.catalogGeneration || this.options.reader || this.tx?.changedCatalog === true;
+  }
+
   private async revalidate(statement: PreparedStatement): Promise<void> {
-    if (statement.stmt === undefined || statement.prepared.kind === 'utility') return;
-    if (statement.prepared.generation === this.db.catalogGeneration && !this.options.reader && !this.tx?.changedCatalog) return;
+    if (!this.mustReplan(statement)) return;
     const fresh = await this.prepare(statement.stmt, statement.sql, statement.paramTypes);
     statement.prepared = fresh.prepared;
   }

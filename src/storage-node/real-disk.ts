@@ -133,8 +133,10 @@ export class LmdbOrderedStore implements OrderedStore {
   }
 
   commit(puts: Array<[string, Uint8Array]>, deletes: string[], done: DiskCallback): void {
+    // A batch, not a transaction callback: the writes are applied by lmdb's write thread,
+    // off the node's event loop, and still commit together (one atomic, synced transaction).
     this.database
-      .transaction(() => {
+      .batch(() => {
         for (const key of deletes) this.database.remove(key);
         for (const [key, value] of puts) this.database.put(key, Buffer.from(value.buffer, value.byteOffset, value.length));
       })
