@@ -139,3 +139,19 @@ test('a sort, hash or grouping larger than boreal.max_rows_in_memory fails with 
     await neighbour.end();
   }
 });
+
+test('EXPLAIN names the access path and shows index conditions with their values, as PostgreSQL does', async () => {
+  const client = new pg.Client({ connectionString: cluster.url() });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE ex_items (id int PRIMARY KEY, name text, qty int)');
+    await client.query('CREATE INDEX ex_items_name ON ex_items (name)');
+    const plan = async (sql: string, values: unknown[] = []): Promise<string[]> => (await client.query(sql, values)).rows.map((row: Record<string, string>) => row['QUERY PLAN']!);
+    assert.deepEqual((await plan('EXPLAIN SELECT qty FROM ex_items WHERE id = 5')).slice(0, 2), ['Index Scan using ex_items_pkey on ex_items', '  Index Cond: (id = 5)']);
+    assert.deepEqual((await plan('EXPLAIN SELECT qty FROM ex_items WHERE id >= $1 AND id < $2', [3, 9])).slice(0, 2), ['Index Scan using ex_items_pkey on ex_items', '  Index Cond: ((id >= $1) AND (id < $2))']);
+    assert.deepEqual((await plan("EXPLAIN SELECT qty FROM ex_items WHERE name = 'it''s'")).slice(0, 2), ['Index Scan using ex_items_name on ex_items', "  Index Cond: (name = 'it''s'::text)"]);
+    assert.equal((await plan('EXPLAIN SELECT qty FROM ex_items WHERE qty = 1'))[0], 'Seq Scan on ex_items');
+  } finally {
+    await client.end();
+  }
+});

@@ -652,6 +652,16 @@ function boundValue(node: Node, scope: Scope, bind: BindContext, type: TypeOid):
   return undefined;
 }
 
+/** An index bound as EXPLAIN shows it, as PostgreSQL does: `$1`, `5`, `'abc'::text`. */
+function boundText(expr: Compiled): string {
+  if (expr.param !== undefined) return `$${expr.param}`;
+  const value = expr.constant?.value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'::${typeName(expr.type)}`;
+  if (typeof value === 'boolean') return String(value);
+  return '$';
+}
+
 function rangeFor(columns: number[], bounds: Bound[], types: TypeOid[], names: string[]): KeyRange | undefined {
   const equal: Compiled[] = [];
   const describe: string[] = [];
@@ -659,7 +669,7 @@ function rangeFor(columns: number[], bounds: Bound[], types: TypeOid[], names: s
     const eq = bounds.find((bound) => bound.column === column && bound.op === '=');
     if (eq === undefined) break;
     equal.push(eq.expr);
-    describe.push(`(${names[column]} = $)`);
+    describe.push(`(${names[column]} = ${boundText(eq.expr)})`);
   }
   const next = columns[equal.length];
   let lower: KeyRange['lower'];
@@ -670,11 +680,11 @@ function rangeFor(columns: number[], bounds: Bound[], types: TypeOid[], names: s
       if ((bound.op === '>' || bound.op === '>=') && lower === undefined) lower = { expr: bound.expr, inclusive: bound.op === '>=' };
       if ((bound.op === '<' || bound.op === '<=') && upper === undefined) upper = { expr: bound.expr, inclusive: bound.op === '<=' };
     }
-    if (lower !== undefined) describe.push(`(${names[next]} ${lower.inclusive ? '>=' : '>'} $)`);
-    if (upper !== undefined) describe.push(`(${names[next]} ${upper.inclusive ? '<=' : '<'} $)`);
+    if (lower !== undefined) describe.push(`(${names[next]} ${lower.inclusive ? '>=' : '>'} ${boundText(lower.expr)})`);
+    if (upper !== undefined) describe.push(`(${names[next]} ${upper.inclusive ? '<=' : '<'} ${boundText(upper.expr)})`);
   }
   if (equal.length === 0 && lower === undefined && upper === undefined) return undefined;
-  return { equal, lower, upper, types: columns.map((column) => types[column]!), describe: describe.join(' AND ') };
+  return { equal, lower, upper, types: columns.map((column) => types[column]!), describe: describe.length > 1 ? `(${describe.join(' AND ')})` : describe.join('') };
 }
 
 function chooseAccess(table: TableDef, types: TypeOid[], nodes: Node[], scope: Scope, bind: BindContext): Access {
