@@ -139,3 +139,22 @@ test('the same search finds REPEATABLE READ histories that no serial order expla
   assert.equal(ser.committed.length, 1, 'SERIALIZABLE lets only one of the two commit');
   assert.ok(serialOrderExists(ser.committed, ser.final));
 });
+
+test('a committed pivot whose T_out was already pruned still dooms a T_in that reads over it later (S3)', async () => {
+  // T3 writes 1; T1 writes 2 and sums (reads over T3: T1 -> T3); T3 commits; T0 starts
+  // and reads 1 (sees T3); T1 commits, and T3 is pruned (committed before every running
+  // snapshot); T0 sums (reads over T1: T0 -> T1). T0 -> T1 -> T3 with T3 first: T0 must fail.
+  const ops: Op[] = [
+    { kind: 'write', slot: 3, key: 1 },
+    { kind: 'write', slot: 1, key: 2 },
+    { kind: 'sum', slot: 1 },
+    { kind: 'commit', slot: 3 },
+    { kind: 'read', slot: 0, key: 1 },
+    { kind: 'commit', slot: 1 },
+    { kind: 'sum', slot: 0 },
+    { kind: 'commit', slot: 0 },
+  ];
+  const { committed, final } = await run('serializable', ops);
+  assert.equal(committed.length, 2, `T0 must not commit: ${JSON.stringify(committed)}`);
+  assert.ok(serialOrderExists(committed, final));
+});

@@ -17,6 +17,9 @@
 //      also runs whenever an edge is added, dooming the pivot (or T_in, if the pivot has
 //      committed) at once, and dooming is reported as 40001 at the victim's next step.
 //  S2. Edges join only concurrent transactions: neither committed before the other's snapshot.
+//  S3. Forgetting a committed T_out leaves its commit LSN on its readers (the earliest such):
+//      a committed pivot whose T_out is gone still dooms a T_in that reads over it later
+//      (PostgreSQL keeps the same summary, earliestOutConflictCommit).
 
 import type { Lsn } from '../common/index.js';
 import { compareKeys } from './slotted-page.js';
@@ -29,6 +32,11 @@ export interface SerialTxn {
   doomed: boolean;
   readonly inConflicts: Set<SerialTxn>;
   readonly outConflicts: Set<SerialTxn>;
+  /**
+   * The earliest commit LSN among out-conflicts already forgotten (pruned): a committed
+   * pivot keeps this much of them, so a later T_in still finds the structure (S3).
+   */
+  forgottenOutCommit: Lsn | undefined;
   /** Predicate locks: relation id -> points and ranges read. */
   readonly reads: Map<number, { points: Set<string>; ranges: Array<{ from: Uint8Array | undefined; to: Uint8Array | undefined }> }>;
   finished: boolean;
@@ -52,7 +60,7 @@ export class SsiTracker {
   }
 
   begin(serial: number): SerialTxn {
-    const txn: SerialTxn = { serial, snapshot: undefined, commitLsn: undefined, doomed: false, inConflicts: new Set(), outConflicts: new Set(), reads: new Map(), finished: false, xids: [] };
+    const txn: SerialTxn = { serial, snapshot: undefined, commitLsn: undefined, doomed: false, inConflicts: new Set(), outConflicts: new Set(), forgottenOutCommit: undefined, reads: new Map(), finished: false, xids: [] };
     this.txns.add(txn);
     return txn;
   }
@@ -112,11 +120,13 @@ export class SsiTracker {
 
   /** Finds a dangerous structure with `pivot` in the middle and dooms a running member (S1). */
   private checkPivot(pivot: SerialTxn): void {
-    for (const out of pivot.outConflicts) {
-      if (out.commitLsn === undefined) continue;
-      if (pivot.commitLsn !== undefined && pivot.commitLsn < out.commitLsn) continue;
+    const outCommits: Lsn[] = [];
+    for (const out of pivot.outConflicts) if (out.commitLsn !== undefined) outCommits.push(out.commitLsn);
+    if (pivot.forgottenOutCommit !== undefined) outCommits.push(pivot.forgottenOutCommit);
+    for (const outCommit of outCommits) {
+      if (pivot.commitLsn !== undefined && pivot.commitLsn < outCommit) continue;
       for (const into of pivot.inConflicts) {
-        if (into.commitLsn !== undefined && into.commitLsn < out.commitLsn) continue;
+        if (into.commitLsn !== undefined && into.commitLsn < outCommit) continue;
         if (pivot.commitLsn === undefined && !pivot.finished) pivot.doomed = true;
         else if (into.commitLsn === undefined && !into.finished) into.doomed = true;
         return;
@@ -162,7 +172,11 @@ export class SsiTracker {
   private forget(txn: SerialTxn): void {
     this.txns.delete(txn);
     for (const xid of txn.xids) this.xidOwners.delete(xid);
-    for (const other of txn.inConflicts) other.outConflicts.delete(txn);
+    for (const other of txn.inConflicts) {
+      other.outConflicts.delete(txn);
+      // S3: the reader may be a committed pivot whose T_in has yet to read over it.
+      if (txn.commitLsn !== undefined && (other.forgottenOutCommit === undefined || txn.commitLsn < other.forgottenOutCommit)) other.forgottenOutCommit = txn.commitLsn;
+    }
     for (const other of txn.outConflicts) other.inConflicts.delete(txn);
   }
 
