@@ -492,8 +492,11 @@ export class Transaction implements LockOwner {
 
   /** Every version of a row, in key order. */
   private async versions(table: TableDef, rowKey: Uint8Array): Promise<VersionRef[]> {
-    const cached = this.versionsIfCached(table, rowKey);
-    if (cached !== undefined) return cached;
+    return this.versionsIfCached(table, rowKey) ?? this.scanVersions(table, rowKey);
+  }
+
+  /** Every version of a row, read through the tree's scan (pages loaded as needed). */
+  private async scanVersions(table: TableDef, rowKey: Uint8Array): Promise<VersionRef[]> {
     const out: VersionRef[] = [];
     // A longer row key with this one as prefix cannot happen (K2), but be strict.
     for await (const [key, value] of this.db.tree(table.root).scan(rowKey, prefixEnd(rowKey))) if (key.length === rowKey.length + VERSION_SUFFIX_BYTES) out.push(parseVersion(key, value));
@@ -554,7 +557,7 @@ export class Transaction implements LockOwner {
     const locking = this.lock(relationResource(table), 'share');
     if (locking !== undefined) await locking;
     if (this.serial !== undefined) this.db.ssi.readPoint(this.serial, table.id, rowKey);
-    const versions = this.versionsIfCached(table, rowKey) ?? (await this.versions(table, rowKey));
+    const versions = this.versionsIfCached(table, rowKey) ?? (await this.scanVersions(table, rowKey));
     const known = this.visibleIfKnown(versions, viewer);
     const version = known === undefined ? await this.visibleOf(versions, viewer) : (known ?? undefined);
     return version === undefined ? undefined : { key: rowKey, values: decodeRow(version.row) };
