@@ -120,27 +120,23 @@ export type CellVisitor<T> = (page: Uint8Array, keyAt: number, keyBytes: number,
 export function atOrAboveHighKey(page: Uint8Array, key: Uint8Array): boolean {
   const at = u16(page, 16);
   if (at === 0) return false;
-  const keyBytes = u16(page, at);
-  const start = at + 2;
-  const length = Math.min(keyBytes, key.length);
-  for (let offset = 0; offset < length; offset++) {
-    const difference = key[offset]! - page[start + offset]!;
-    if (difference !== 0) return difference > 0;
-  }
-  return key.length >= keyBytes;
+  return compareInPage(page, at + 2, u16(page, at), key) <= 0;
 }
 
 /** compareKeys(cellKey(page, index), key), without making a view of the cell's key. */
 export function compareCellKey(page: Uint8Array, index: number, key: Uint8Array): number {
   const at = slotOffset(page, index);
-  const keyBytes = u16(page, at);
-  const start = at + 6;
-  const length = Math.min(keyBytes, key.length);
+  return compareInPage(page, at + 6, u16(page, at), key);
+}
+
+/** compareKeys(page[start, start + bytes), key), in place. */
+function compareInPage(page: Uint8Array, start: number, bytes: number, key: Uint8Array): number {
+  const length = Math.min(bytes, key.length);
   for (let offset = 0; offset < length; offset++) {
     const difference = page[start + offset]! - key[offset]!;
     if (difference !== 0) return difference;
   }
-  return keyBytes - key.length;
+  return bytes - key.length;
 }
 
 /** First slot whose key is >= key (slotCount when none). */

@@ -32,6 +32,11 @@ import { catalogLookup } from './catalog-functions.js';
 /** A query's planned shape and its literals as parameter values (see literal-cache.ts). */
 type Shaped = { statement: PreparedStatement; params: Datum[] };
 
+/** A shape's plan with the query's literals bound as its int4 parameters. */
+function shapedWith(statement: PreparedStatement, normalized: Normalized): Shaped {
+  return { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
+}
+
 let parserLoaded: Promise<void> | undefined;
 let parserReady = false;
 export function loadSqlParser(): Promise<void> {
@@ -375,7 +380,7 @@ export class SqlSession implements SessionHandler {
     // A shape that could not be planned is tried again after DDL.
     if (typeof statement === 'number' && statement !== this.db.catalogGeneration) statement = undefined;
     // Planned already: no promise (a point query's whole path stays synchronous up to the engine).
-    if (statement !== undefined) return typeof statement === 'number' ? undefined : { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
+    if (statement !== undefined) return typeof statement === 'number' ? undefined : shapedWith(statement, normalized);
     return this.planShape(key, normalized);
   }
 
@@ -392,7 +397,7 @@ export class SqlSession implements SessionHandler {
     if (this.shapes.size >= SHAPES_MAX) this.shapes.clear();
     this.shapes.set(key, statement);
     if (typeof statement === 'number') return undefined;
-    return { statement, params: normalized.literals.map((literal) => textIn(Oid.int4, literal, -1)) };
+    return shapedWith(statement, normalized);
   }
 
   /** Plans a statement (utility statements plan to an action). */
