@@ -163,6 +163,8 @@ export async function recycleRetiredPages(cache: BufferCache, horizon: Lsn): Pro
 
 /** What BTree.putMany puts in one mini-transaction at most. */
 const PUT_MANY_ENTRIES = 64;
+/** Share of a leaf that ascending inserts fill before moving on (nbtree's leaf fillfactor). */
+export const LEAF_FILL_FACTOR = 0.9;
 /** Removals per mini-transaction in deleteMany. */
 const DELETE_MANY_ENTRIES = 64;
 const PUT_MANY_BYTES = 256 * 1024;
@@ -658,14 +660,16 @@ export class BTree {
     if (cut === 0) cut = 1;
     const isLeaf = node.pageType(bytes) === PageType.Leaf;
     // Appending past the end of a level (ascending keys, a serial primary key): the old
-    // cells stay, full, and the new one starts the right page, as PostgreSQL's rightmost
-    // split does. Half-empty pages and half-page redo for each split are avoided.
+    // cells stay and the new one starts the right page, as PostgreSQL's rightmost split
+    // does; half-empty pages and half-page redo for each split are avoided. The left page
+    // keeps LEAF_FILL_FACTOR of its space, no more: an update writes its new row version
+    // into the same leaf, and a leaf loaded full would split on its first update.
     if (isLeaf && index === cells.length - 1 && node.rightSibling(bytes) === 0) {
       // The left page keeps its cells and gains a high key (the separator): it must fit.
       const capacity = PAGE_BYTES - node.HEADER_BYTES;
       let used = cells.slice(0, -1).reduce((sum, each) => sum + node.spaceFor(each.length), 0);
       cut = cells.length - 1;
-      while (cut > 1 && used + 2 + node.keyOfCell(cells[cut]!).length > capacity) used -= node.spaceFor(cells[--cut]!.length);
+      while (cut > 1 && (used > capacity * LEAF_FILL_FACTOR || used + 2 + node.keyOfCell(cells[cut]!).length > capacity)) used -= node.spaceFor(cells[--cut]!.length);
     }
     const right = await allocatePage(mtr, this.cache.store.pageCount);
     const rightBytes = await mtr.latch(right);
