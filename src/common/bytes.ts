@@ -15,12 +15,33 @@ let slabUsed = 0;
 export function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
   const length = end - start;
   if (length <= ON_HEAP_MAX || length > SLAB_COPY_MAX) return bytes.slice(start, end);
+  const copy = allocBytes(length);
+  copy.set(bytes.subarray(start, end));
+  return copy;
+}
+
+/** A new zeroed array of `length` bytes, from a slab when that is cheaper (see above). */
+export function allocBytes(length: number): Uint8Array {
+  if (length <= ON_HEAP_MAX || length > SLAB_COPY_MAX) return new Uint8Array(length);
   if (slabUsed + length > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabUsed = 0;
   }
-  const copy = new Uint8Array(slab, slabUsed, length);
+  const bytes = new Uint8Array(slab, slabUsed, length);
+  // Views start 8-byte aligned, so a DataView or a word-wise compare over one stays aligned.
   slabUsed += (length + 7) & ~7;
-  copy.set(bytes.subarray(start, end));
-  return copy;
+  return bytes;
+}
+
+/** The parts back to back in one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const joined = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
 }

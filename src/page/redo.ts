@@ -10,7 +10,7 @@
 //   u64 lsn | u64 prevLsnOfThisPg | u32 pageId | u32 epoch | u8 flags | u8 kind
 //   | u16 offset | u32 dataBytes | data | u32 checksum(all preceding bytes)
 
-import { assert, checksum, PAGE_BYTES, type Epoch, type Lsn, type PageId, epoch as toEpoch, pageId as toPageId } from '../common/index.js';
+import { allocBytes, assert, checksum, copyBytes, PAGE_BYTES, type Epoch, type Lsn, type PageId, epoch as toEpoch, pageId as toPageId } from '../common/index.js';
 
 export const enum RedoKind {
   /** Zero the page. */
@@ -126,7 +126,7 @@ export function encodeRedo(record: RedoRecord, target?: Uint8Array, at = 0): Uin
     return target.subarray(at, at + known.length);
   }
   const total = encodedRedoBytes(record);
-  const bytes = target ?? new Uint8Array(total);
+  const bytes = target ?? allocBytes(total);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, total);
   view.setBigUint64(0, record.lsn, true);
   view.setBigUint64(8, record.prevLsnOfThisPg, true);
@@ -155,7 +155,7 @@ export function decodeRedo(bytes: Uint8Array, at = 0): DecodeResult<RedoRecord> 
   if (bytes.length - at < total) return { ok: false, error: 'truncated' };
   const expected = view.getUint32(total - 4, true);
   if (checksum(bytes, at, at + total - 4) !== expected) return { ok: false, error: 'checksum_mismatch' };
-  const encoded = bytes.slice(at, at + total);
+  const encoded = copyBytes(bytes, at, at + total);
   const record: RedoRecord = {
     lsn: view.getBigUint64(0, true),
     prevLsnOfThisPg: view.getBigUint64(8, true),

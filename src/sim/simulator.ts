@@ -345,7 +345,17 @@ export class Simulation {
 
   // ------------------------------------------------------------------ workload
 
+  /** LSNs behind the VDL the writer retains for readers; none until a fault picks one. */
+  private retentionWindow: Lsn | undefined;
+
+  private followRetention(writer: SimWriter): void {
+    const window = this.retentionWindow;
+    if (window === undefined || writer.client.state !== 'open') return;
+    writer.client.retentionLsn = writer.client.vdl > window ? writer.client.vdl - window : 0n;
+  }
+
   private writeSomething(writer: SimWriter): void {
+    this.followRetention(writer);
     const client = writer.client;
     const count = 1 + this.random.integer(3);
     if (!client.canAppend(count)) return;
@@ -451,8 +461,11 @@ export class Simulation {
     } else if (roll < 66) {
       const writer = this.currentWriter();
       if (writer && writer.client.state === 'open') {
-        // Readers and PITR pin history: keep a window of versions behind the VDL.
-        writer.client.retentionLsn = writer.client.vdl > 200n ? writer.client.vdl - 200n : 0n;
+        // Readers and PITR pin history: from now on the writer keeps a window of versions
+        // behind the VDL, from none (GC then reaches the versions each coalescing pass
+        // makes, as on a writer without readers) to 200 LSNs.
+        this.retentionWindow = BigInt(this.random.integer(201));
+        this.followRetention(writer);
       }
     }
   }

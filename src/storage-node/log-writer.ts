@@ -11,7 +11,7 @@
 //   --append or sync error--> idle (callbacks run with the error; the file is abandoned
 //     and later frames go to a new file, so garbage never sits before acknowledged data)
 
-import { assert, checksum, nameBytes } from '../common/index.js';
+import { assert, checksum, concatBytes, nameBytes } from '../common/index.js';
 import type { DiskCallback, LogDisk } from './environment.js';
 
 export const enum LogFrameType {
@@ -45,16 +45,27 @@ export interface LogWriterOptions {
 const textDecoder = new TextDecoder();
 
 export function encodeLogFrame(frame: LogFrame): Uint8Array {
-  const segmentBytes = nameBytes(frame.segment);
-  const total = 8 + 1 + 2 + segmentBytes.length + frame.payload.length;
+  return encodeLogFrames(frame.type, frame.segment, [frame.payload]);
+}
+
+/** Frames of one type and segment, one per payload, back to back in one buffer. */
+export function encodeLogFrames(type: LogFrameType, segment: string, payloads: readonly Uint8Array[]): Uint8Array {
+  const segmentBytes = nameBytes(segment);
+  let total = 0;
+  for (const payload of payloads) total += 11 + segmentBytes.length + payload.length;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
-  view.setUint32(0, total, true);
-  view.setUint8(8, frame.type);
-  view.setUint16(9, segmentBytes.length, true);
-  bytes.set(segmentBytes, 11);
-  bytes.set(frame.payload, 11 + segmentBytes.length);
-  view.setUint32(4, checksum(bytes, 8), true);
+  let at = 0;
+  for (const payload of payloads) {
+    const frameBytes = 11 + segmentBytes.length + payload.length;
+    view.setUint32(at, frameBytes, true);
+    view.setUint8(at + 8, type);
+    view.setUint16(at + 9, segmentBytes.length, true);
+    bytes.set(segmentBytes, at + 11);
+    bytes.set(payload, at + 11 + segmentBytes.length);
+    view.setUint32(at + 4, checksum(bytes, at + 8, at + frameBytes), true);
+    at += frameBytes;
+  }
   return bytes;
 }
 
@@ -136,17 +147,14 @@ export class LogWriter {
 
   /** Queues frames; done runs once they are durable (or failed). Returns false when full. */
   append(frames: Uint8Array[], done: (error: Error | undefined, file: string) => void): boolean {
-    let total = 0;
-    for (const frame of frames) total += frame.length;
-    if (this.queue.length >= this.options.queueMax || this.queuedBytes + total > this.options.queueBytesMax) return false;
-    this.queuedBytes += total;
-    const bytes = new Uint8Array(total);
-    let at = 0;
-    for (const frame of frames) {
-      bytes.set(frame, at);
-      at += frame.length;
-    }
-    this.queue.push({ bytes, frameCount: frames.length, done });
+    return this.appendEncoded(frames.length === 1 ? frames[0]! : concatBytes(frames), frames.length, done);
+  }
+
+  /** Like append, for `frameCount` frames already back to back in `bytes` (encodeLogFrames). */
+  appendEncoded(bytes: Uint8Array, frameCount: number, done: (error: Error | undefined, file: string) => void): boolean {
+    if (this.queue.length >= this.options.queueMax || this.queuedBytes + bytes.length > this.options.queueBytesMax) return false;
+    this.queuedBytes += bytes.length;
+    this.queue.push({ bytes, frameCount, done });
     this.flush();
     return true;
   }

@@ -21,7 +21,7 @@
 // lower epoch are refused from then on); a truncate raises dataEpoch to fencedEpoch and
 // discards every record above the recovered VDL written under an older epoch.
 
-import { assert, groupOfSegment, lsnMax, lsnMin, nodeOfSegment, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { assert, concatBytes, groupOfSegment, lsnMax, lsnMin, nodeOfSegment, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
 import { fromJson, toJson } from '../common/json.js';
 import { applyRedo, decodeRedo, emptyPage, encodeRedo, isCpl, sealPage, unsealPage, type RedoRecord } from '../page/index.js';
 import type {
@@ -40,7 +40,7 @@ import type {
   WriteBatch,
 } from '../net/messages.js';
 import type { NodeEnvironment, OrderedStore } from './environment.js';
-import { encodeLogFrame, LogFrameType, type LogWriter } from './log-writer.js';
+import { encodeLogFrame, encodeLogFrames, LogFrameType, type LogWriter } from './log-writer.js';
 import * as keys from './store-keys.js';
 
 /** State changed only by control messages; written to the hot log before it is acted on. */
@@ -264,8 +264,8 @@ export class Segment {
     if (this.tail.size + this.appending.size + fresh.length > limits.hotTailRecordsMax) return done('overloaded');
     if (this.aboveChain.size + this.appending.size + fresh.length > limits.holeRecordsMax) return done('overloaded');
     for (const record of fresh) this.appending.add(record.lsn);
-    const frames = fresh.map((record) => encodeLogFrame({ type: LogFrameType.Record, segment: this.id, payload: encodeRedo(record) }));
-    const queued = this.services.log.append(frames, (error, file) => {
+    const frames = encodeLogFrames(LogFrameType.Record, this.id, fresh.map((record) => encodeRedo(record)));
+    const queued = this.services.log.appendEncoded(frames, fresh.length, (error, file) => {
       for (const record of fresh) this.appending.delete(record.lsn);
       if (error) {
         this.services.environment.log('hot_log_append_failed', { segment: this.id, error: error.message });
@@ -636,7 +636,9 @@ export class Segment {
     };
     const nodeOfPuller = nodeOfSegment(pull.fromSegment);
     if (pull.dataEpoch === this.control.dataEpoch && !this.control.hydrating && this.scl > pull.scl) {
-      if (pull.scl < this.gcLsn) push.hydrateFromLsn = this.gcLsn;
+      // GC has deleted chain records up to gcChainLsn (the newest at or below gcLsn): a
+      // puller below it needs a snapshot; one at or above it lacks only records GC kept.
+      if (pull.scl < this.gcChainLsn) push.hydrateFromLsn = this.gcLsn;
       else push.records = this.chainRecords(pull.scl, this.scl, this.services.limits.batchRecordsMax);
     }
     if (push.records.length === 0 && push.hydrateFromLsn === 0n && pull.dataEpoch >= this.control.dataEpoch) return;
@@ -928,10 +930,6 @@ export class Segment {
     const puts: Array<[string, Uint8Array]> = [];
     const deletes: string[] = [];
     const stored: Array<[Lsn, TailEntry]> = [...this.tail];
-    for (const [, entry] of stored) {
-      const record = entry.record;
-      puts.push([keys.recordKey(this.id, record.pageId, record.lsn), encodeRedo(record)], [keys.orderKey(this.id, record.lsn), keys.encodeU32(record.pageId)]);
-    }
     // A page gets a new version once enough records have piled up on it since the last one;
     // otherwise its records stay as they are (a version costs a whole page, a record its
     // own size). A record weighs by its size, so that about a page's worth of record bytes
@@ -954,10 +952,24 @@ export class Segment {
       if (!materialized.ok) return undefined;
       puts.push([keys.versionKey(this.id, page, lsn), sealPage(materialized.page)]);
     }
+    // GC may reach the versions this commit makes (S14): a new version at or below the GC
+    // point is where every read of its page starts from now on, so the tail records it
+    // covers never reach the store, and what the store holds below it goes in this commit.
+    // On a hot page (a pgbench branch, a history page) that is nearly all of its records.
     const gcFrom = this.gcLsn;
-    const gcTo = lsnMin(this.gcTarget(), this.versionedLsn);
-    const gc = gcTo - gcFrom >= BigInt(this.services.limits.gcBatchLsns) ? this.collectGarbage(gcTo, deletes) : { reached: gcFrom, anchor: this.gcChainLsn, collected: [] };
+    const gcTo = lsnMin(lsnMin(this.retentionLsn, this.vdlHint), upTo);
+    const collectNow = new Map<PageId, Lsn>();
+    for (const [page, lsn] of versionAt) if (lsn <= gcTo && lsn > gcFrom) collectNow.set(page, lsn);
+    const gc =
+      collectNow.size > 0 || gcTo - gcFrom >= BigInt(this.services.limits.gcBatchLsns)
+        ? this.collectGarbage(gcTo, deletes, collectNow)
+        : { reached: gcFrom, anchor: this.gcChainLsn, collected: [] };
     const gcReached = gc.reached;
+    for (const [, entry] of stored) {
+      const record = entry.record;
+      if (record.lsn <= (collectNow.get(record.pageId) ?? -1n)) continue;
+      puts.push([keys.recordKey(this.id, record.pageId, record.lsn), encodeRedo(record)], [keys.orderKey(this.id, record.lsn), keys.encodeU32(record.pageId)]);
+    }
     const meta = this.metaSnapshot({ versionedLsn: upTo, gcLsn: gcReached, gcChainLsn: gc.anchor, scl: upTo });
     puts.push([keys.metaKey(this.id), meta]);
     const coveredControl = this.control.controlSequence;
@@ -977,8 +989,8 @@ export class Segment {
         // because GC stops at the vdlHint, which is durable and below any later cut.
         this.gcLsn = lsnMax(this.gcLsn, gcReached);
         this.gcChainLsn = lsnMax(this.gcChainLsn, gc.anchor);
-        for (const [page, lsn] of gc.collected) if (this.collectable.get(page) === lsn) this.collectable.delete(page);
-        for (const [page, lsn] of versionAt) if ((this.collectable.get(page) ?? -1n) < lsn) this.collectable.set(page, lsn);
+        for (const [page, lsn] of gc.collected) if ((this.collectable.get(page) ?? lsn + 1n) <= lsn) this.collectable.delete(page);
+        for (const [page, lsn] of versionAt) if (!collectNow.has(page) && (this.collectable.get(page) ?? -1n) < lsn) this.collectable.set(page, lsn);
         for (const [lsn, entry] of stored) {
           if (this.tail.get(lsn) === entry) this.dropTailEntry(lsn);
         }
@@ -997,24 +1009,32 @@ export class Segment {
    * Moves the GC point to `to`: for each page with a version at or below it, deletes the
    * older versions and every record at or below that version (a read at or above `to`
    * starts from that version). Pages without a version keep their records, so GC costs
-   * what it deletes, not what was written. At most gcPagesPerJob pages per job; the rest
+   * what it deletes, not what was written. `fresh` are versions this job's own commit
+   * makes, all collected; of the stored ones at most gcPagesPerJob pages per job, the rest
    * stay collectable for the next one (garbage left behind is never read).
    */
-  private collectGarbage(to: Lsn, deletes: string[]): { reached: Lsn; anchor: Lsn; collected: Array<[PageId, Lsn]> } {
+  private collectGarbage(to: Lsn, deletes: string[], fresh: ReadonlyMap<PageId, Lsn>): { reached: Lsn; anchor: Lsn; collected: Array<[PageId, Lsn]> } {
     const store = this.services.store;
     // Taken before the deletes: the newest chain record at or below `to` may be one of them.
     const anchor = lsnMax(this.gcChainLsn, this.chainLsnAtOrBelow(to));
     const collected: Array<[PageId, Lsn]> = [];
-    for (const [page, versionLsn] of this.collectable) {
-      if (versionLsn > to) continue;
-      if (collected.length >= GC_PAGES_PER_JOB) break;
-      collected.push([page, versionLsn]);
-      // A truncation or a hydration may have removed the version since it was made.
-      if (!store.has(keys.versionKey(this.id, page, versionLsn))) continue;
+    const below = (page: PageId, versionLsn: Lsn): void => {
       for (const key of store.rangeKeys({ start: keys.versionPrefix(this.id, page), end: keys.versionKey(this.id, page, versionLsn) })) deletes.push(key);
       for (const key of store.rangeKeys({ start: keys.recordPrefix(this.id, page), end: keys.recordKey(this.id, page, versionLsn + 1n) })) {
         deletes.push(key, keys.orderKey(this.id, keys.lsnOfKey(key)));
       }
+    };
+    for (const [page, versionLsn] of fresh) {
+      collected.push([page, versionLsn]);
+      below(page, versionLsn);
+    }
+    let stored = 0;
+    for (const [page, versionLsn] of this.collectable) {
+      if (versionLsn > to || fresh.has(page)) continue;
+      if (stored++ >= GC_PAGES_PER_JOB) break;
+      collected.push([page, versionLsn]);
+      // A truncation or a hydration may have removed the version since it was made.
+      if (store.has(keys.versionKey(this.id, page, versionLsn))) below(page, versionLsn);
     }
     return { reached: to, anchor, collected };
   }
@@ -1181,14 +1201,3 @@ function sameNodes(a: readonly NodeId[], b: readonly NodeId[]): boolean {
   return a.length === b.length && a.every((node, index) => node === b[index]);
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
-}

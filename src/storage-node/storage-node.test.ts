@@ -81,8 +81,12 @@ class Harness {
     this.deliver({ kind: 'membership', from: CLIENT, requestId: 1, segment, peers: [nodeId(1)], history: [{ epoch: epoch(1), truncateAboveLsn: 0n }], bootstrap: true });
   }
 
-  write(records: RedoRecord[], options: { epoch?: number; segment?: typeof segmentA } = {}): void {
-    this.deliver({ kind: 'write', from: CLIENT, segment: options.segment ?? segmentA, epoch: epoch(options.epoch ?? 1), vdlHint: 0n, retentionLsn: 0n, records });
+  write(records: RedoRecord[], options: { epoch?: number; segment?: typeof segmentA; vdlHint?: Lsn; retentionLsn?: Lsn } = {}): void {
+    this.deliver({ kind: 'write', from: CLIENT, segment: options.segment ?? segmentA, epoch: epoch(options.epoch ?? 1), vdlHint: options.vdlHint ?? 0n, retentionLsn: options.retentionLsn ?? 0n, records });
+  }
+
+  storeKeys(prefix: string): string[] {
+    return this.store.rangeKeys({ start: prefix, end: `${prefix}\uffff` });
   }
 }
 
@@ -206,4 +210,29 @@ test('a corrupt record in the store makes the segment repair itself and leave re
   const reply = harness.lastOf('recovery-reply');
   assert.equal(reply.repairing, true);
   assert.ok(harness.logs.includes('segment_damaged'));
+});
+
+test('records covered by a version at or below the GC point never reach the page store; reads from that point on still see them', () => {
+  const harness = new Harness({ recordsPerVersion: 4 });
+  harness.create();
+  const records = Array.from({ length: 10 }, (_, index) => record(BigInt(index + 1), BigInt(index)));
+  // The writer says: all ten are durable (vdlHint) and nobody reads below LSN 10 (retention).
+  harness.write(records, { vdlHint: 10n, retentionLsn: 10n });
+  harness.run(100); // one coalescing pass: versions at LSN 4 and 8, the newest (8) is kept
+  const page = `${segmentA}/${'3'.padStart(8, '0')}/`;
+  const lsnsOf = (prefix: string): string[] => harness.storeKeys(`${prefix}/${page}`).map((key) => String(BigInt(`0x${key.slice(-16)}`)));
+  assert.deepEqual(lsnsOf('v'), ['8']);
+  assert.deepEqual(lsnsOf('p'), ['9', '10'], 'only the records above the version are stored');
+  const expected = emptyPage();
+  for (const each of records) applyRedo(expected, each);
+  const read = (atLsn: Lsn): Extract<Message, { kind: 'page' }> => {
+    harness.deliver({ kind: 'get-page', from: CLIENT, requestId: 9, segment: segmentA, epoch: epoch(1), pageId: pageId(3), atLsn, requiredScl: atLsn });
+    return harness.lastOf('page');
+  };
+  assert.deepStrictEqual(unsealPage(read(10n).page), expected);
+  // Below the GC point the page is gone: refused, never served wrong.
+  assert.equal(read(5n).status, 'not_readable');
+  harness.crashAndRestart();
+  assert.deepStrictEqual(unsealPage(read(10n).page), expected);
+  assert.equal(read(5n).status, 'not_readable');
 });

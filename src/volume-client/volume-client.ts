@@ -194,10 +194,19 @@ export class VolumeClient {
     return this.metadata.pagesPerGroup * this.metadata.groups.length;
   }
 
-  private segmentsOf(group: number): SegmentId[] {
-    const membership = this.metadata.groups[group]!;
-    const nodes = new Set([...membership.members, ...(membership.next ?? [])]);
-    return [...nodes].map((node) => segmentId(protectionGroupId(group), node));
+  /** Made once per metadata object (metadata is replaced, never changed in place). */
+  private segmentsCache: { metadata: VolumeMetadata; byGroup: Array<readonly SegmentId[] | undefined> } | undefined;
+
+  private segmentsOf(group: number): readonly SegmentId[] {
+    let cache = this.segmentsCache;
+    if (cache === undefined || cache.metadata !== this.metadata) cache = this.segmentsCache = { metadata: this.metadata, byGroup: [] };
+    let segments = cache.byGroup[group];
+    if (segments === undefined) {
+      const membership = this.metadata.groups[group]!;
+      const nodes = new Set([...membership.members, ...(membership.next ?? [])]);
+      segments = cache.byGroup[group] = [...nodes].map((node) => segmentId(protectionGroupId(group), node));
+    }
+    return segments;
   }
 
   /** Reader: segments that let a read time out, and until when to avoid them. */
