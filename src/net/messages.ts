@@ -5,7 +5,7 @@
 // Records keep their own checksums end to end; the frame checksum covers the rest, so a
 // bit flip anywhere on the wire is detected and the frame dropped.
 
-import { checksum, nameBytes, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
+import { checksum, concatBytes, nameBytes, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId } from '../common/index.js';
 import { decodeRedo, encodeRedo, encodedRedoBytes, type RedoRecord } from '../page/index.js';
 
 /** "node:<id>" for storage nodes, "client:<name>" for volume clients. */
@@ -542,13 +542,13 @@ export class FrameSplitter {
   private peek(count: number): Uint8Array {
     const first = this.chunks[0]!;
     if (first.length >= count) return first.subarray(0, count);
-    this.chunks = [concat(this.chunks, this.buffered)];
+    this.chunks = [concatBytes(this.chunks)];
     return this.chunks[0]!.subarray(0, count);
   }
 
   private take(count: number): Uint8Array {
     const first = this.chunks[0]!;
-    if (first.length < count) this.chunks = [concat(this.chunks, this.buffered)];
+    if (first.length < count) this.chunks = [concatBytes(this.chunks)];
     const joined = this.chunks[0]!;
     const frame = joined.subarray(0, count);
     if (joined.length === count) this.chunks.shift();
@@ -558,12 +558,3 @@ export class FrameSplitter {
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, at);
-    at += chunk.length;
-  }
-  return joined;
-}

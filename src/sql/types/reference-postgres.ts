@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { concatBytes } from '../../common/index.js';
 import { SqlError } from '../../pgwire/session.js';
 import { startPostgres15, type Postgres15 } from '../../testing/postgres15.js';
 
@@ -121,7 +122,7 @@ async function startPgliteBackend(): Promise<Backend> {
   return {
     query: async <T>(sql: string, parameters: unknown[]) => (parameters.length === 0 ? (await database.exec(sql)).at(-1)?.rows ?? [] : (await database.query(sql, parameters)).rows) as T[],
     binaryResults: async (sql, parameters) => {
-      const request = concat([parseMessage(sql, parameters.map((p) => p.oid)), bindMessage(parameters.map((p) => p.bytes)), executeMessage(), syncMessage()]);
+      const request = concatBytes([parseMessage(sql, parameters.map((p) => p.oid)), bindMessage(parameters.map((p) => p.bytes)), executeMessage(), syncMessage()]);
       return readDataRows(await database.execProtocolRaw(request));
     },
     close: () => database.close(),
@@ -238,18 +239,8 @@ function message(type: string, body: Uint8Array): Uint8Array {
   return bytes;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
-const cString = (text: string): Uint8Array => concat([encoder.encode(text), Uint8Array.of(0)]);
+const cString = (text: string): Uint8Array => concatBytes([encoder.encode(text), Uint8Array.of(0)]);
 
 function int16(value: number): Uint8Array {
   const bytes = new Uint8Array(2);
@@ -264,17 +255,17 @@ function int32(value: number): Uint8Array {
 }
 
 function parseMessage(sql: string, parameterOids: readonly number[]): Uint8Array {
-  return message('P', concat([cString(''), cString(sql), int16(parameterOids.length), ...parameterOids.map(int32)]));
+  return message('P', concatBytes([cString(''), cString(sql), int16(parameterOids.length), ...parameterOids.map(int32)]));
 }
 
 function bindMessage(parameters: ReadonlyArray<Uint8Array | null>): Uint8Array {
   const values = parameters.flatMap((bytes) => (bytes === null ? [int32(-1)] : [int32(bytes.length), bytes]));
   // All parameters binary (one format code for all), all results binary.
   const formats = parameters.length === 0 ? [int16(0)] : [int16(1), int16(1)];
-  return message('B', concat([cString(''), cString(''), ...formats, int16(parameters.length), ...values, int16(1), int16(1)]));
+  return message('B', concatBytes([cString(''), cString(''), ...formats, int16(parameters.length), ...values, int16(1), int16(1)]));
 }
 
-const executeMessage = (): Uint8Array => message('E', concat([cString(''), int32(0)]));
+const executeMessage = (): Uint8Array => message('E', concatBytes([cString(''), int32(0)]));
 const syncMessage = (): Uint8Array => message('S', new Uint8Array(0));
 
 function readDataRows(response: Uint8Array): Array<Array<Uint8Array | null>> {
