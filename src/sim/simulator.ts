@@ -276,6 +276,7 @@ export class Simulation {
       random: this.random,
       send: (to, message) => this.send(`client:${name}`, to, message),
       defer: (task) => this.events.after(0, task),
+      deferAfter: (delayMs, task) => this.events.after(delayMs, task),
       log: (event, fields) => {
         if (event === 'membership_change_done') this.stats['membershipChanges']! += 1;
         if (this.options.verbose) console.log(`[${this.events.nowMs.toFixed(1)}] ${name} ${event} ${JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
@@ -310,6 +311,8 @@ export class Simulation {
       heartbeatMs: 40,
       readTimeoutMs: 50,
       repairAfterMs: 600,
+      // Group commit on for two writers in three, held up to 0-8 ms.
+      commitDelayMs: this.random.integer(3) === 0 ? 0 : this.random.integer(9),
     });
     const writer: SimWriter = { name, client, alive: true, zombie: false };
     this.writers.push(writer);

@@ -48,6 +48,17 @@ export function writeMetadataSync(metadataPath: string, metadata: VolumeMetadata
 /** Resends (after 200 ms), read timeouts and heartbeats run on this timer; writes and acks do not wait for it. */
 const CLIENT_TICK_MS = 20;
 
+/** The writer's group-commit delay: BOREAL_COMMIT_DELAY_MS (0 turns it off), else 4 ms. */
+function commitDelayMs(): number {
+  const configured = process.env.BOREAL_COMMIT_DELAY_MS;
+  if (configured === undefined || configured === '') return DEFAULT_COMMIT_DELAY_MS;
+  const value = Number(configured);
+  if (!Number.isFinite(value) || value < 0 || value > 1000) throw new RangeError(`BOREAL_COMMIT_DELAY_MS must be 0-1000 ms, not ${configured}`);
+  return value;
+}
+
+const DEFAULT_COMMIT_DELAY_MS = 4;
+
 export function connectVolume(options: VolumeConnectionOptions): VolumeConnection {
   const address: Address = `client:${options.name}`;
   const log = options.log ?? (() => undefined);
@@ -73,6 +84,7 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       // After I/O callbacks, not as a microtask: every mini-transaction appended in this turn of
       // the event loop then goes out in one batch per segment.
       deferBatch: (task) => setImmediate(task),
+      deferAfter: (delayMs, task) => setTimeout(task, delayMs),
       log,
       persistMetadata: (metadata, done) => {
         try {
@@ -105,6 +117,9 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       // heartbeat saved idle CPU but slowed the SCL reports a recovering writer waits for.
       heartbeatMs: 200,
       holdRedoMs: 100,
+      // Group commit: a commit that finds another waiting holds its flush up to 4 ms, and
+      // the commits behind it share the batch (docs/storage.md, "Client group commit").
+      commitDelayMs: commitDelayMs(),
       readTimeoutMs: 1000,
       repairAfterMs: 0,
       ...options.client,

@@ -78,6 +78,8 @@ export interface ClientEnvironment {
    * turn of the event loop share a batch (setImmediate in production; defer if absent).
    */
   deferBatch?(task: () => void): void;
+  /** Runs `task` after `delayMs` (a timer); without it, commits are never delayed (commitDelayMs). */
+  deferAfter?(delayMs: number, task: () => void): void;
   log(event: string, fields: Record<string, unknown>): void;
   /**
    * Makes new volume metadata durable (the control plane's store). A new epoch is refused
@@ -96,6 +98,13 @@ export interface VolumeClientOptions {
   heartbeatMs: number;
   /** Held redo nobody waits for leaves after this long (default: heartbeatMs). */
   holdRedoMs?: number;
+  /**
+   * Group commit (PostgreSQL's commit_delay): a commit that finds another commit still
+   * waiting for durability holds its redo back up to this long, so that the commits queued
+   * meanwhile leave in the same batch per segment. A commit alone leaves at once. 0 or
+   * absent: never hold.
+   */
+  commitDelayMs?: number;
   readTimeoutMs: number;
   /** Replace a segment whose node has not answered for this long (0: never). */
   repairAfterMs: number;
@@ -158,6 +167,10 @@ export class VolumeClient {
   private readonly reads = new Map<number, PendingRead>();
   private nextRequestId = 1;
   private flushScheduled = false;
+  /** A commit's flush is held back for commitDelayMs. */
+  private flushDelayed = false;
+  /** Flushes of queued redo, and commits whose flush was held back (group commit). */
+  readonly stats = { flushes: 0, heldCommits: 0 };
   /** Records queued in the outbox since the last flush (see ClientLimits.heldRecordsMax). */
   private heldRecords = 0;
   private heldSinceMs = 0;
@@ -510,7 +523,7 @@ export class VolumeClient {
     if (this.commitWaiters.length >= this.options.limits.commitWaitersMax) {
       return this.environment.defer(() => done(new StorageError('overloaded', 'too many commits waiting')));
     }
-    if (this.heldRecords > 0) this.scheduleFlush();
+    if (this.heldRecords > 0) this.requestFlush();
     const waiter = { lsn, done };
     const waiters = this.commitWaiters;
     if (waiters.length === 0 || waiters[waiters.length - 1]!.lsn <= lsn) waiters.push(waiter);
@@ -526,6 +539,20 @@ export class VolumeClient {
     queue.push(record);
   }
 
+  /** A commit needs its redo sent: now, or after commitDelayMs when other commits are waiting too. */
+  private requestFlush(): void {
+    const delayMs = this.options.commitDelayMs ?? 0;
+    if (delayMs <= 0 || this.commitWaiters.length === 0 || this.environment.deferAfter === undefined) return this.scheduleFlush();
+    if (this.flushDelayed || this.flushScheduled) return;
+    this.flushDelayed = true;
+    this.stats.heldCommits++;
+    this.environment.deferAfter(delayMs, () => {
+      if (!this.flushDelayed) return;
+      this.flushDelayed = false;
+      if (this.heldRecords > 0) this.scheduleFlush();
+    });
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -536,6 +563,8 @@ export class VolumeClient {
   /** Sends everything queued, one batch per segment (split at the batch limit). */
   flush(): void {
     this.flushScheduled = false;
+    this.flushDelayed = false;
+    if (this.outbox.size > 0) this.stats.flushes++;
     this.heldRecords = 0;
     for (const [segment, records] of this.outbox) {
       for (let start = 0; start < records.length; start += this.options.limits.batchRecordsMax) {
