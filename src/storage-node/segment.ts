@@ -909,7 +909,10 @@ export class Segment {
     }
     const due = nowMs - this.lastCoalesceMs >= options.coalesceIntervalMs || this.tail.size >= this.services.limits.hotTailRecordsMax / 2;
     if (due && !this.storeBusy && this.storeJobs.length === 0 && (this.tail.size > 0 || this.controlFrames.length > 0 || this.gcDue())) {
-      this.lastCoalesceMs = nowMs;
+      // The next pass is due in 0.75-1.25 intervals: nodes started together drift apart,
+      // so that their passes (a pass holds the event loop for tens of milliseconds) do not
+      // stall a write quorum at once.
+      this.lastCoalesceMs = nowMs + (this.services.environment.random.next() - 0.5) * 0.5 * options.coalesceIntervalMs;
       this.enqueueStoreJob(() => this.coalesce());
     }
   }
