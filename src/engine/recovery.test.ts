@@ -163,6 +163,49 @@ test('after its first full pass vacuum looks only at rows whose versions may hav
   await check.commit();
 });
 
+test('with coldRowDelayMs, cold rows wait and then leave together, a leaf\'s rows in one redo record; a hot row goes at once (V5)', async () => {
+  const store = new ModelStore(1 << 14, 100_000n);
+  const db = await Database.create(new BufferCache(store, { bytesMax: 64 * PAGE_BYTES }));
+  const setup = db.begin();
+  await setup.createTable({ name: 't', columns, primaryKey: [0] });
+  const table = await setup.table('t');
+  for (let id = 1; id <= 300; id++) await setup.insert(table, [id, `row ${id}`]);
+  await setup.commit();
+  const vacuum = new Vacuum(db, { intervalMs: 1000, coldRowDelayMs: 300 });
+  await vacuum.runOnce();
+  const update = async (id: number, value: string): Promise<void> => {
+    const tx = db.begin();
+    await tx.update(table, encodeKey([id]), (values) => [values[0]!, value]);
+    await tx.commit();
+  };
+  const started = performance.now();
+  // Twenty neighbouring rows (one or two leaves), each updated once: cold.
+  for (let id = 1; id <= 20; id++) await update(id, `cold ${id}`);
+  const removedBefore = vacuum.stats.removed;
+  await vacuum.runOnce();
+  assert.equal(vacuum.stats.removed, removedBefore, 'cold rows wait');
+  assert.equal(vacuum.waitingRows, 20);
+  // A row updated again while it waits is hot: its dead versions go on that pass.
+  await update(250, 'hot 1');
+  await vacuum.runOnce();
+  await update(250, 'hot 2');
+  await vacuum.runOnce();
+  assert.equal(vacuum.stats.removed - removedBefore, 2, 'the hot row\'s two old versions');
+  assert.equal(vacuum.waitingRows, 20, 'the cold rows still wait');
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 320 - (performance.now() - started))));
+  const lsnBefore = db.cache.store.nextLsn();
+  await vacuum.runOnce();
+  assert.equal(vacuum.stats.removed - removedBefore, 22, 'the twenty cold rows\' old versions, after the delay');
+  assert.equal(vacuum.waitingRows, 0);
+  const records = Number(db.cache.store.nextLsn() - lsnBefore);
+  assert.ok(records >= 1 && records <= 3, `twenty rows' versions removed in ${records} redo records (one per leaf), not twenty`);
+  assert.equal(await entries(db, table.root), 300, 'one version per row left');
+  const check = db.begin();
+  assert.deepEqual((await check.get(table, [5]))?.values, [5, 'cold 5']);
+  assert.deepEqual((await check.get(table, [250]))?.values, [250, 'hot 2']);
+  await check.commit();
+});
+
 test('the catalog keeps constraints and sequences; a new writer never repeats a sequence value a committed transaction used', async () => {
   const store = new ModelStore(1 << 14, 100_000n);
   const first = await Database.create(new BufferCache(store, { bytesMax: 32 * PAGE_BYTES }));

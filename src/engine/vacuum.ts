@@ -18,6 +18,11 @@
 //      follows the write rate, not the database size. Unsettled rows are looked at again
 //      only once the horizon has moved; hints survive a failed pass and a table not yet
 //      visible to the pass.
+//  V5. With coldRowDelayMs, a row hinted in one pass and not the next (a cold row, e.g. one
+//      account of many) waits up to that long and then goes with every other waiting row
+//      of its table in one deleteMany: rows that share a leaf share a redo record. A row
+//      hinted again while waiting (a hot row) is looked at at once. Waiting rows are
+//      hints like the others: a failed pass gives them back.
 
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
@@ -46,11 +51,54 @@ export class Vacuum {
   private unsettledHorizon: Lsn = 0n;
   /** Passes in a row that could not see a hinted table. */
   private readonly misses = new Map<number, number>();
+  /** Cold rows waiting (V5): table -> row key (hex) -> when first hinted. */
+  private waiting = new Map<number, Map<string, number>>();
 
   constructor(
     private readonly db: Database,
-    private readonly options: { intervalMs: number } = { intervalMs: 1000 },
+    private readonly options: { intervalMs: number; coldRowDelayMs?: number } = { intervalMs: 1000 },
   ) {}
+
+  /** Rows now waiting for their delay (V5). */
+  get waitingRows(): number {
+    let count = 0;
+    for (const rows of this.waiting.values()) count += rows.size;
+    return count;
+  }
+
+  /**
+   * V5: of this pass's hints, the cold rows wait (unless due); hot rows (hinted again while
+   * waiting) and rows past the delay are returned, with the whole-table hints as they were.
+   */
+  private dueHints(hints: RowHints, nowMs: number): RowHints {
+    const delayMs = this.options.coldRowDelayMs ?? 0;
+    if (delayMs <= 0) return hints;
+    const due: RowHints = new Map();
+    for (const [tableId, keys] of hints) {
+      if (keys === 'all') {
+        due.set(tableId, 'all');
+        this.waiting.delete(tableId);
+        continue;
+      }
+      let waiting = this.waiting.get(tableId);
+      for (const key of keys) {
+        if (waiting?.delete(key)) addRowHints(due, tableId, key);
+        else {
+          if (waiting === undefined) this.waiting.set(tableId, (waiting = new Map()));
+          waiting.set(key, nowMs);
+        }
+      }
+    }
+    for (const [tableId, waiting] of this.waiting) {
+      for (const [key, sinceMs] of waiting) {
+        if (nowMs - sinceMs < delayMs) continue;
+        addRowHints(due, tableId, key);
+        waiting.delete(key);
+      }
+      if (waiting.size === 0) this.waiting.delete(tableId);
+    }
+    return due;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => {
@@ -78,7 +126,9 @@ export class Vacuum {
       this.db.restoreVacuumHints(this.unsettled);
       this.unsettled = new Map();
     }
-    const hints = this.db.takeVacuumHints();
+    const taken = this.db.takeVacuumHints();
+    if (taken === 'all') this.waiting = new Map();
+    const hints = taken === 'all' ? taken : this.dueHints(taken, performance.now());
     if (hints !== 'all' && hints.size === 0) {
       // Nothing changed since the last pass: no catalog read, no tree walk.
       this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, horizon);
@@ -107,7 +157,7 @@ export class Vacuum {
         if (rows === undefined) continue;
         this.misses.delete(table.id);
         if (rows === 'all') await this.vacuumTable(table, horizon);
-        else for (const rowKey of rows) await this.vacuumRow(table, Buffer.from(rowKey, 'hex'), horizon);
+        else await this.vacuumRows(table, rows, horizon);
       }
       this.unsettledHorizon = horizon;
     } catch (error) {
@@ -130,14 +180,25 @@ export class Vacuum {
     await this.vacuumRange(table, undefined, undefined, horizon);
   }
 
-  /** The versions of one row that a hint (V4) pointed at. */
-  private async vacuumRow(table: TableDef, rowKey: Uint8Array, horizon: Lsn): Promise<void> {
-    await this.vacuumRange(table, rowKey, prefixEnd(rowKey), horizon);
+  /** The versions of the rows hints (V4, V5) pointed at, removed together. */
+  private async vacuumRows(table: TableDef, rowKeys: Iterable<string>, horizon: Lsn): Promise<void> {
+    const dead: Uint8Array[] = [];
+    for (const rowKey of rowKeys) {
+      const key = Buffer.from(rowKey, 'hex');
+      await this.findDead(table, key, prefixEnd(key), horizon, dead);
+    }
+    await this.remove(table, dead);
   }
 
   private async vacuumRange(table: TableDef, from: Uint8Array | undefined, to: Uint8Array | undefined, horizon: Lsn): Promise<void> {
-    const tree = this.db.tree(table.root);
     const dead: Uint8Array[] = [];
+    await this.findDead(table, from, to, horizon, dead);
+    await this.remove(table, dead);
+  }
+
+  /** Appends to `dead` the versions in [from, to) no snapshot can see (V1); notes the unsettled rows. */
+  private async findDead(table: TableDef, from: Uint8Array | undefined, to: Uint8Array | undefined, horizon: Lsn, dead: Uint8Array[]): Promise<void> {
+    const tree = this.db.tree(table.root);
     for await (const [key, value] of tree.scan(from, to)) {
       this.stats.examined++;
       const version = parseVersion(key, value);
@@ -153,6 +214,11 @@ export class Vacuum {
       // deletion is above the horizon): look again on a later pass.
       if (unsettled) this.keepUnsettled(table.id, Buffer.from(key.subarray(0, key.length - 8)).toString('hex'));
     }
+  }
+
+  private async remove(table: TableDef, dead: Uint8Array[]): Promise<void> {
+    if (dead.length === 0) return;
+    const tree = this.db.tree(table.root);
     // Index entries first (V2 allows either order), then the versions, each tree's in
     // batches: a hot row's many dead versions leave in one mini-transaction.
     const secondary = table.indexes.filter((index) => !index.primary);

@@ -56,7 +56,9 @@ export async function openWriter(options: InstanceOptions & { replicationPort: n
   const databaseOpenMs = performance.now() - databaseStarted;
   // Passes look only at rows that changed (V4), so they can be frequent: a hot row (pgbench's
   // branch) keeps a short version chain, which every update of it reads.
-  const vacuum = new Vacuum(db, { intervalMs: 100 });
+  // A row changed once (one of many accounts) waits up to 10 s (V5), so that rows sharing a
+  // leaf lose their dead versions in one redo record, not one each.
+  const vacuum = new Vacuum(db, { intervalMs: 100, coldRowDelayMs: Number(process.env.BOREAL_VACUUM_COLD_MS ?? 10_000) });
   // PGMRPL: storage keeps what the oldest reader's read point needs; vacuum keeps what any snapshot needs.
   const retention = setInterval(() => {
     let keep = client.vdl;
