@@ -11,7 +11,7 @@ import { PAGE_BYTES } from '../common/index.js';
 import { ModelStore } from '../testing/model-page-store.js';
 import { BufferCache } from './buffer-cache.js';
 import { encodeKey } from './codec.js';
-import { Database } from './database.js';
+import { Database, type TableDef } from './database.js';
 import { parseVersion } from './mvcc.js';
 import { Vacuum } from './vacuum.js';
 
@@ -24,6 +24,18 @@ async function entries(db: Database, root: number): Promise<number> {
   let count = 0;
   for await (const _ of db.tree(root as never).scan()) count++;
   return count;
+}
+
+/** A database over the model store with table t of rows 1-300, committed. */
+async function threeHundredRows(): Promise<{ db: Database; table: TableDef }> {
+  const store = new ModelStore(1 << 14, 100_000n);
+  const db = await Database.create(new BufferCache(store, { bytesMax: 64 * PAGE_BYTES }));
+  const setup = db.begin();
+  await setup.createTable({ name: 't', columns, primaryKey: [0] });
+  const table = await setup.table('t');
+  for (let id = 1; id <= 300; id++) await setup.insert(table, [id, `row ${id}`]);
+  await setup.commit();
+  return { db, table };
 }
 
 test('a new writer sees in-flight transactions of the old one as aborted, and never reuses their xids', async () => {
@@ -118,13 +130,7 @@ test('vacuum removes versions no snapshot needs and keeps those an old snapshot 
 });
 
 test('after its first full pass vacuum looks only at rows whose versions may have died (V4)', async () => {
-  const store = new ModelStore(1 << 14, 100_000n);
-  const db = await Database.create(new BufferCache(store, { bytesMax: 64 * PAGE_BYTES }));
-  const setup = db.begin();
-  await setup.createTable({ name: 't', columns, primaryKey: [0] });
-  const table = await setup.table('t');
-  for (let id = 1; id <= 300; id++) await setup.insert(table, [id, `row ${id}`]);
-  await setup.commit();
+  const { db, table } = await threeHundredRows();
   const vacuum = new Vacuum(db);
   await vacuum.runOnce();
   assert.ok(vacuum.stats.examined >= 300, 'the first pass is a full one');
@@ -164,13 +170,7 @@ test('after its first full pass vacuum looks only at rows whose versions may hav
 });
 
 test('with coldRowDelayMs, cold rows wait and then leave together, a leaf\'s rows in one redo record; a hot row goes at once (V5)', async () => {
-  const store = new ModelStore(1 << 14, 100_000n);
-  const db = await Database.create(new BufferCache(store, { bytesMax: 64 * PAGE_BYTES }));
-  const setup = db.begin();
-  await setup.createTable({ name: 't', columns, primaryKey: [0] });
-  const table = await setup.table('t');
-  for (let id = 1; id <= 300; id++) await setup.insert(table, [id, `row ${id}`]);
-  await setup.commit();
+  const { db, table } = await threeHundredRows();
   const vacuum = new Vacuum(db, { intervalMs: 1000, coldRowDelayMs: 300 });
   await vacuum.runOnce();
   const update = async (id: number, value: string): Promise<void> => {
