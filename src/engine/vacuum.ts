@@ -21,14 +21,19 @@
 //  V5. With coldRowDelayMs, a row hinted in one pass and not the next (a cold row, e.g. one
 //      account of many) waits up to that long and then goes with every other waiting row
 //      of its table in one deleteMany: rows that share a leaf share a redo record. A row
-//      hinted again while waiting (a hot row) is looked at at once. Waiting rows are
-//      hints like the others: a failed pass gives them back.
+//      hinted again while waiting (a hot row) is looked at at once, and so on every pass
+//      while it stays hinted. Rows a pass left unsettled, and rows past 100,000 waiting
+//      in a table, do not wait. Waiting rows are hints like the others: a failed pass
+//      leaves them waiting and gives the due ones back.
 
 import type { Lsn } from '../common/index.js';
 import { recycleRetiredPages } from './btree.js';
 import { decodeRow, prefixEnd } from './codec.js';
 import { addRowHints, type Database, type RowHints, type TableDef } from './database.js';
 import { indexEntry, parseVersion } from './mvcc.js';
+
+/** Cold rows a table may have waiting (V5); past it, rows go at once. */
+const WAITING_ROWS_MAX = 100_000;
 
 /** Passes that may miss a hinted table (not yet committed) before its hints are dropped. */
 const MISSES_MAX = 1000;
@@ -53,6 +58,8 @@ export class Vacuum {
   private readonly misses = new Map<number, number>();
   /** Cold rows waiting (V5): table -> row key (hex) -> when first hinted. */
   private waiting = new Map<number, Map<string, number>>();
+  /** Rows found hot by the last pass (V5): hinted again, they go at once. */
+  private hot = new Map<number, Set<string>>();
 
   constructor(
     private readonly db: Database,
@@ -74,6 +81,7 @@ export class Vacuum {
     const delayMs = this.options.coldRowDelayMs ?? 0;
     if (delayMs <= 0) return hints;
     const due: RowHints = new Map();
+    const hot = new Map<number, Set<string>>();
     for (const [tableId, keys] of hints) {
       if (keys === 'all') {
         due.set(tableId, 'all');
@@ -81,17 +89,25 @@ export class Vacuum {
         continue;
       }
       let waiting = this.waiting.get(tableId);
+      const wasHot = this.hot.get(tableId);
       for (const key of keys) {
-        if (waiting?.delete(key)) addRowHints(due, tableId, key);
-        else {
+        // Hinted again while waiting, or hot in the pass before: hot, goes now and stays hot.
+        if (waiting?.delete(key) || wasHot?.has(key) || (waiting?.size ?? 0) >= WAITING_ROWS_MAX) {
+          addRowHints(due, tableId, key);
+          let hotKeys = hot.get(tableId);
+          if (hotKeys === undefined) hot.set(tableId, (hotKeys = new Set()));
+          hotKeys.add(key);
+        } else {
           if (waiting === undefined) this.waiting.set(tableId, (waiting = new Map()));
           waiting.set(key, nowMs);
         }
       }
     }
+    this.hot = hot;
     for (const [tableId, waiting] of this.waiting) {
+      // A key is set only when absent, at the pass's time: each map is in time order.
       for (const [key, sinceMs] of waiting) {
-        if (nowMs - sinceMs < delayMs) continue;
+        if (nowMs - sinceMs < delayMs) break;
         addRowHints(due, tableId, key);
         waiting.delete(key);
       }
@@ -122,13 +138,16 @@ export class Vacuum {
     this.stats.runs++;
     // Rows a pass left unsettled wait until the horizon moves: before that, looking at them
     // again cannot find anything new (a long snapshot would otherwise cost a pass per tick).
+    let again: RowHints | undefined;
     if (this.unsettled.size > 0 && horizon > this.unsettledHorizon) {
-      this.db.restoreVacuumHints(this.unsettled);
+      again = this.unsettled;
       this.unsettled = new Map();
     }
     const taken = this.db.takeVacuumHints();
     if (taken === 'all') this.waiting = new Map();
     const hints = taken === 'all' ? taken : this.dueHints(taken, performance.now());
+    // Rows a pass left unsettled have waited already (V5): they are looked at now.
+    if (again !== undefined && hints !== 'all') for (const [tableId, keys] of again) addRowHints(hints, tableId, keys);
     if (hints !== 'all' && hints.size === 0) {
       // Nothing changed since the last pass: no catalog read, no tree walk.
       this.stats.pagesRecycled += await recycleRetiredPages(this.db.cache, horizon);

@@ -546,8 +546,10 @@ export class VolumeClient {
     if (this.flushDelayed || this.flushScheduled) return;
     this.flushDelayed = true;
     this.stats.heldCommits++;
+    const hold = this.stats.heldCommits;
     this.environment.deferAfter(delayMs, () => {
-      if (!this.flushDelayed) return;
+      // A flush since has ended this hold; a later hold has its own timer.
+      if (!this.flushDelayed || this.stats.heldCommits !== hold) return;
       this.flushDelayed = false;
       if (this.heldRecords > 0) this.scheduleFlush();
     });
