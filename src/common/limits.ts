@@ -73,3 +73,15 @@ export const defaultClientLimits: ClientLimits = {
   commitWaitersMax: 100000,
   heldRecordsMax: 0,
 };
+
+/**
+ * A duration in milliseconds from environment variable `name`: `fallback` when unset or
+ * empty, a RangeError naming the variable when it is not a number in [0, max].
+ */
+export function millisecondsFromEnv(name: string, fallback: number, max: number): number {
+  const configured = process.env[name];
+  if (configured === undefined || configured === '') return fallback;
+  const value = Number(configured);
+  if (!Number.isFinite(value) || value < 0 || value > max) throw new RangeError(`${name} must be 0-${max} ms, not ${configured}`);
+  return value;
+}

@@ -3,7 +3,7 @@
 // caches, serves read-only transactions at its read point). Both the SQL instance process
 // and the engine test server are built on these.
 
-import { type Lsn } from '../common/index.js';
+import { millisecondsFromEnv, type Lsn } from '../common/index.js';
 import { BufferCache } from '../engine/buffer-cache.js';
 import { isFormatted } from '../engine/btree.js';
 import { Database } from '../engine/database.js';
@@ -58,7 +58,7 @@ export async function openWriter(options: InstanceOptions & { replicationPort: n
   // branch) keeps a short version chain, which every update of it reads.
   // A row changed once (one of many accounts) waits up to 10 s (V5), so that rows sharing a
   // leaf lose their dead versions in one redo record, not one each.
-  const vacuum = new Vacuum(db, { intervalMs: 100, coldRowDelayMs: coldRowDelayMs() });
+  const vacuum = new Vacuum(db, { intervalMs: 100, coldRowDelayMs: millisecondsFromEnv('BOREAL_VACUUM_COLD_MS', 10_000, 3_600_000) });
   // PGMRPL: storage keeps what the oldest reader's read point needs; vacuum keeps what any snapshot needs.
   const retention = setInterval(() => {
     let keep = client.vdl;
@@ -173,13 +173,4 @@ export async function openReader(options: InstanceOptions & { writerHost: string
       await connection.close();
     },
   };
-}
-
-/** Vacuum's cold-row delay (V5): BOREAL_VACUUM_COLD_MS (0 turns it off), else 10 s. */
-function coldRowDelayMs(): number {
-  const configured = process.env.BOREAL_VACUUM_COLD_MS;
-  if (configured === undefined || configured === '') return 10_000;
-  const value = Number(configured);
-  if (!Number.isFinite(value) || value < 0 || value > 3_600_000) throw new RangeError(`BOREAL_VACUUM_COLD_MS must be 0-3600000 ms, not ${configured}`);
-  return value;
 }

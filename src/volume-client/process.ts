@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultClientLimits, defaultStorageLimits, MathRandom, StorageError, type ClientLimits, type Lsn, type NodeId, type PageId } from '../common/index.js';
+import { defaultClientLimits, defaultStorageLimits, MathRandom, millisecondsFromEnv, StorageError, type ClientLimits, type Lsn, type NodeId, type PageId } from '../common/index.js';
 import { fromJson, toJson } from '../common/json.js';
 import { nodeAddress, type Address } from '../net/messages.js';
 import { TcpTransport, type PeerAddress } from '../net/tcp-transport.js';
@@ -47,17 +47,6 @@ export function writeMetadataSync(metadataPath: string, metadata: VolumeMetadata
 
 /** Resends (after 200 ms), read timeouts and heartbeats run on this timer; writes and acks do not wait for it. */
 const CLIENT_TICK_MS = 20;
-
-/** The writer's group-commit delay: BOREAL_COMMIT_DELAY_MS (0 turns it off), else 4 ms. */
-function commitDelayMs(): number {
-  const configured = process.env.BOREAL_COMMIT_DELAY_MS;
-  if (configured === undefined || configured === '') return DEFAULT_COMMIT_DELAY_MS;
-  const value = Number(configured);
-  if (!Number.isFinite(value) || value < 0 || value > 1000) throw new RangeError(`BOREAL_COMMIT_DELAY_MS must be 0-1000 ms, not ${configured}`);
-  return value;
-}
-
-const DEFAULT_COMMIT_DELAY_MS = 4;
 
 export function connectVolume(options: VolumeConnectionOptions): VolumeConnection {
   const address: Address = `client:${options.name}`;
@@ -119,7 +108,7 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       holdRedoMs: 100,
       // Group commit: a commit that finds another waiting holds its flush up to 4 ms, and
       // the commits behind it share the batch (docs/storage.md, "Client group commit").
-      commitDelayMs: commitDelayMs(),
+      commitDelayMs: millisecondsFromEnv('BOREAL_COMMIT_DELAY_MS', 4, 1000),
       readTimeoutMs: 1000,
       repairAfterMs: 0,
       ...options.client,
