@@ -196,7 +196,9 @@ export class Vacuum {
 
   /** A full pass over one table. */
   private async vacuumTable(table: TableDef, horizon: Lsn): Promise<void> {
-    await this.vacuumRange(table, undefined, undefined, horizon);
+    const dead: Uint8Array[] = [];
+    await this.findDead(table, undefined, undefined, horizon, dead);
+    await this.remove(table, dead);
   }
 
   /** The versions of the rows hints (V4, V5) pointed at, removed together. */
@@ -206,12 +208,6 @@ export class Vacuum {
       const key = Buffer.from(rowKey, 'hex');
       await this.findDead(table, key, prefixEnd(key), horizon, dead);
     }
-    await this.remove(table, dead);
-  }
-
-  private async vacuumRange(table: TableDef, from: Uint8Array | undefined, to: Uint8Array | undefined, horizon: Lsn): Promise<void> {
-    const dead: Uint8Array[] = [];
-    await this.findDead(table, from, to, horizon, dead);
     await this.remove(table, dead);
   }
 
