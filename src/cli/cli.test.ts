@@ -26,7 +26,8 @@ async function boreal(args: string[]): Promise<{ code: number; stdout: string; s
 
 interface Status {
   role: string;
-  id: number;
+  id: number | string;
+  rssBytes: number | null;
   availabilityZone: string;
   pid: number | null;
   port: number;
@@ -69,18 +70,38 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
     await client.end();
     const status = await boreal(['status', '--data-dir', dataDir, '--json']);
     assert.equal(status.code, 0, status.stderr);
-    const processes = JSON.parse(status.stdout) as Status[];
+    const all = JSON.parse(status.stdout) as Status[];
+    const processes = all.filter((entry) => entry.role === 'storage-node');
     assert.equal(processes.length, 6);
     assert.deepStrictEqual(processes.map((entry) => entry.availabilityZone).sort(), ['az-a', 'az-a', 'az-b', 'az-b', 'az-c', 'az-c']);
     for (const entry of processes) {
-      assert.equal(entry.role, 'storage-node');
       assert.equal(entry.state, 'serving');
       assert.ok(entry.pid !== null && entry.pid > 0);
       assert.ok(entry.port >= portBase && entry.port < portBase + 6);
       assert.equal(entry.segments.length, 4, 'every node hosts one segment of each of the 4 PGs');
     }
-    const pids = processes.map((entry) => entry.pid!);
-    const writerPid = (JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { instances: Array<{ pid: number }> }).instances[0]!.pid;
+    // The rest of the cluster: a writer and a reader in other AZs, the proxy, the control plane.
+    assert.deepStrictEqual(all.filter((entry) => entry.role !== 'storage-node').map((entry) => `${entry.role} ${entry.state}`).sort(), ['control-plane serving', 'proxy serving', 'reader available', 'writer available']);
+    const writerEntry = all.find((entry) => entry.role === 'writer')!;
+    const readerEntry = all.find((entry) => entry.role === 'reader')!;
+    assert.notEqual(writerEntry.availabilityZone, readerEntry.availabilityZone);
+    // Idle, the whole cluster (ten processes) fits in 1 GiB of RSS.
+    const rss = all.reduce((sum, entry) => sum + (entry.rssBytes ?? 0), 0);
+    assert.ok(all.every((entry) => entry.rssBytes !== null && entry.rssBytes > 0));
+    assert.ok(rss <= 1024 * 1024 * 1024, `idle cluster RSS ${(rss / 1048576).toFixed(0)} MB`);
+    // The reader endpoint serves the writer's data, read-only.
+    const reader = new pg.Client({ connectionString: `postgres://postgres:cli%20secret@127.0.0.1:${sqlPort + 1}/postgres` });
+    await reader.connect();
+    for (let attempt = 0; ; attempt++) {
+      const rows = (await reader.query('SELECT count(*)::int AS n FROM kept').catch(() => ({ rows: [{ n: 0 }] }))).rows;
+      if (rows[0].n === 1) break;
+      assert.ok(attempt < 100, 'the reader sees the committed row');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await assert.rejects(reader.query('INSERT INTO kept VALUES (2, null)'), { code: '25006' });
+    await reader.end();
+    const pids = all.map((entry) => entry.pid!);
+    const writerPid = writerEntry.pid!;
     assert.ok(writerPid > 0);
 
     // A second `up` on a running cluster is refused.
@@ -102,7 +123,7 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
     await again2.connect();
     assert.deepEqual((await again2.query('SELECT id, note FROM kept')).rows, [{ id: 1, note: 'survives down and up' }]);
     await again2.end();
-    const reopened = JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[];
+    const reopened = (JSON.parse((await boreal(['status', '--data-dir', dataDir, '--json'])).stdout) as Status[]).filter((entry) => entry.role === 'storage-node');
     assert.ok(reopened.every((entry) => entry.state === 'serving'));
     assert.deepStrictEqual(
       reopened.map((entry) => entry.segments.map((segment) => segment.segment).sort()),

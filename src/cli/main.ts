@@ -19,27 +19,21 @@ import { parsePeers, runStorageNode } from '../storage-node/process.js';
 import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
+import { ControlPlane, ProcessLauncher, type InstanceRecord, type InstanceStatus } from '../control/index.js';
+import { Proxy, type Topology } from '../proxy/index.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
 const NODES = 6;
 const DEFAULT_STORAGE_PORT_BASE = 7101;
 
-export interface InstanceEntry {
-  role: 'writer';
-  id: string;
-  availabilityZone: string;
-  host: string;
-  port: number;
-  replicationPort: number;
-  pid: number | undefined;
-  dir: string;
-}
-
 export interface ClusterFile {
   dataDir: string;
+  storagePortBase?: number;
   supervisorPid: number | undefined;
+  ports?: Ports;
   nodes: Array<{ role: 'storage-node'; id: number; availabilityZone: string; host: string; port: number; pid: number | undefined; dir: string }>;
-  instances?: InstanceEntry[];
+  controlPlane?: { pid: number | undefined; port: number };
+  proxy?: { pid: number | undefined; port: number; readerPort: number };
 }
 
 type Flags = Map<string, string | true>;
@@ -101,8 +95,8 @@ function writeClusterFile(cluster: ClusterFile): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
-export function processAlive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
+export function processAlive(pid: number | null | undefined): boolean {
+  if (pid === undefined || pid === null) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -187,150 +181,123 @@ export function addressMap(nodes: ClusterFile['nodes']): Map<NodeId, { host: str
   return new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }]));
 }
 
+/** Ports of a local cluster, derived from --port and --storage-port-base. */
+interface Ports {
+  cluster: number;
+  reader: number;
+  api: number;
+  instanceBase: number;
+  replicationBase: number;
+}
+
+function portsFor(sqlPort: number, portBase: number): Ports {
+  return { cluster: sqlPort, reader: sqlPort + 1, api: portBase + 99, instanceBase: sqlPort + 10, replicationBase: portBase + 100 };
+}
+
 async function up(flags: Flags): Promise<void> {
   checkFlags(flags, ['data-dir', 'port', 'storage-port-base', 'detach', 'master-password']);
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
-  const portBase = numberFlag(flags, 'storage-port-base', DEFAULT_STORAGE_PORT_BASE);
-  const detach = flags.get('detach') === true;
-  const sqlPort = numberFlag(flags, 'port', existingPort(dataDir) ?? 5432);
+  const previous = readClusterFile(dataDir);
+  const portBase = numberFlag(flags, 'storage-port-base', previous?.storagePortBase ?? DEFAULT_STORAGE_PORT_BASE);
+  const sqlPort = numberFlag(flags, 'port', previous?.ports?.cluster ?? 5432);
   const masterPassword = stringFlag(flags, 'master-password', process.env.BOREAL_MASTER_PASSWORD ?? 'postgres');
-  const existing = readClusterFile(dataDir);
-  if (existing && (processAlive(existing.supervisorPid) || existing.nodes.some((node) => processAlive(node.pid)) || (existing.instances ?? []).some((instance) => processAlive(instance.pid)))) {
+  if (previous && [previous.supervisorPid, previous.controlPlane?.pid, previous.proxy?.pid, ...previous.nodes.map((node) => node.pid)].some((pid) => processAlive(pid))) {
     throw new Error(`a cluster is already running in ${dataDir}; stop it with: npx boreal down --data-dir ${dataDir}`);
   }
+  if (flags.get('detach') === true) return upDetached(dataDir, [...flagsToArgs(flags, ['detach']), '--data-dir', dataDir], masterPassword);
   fs.mkdirSync(dataDir, { recursive: true });
-  const nodes = existing?.nodes.map((node) => ({ ...node, pid: undefined })) ?? fleetLayout(dataDir, portBase);
-  for (const node of nodes) {
-    if (!(await portFree(node.host, node.port))) throw new Error(`port ${node.port} (storage node ${node.id}) is already in use on ${node.host}`);
-  }
-  const previous = existing?.instances?.find((instance) => instance.role === 'writer');
-  const writer: InstanceEntry = previous !== undefined ? { ...previous, port: sqlPort, pid: undefined } : { role: 'writer', id: 'boreal-writer', availabilityZone: ZONES[0]!, host: '127.0.0.1', port: sqlPort, replicationPort: portBase + 100, pid: undefined, dir: path.join(dataDir, 'instances', 'writer') };
-  for (const [port, what] of [[writer.port, 'the SQL endpoint (--port)'], [writer.replicationPort, 'the writer\'s redo stream']] as const) {
-    if (!(await portFree(writer.host, port))) throw new Error(`port ${port} (${what}) is already in use on ${writer.host}`);
-  }
+  const ports = portsFor(sqlPort, portBase);
+  const nodes = previous?.nodes.map((node) => ({ ...node, pid: undefined })) ?? fleetLayout(dataDir, portBase);
+  const busy: Array<[number, string]> = [
+    ...nodes.map((node): [number, string] => [node.port, `storage node ${node.id}`]),
+    [ports.cluster, 'the cluster endpoint (--port)'],
+    [ports.reader, 'the reader endpoint (--port + 1)'],
+    [ports.api, 'the control plane API (--storage-port-base + 99)'],
+    [ports.instanceBase + 1, 'instance boreal-instance-1 (--port + 11)'],
+    [ports.instanceBase + 2, 'instance boreal-instance-2 (--port + 12)'],
+  ];
+  for (const [port, what] of busy) if (!(await portFree('127.0.0.1', port))) throw new Error(`port ${port} (${what}) is already in use on 127.0.0.1`);
   const peers = peersArgument(nodes);
-  const children = new Map<number, ChildProcess>();
-  for (const node of nodes) {
-    const child = startNodeProcess(node, peers, detach);
-    children.set(node.id, child);
-    node.pid = child.pid;
-  }
-  const cluster: ClusterFile = { dataDir, supervisorPid: detach ? undefined : process.pid, nodes, instances: [writer] };
-  writeClusterFile(cluster);
-  const instanceChildren = new Map<string, ChildProcess>();
+  const cluster: ClusterFile = { dataDir, storagePortBase: portBase, supervisorPid: process.pid, ports, nodes, controlPlane: { pid: undefined, port: ports.api }, proxy: { pid: undefined, port: ports.cluster, readerPort: ports.reader } };
+  const children = new Map<string, ChildProcess>();
   const stopAll = async (): Promise<void> => {
-    for (const child of [...instanceChildren.values(), ...children.values()]) child.kill('SIGTERM');
-    await Promise.all([...instanceChildren.values(), ...children.values()].map((child) => waitExit(child, 10000)));
+    // Endpoints first, then the instances (the control plane stops them), then storage.
+    for (const name of ['proxy', 'control-plane']) {
+      const child = children.get(name);
+      child?.kill('SIGTERM');
+      if (child) await waitExit(child, 15000);
+    }
+    const rest = [...children.entries()].filter(([name]) => name !== 'proxy' && name !== 'control-plane').map(([, child]) => child);
+    for (const child of rest) child.kill('SIGTERM');
+    await Promise.all(rest.map((child) => waitExit(child, 10000)));
+  };
+  const startNode = (node: ClusterFile['nodes'][number]): ChildProcess => {
+    const child = startNodeProcess(node, peers, false);
+    children.set(`node-${node.id}`, child);
+    node.pid = child.pid;
+    return child;
+  };
+  const startControlPlane = (): ChildProcess => {
+    const child = startLogged(path.join(dataDir, 'control'), ['control-plane', '--data-dir', dataDir], masterPassword);
+    children.set('control-plane', child);
+    cluster.controlPlane!.pid = child.pid;
+    return child;
+  };
+  const startProxy = (): ChildProcess => {
+    const child = startLogged(path.join(dataDir, 'proxy'), ['proxy', '--control', `http://127.0.0.1:${ports.api}`, '--port', String(ports.cluster), '--reader-port', String(ports.reader)], masterPassword);
+    children.set('proxy', child);
+    cluster.proxy!.pid = child.pid;
+    return child;
   };
   try {
-    await waitForNodes(nodes, children, 20000);
+    for (const node of nodes) startNode(node);
+    writeClusterFile(cluster);
+    await waitForNodes(nodes, new Map(nodes.map((node) => [node.id, children.get(`node-${node.id}`)!])), 20000);
     const created = await createVolumeIfNeeded(dataDir, nodes);
     console.log(created ? `created a new volume in ${dataDir}` : `reopened the volume in ${dataDir}`);
-    const child = await startInstanceProcess(writer, dataDir, peers, masterPassword, detach);
-    instanceChildren.set(writer.id, child);
-    writer.pid = child.pid;
+    startControlPlane();
+    startProxy();
     writeClusterFile(cluster);
+    await waitForEndpoints(ports, 90_000, children);
   } catch (error) {
     await stopAll();
+    cluster.supervisorPid = undefined;
+    writeClusterFile(cluster);
     throw error;
   }
   await printStatus(dataDir, false);
-  console.log(`\nwriter endpoint: postgres://postgres:${encodeURIComponent(masterPassword)}@${writer.host}:${writer.port}/postgres`);
-  console.log(`  psql "postgres://postgres@${writer.host}:${writer.port}/postgres"   (password: ${process.env.BOREAL_MASTER_PASSWORD !== undefined || flags.has('master-password') ? 'as given' : 'postgres'})`);
-  if (detach) {
-    for (const child of [...children.values(), ...instanceChildren.values()]) child.unref();
-    console.log(`running in the background; stop with: npx boreal down --data-dir ${dataDir}`);
-    return;
-  }
-  console.log('press Ctrl-C to stop');
-  await supervise(cluster, children, peers, instanceChildren, masterPassword);
-}
-
-/** The SQL port a data directory's writer used last time (so a plain `up` keeps it). */
-function existingPort(dataDir: string): number | undefined {
-  return readClusterFile(dataDir)?.instances?.find((instance) => instance.role === 'writer')?.port;
-}
-
-function startInstanceProcess(instance: InstanceEntry, dataDir: string, peers: string, password: string, detached: boolean): Promise<ChildProcess> {
-  fs.mkdirSync(instance.dir, { recursive: true });
-  const logPath = path.join(instance.dir, 'process.log');
-  const output = fs.openSync(logPath, 'a');
-  const child = spawn(
-    process.execPath,
-    [cliEntry(), 'instance', '--role', instance.role, '--metadata', path.join(dataDir, 'volume.json'), '--peers', peers, '--host', instance.host, '--port', String(instance.port), '--replication-port', String(instance.replicationPort)],
-    { stdio: ['ignore', output, output], detached, env: { ...process.env, BOREAL_MASTER_PASSWORD: password } },
-  );
-  fs.closeSync(output);
-  // Ready when its log says so (it prints one JSON line when it serves).
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 60_000;
-    const poll = (): void => {
-      const log = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
-      const lines = log.trim().split('\n');
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the ${instance.role} exited during start-up:\n${lines.slice(-5).join('\n')}`));
-      if (lines.some((line) => line.includes('"ready":true') && line.includes(`"pid":${child.pid}`))) return resolve(child);
-      if (Date.now() > deadline) return reject(new Error(`the ${instance.role} did not serve within 60 s (log: ${logPath})`));
-      setTimeout(poll, 100);
-    };
-    poll();
-  });
-}
-
-/** Restarts a node that dies, until Ctrl-C or SIGTERM stops everything. */
-async function supervise(cluster: ClusterFile, children: Map<number, ChildProcess>, peers: string, instanceChildren: Map<string, ChildProcess>, password: string): Promise<void> {
+  const password = process.env.BOREAL_MASTER_PASSWORD !== undefined || flags.has('master-password') ? 'as given' : 'postgres';
+  const url = (port: number): string => `postgres://postgres:${encodeURIComponent(masterPassword)}@127.0.0.1:${port}/postgres`;
+  console.log(`\ncluster endpoint (writer): ${url(ports.cluster)}`);
+  console.log(`reader endpoint:           ${url(ports.reader)}`);
+  console.log(`  psql "postgres://postgres@127.0.0.1:${ports.cluster}/postgres"   (password: ${password})`);
+  console.log(`control plane API:         http://127.0.0.1:${ports.api}/`);
+  console.log('ready; press Ctrl-C to stop');
+  // Heal: any process of the cluster that exits is started again (instances are the control plane's).
   let stopping = false;
-  const watchInstance = (instance: InstanceEntry, child: ChildProcess): void => {
+  const watch = (name: string, child: ChildProcess, restart: () => ChildProcess): void => {
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.log(`${instance.role} ${instance.id} exited (${signal ?? code}); restarting it`);
+      console.log(`${name} exited (${signal ?? code}); restarting it`);
       setTimeout(() => {
         if (stopping) return;
-        void startInstanceProcess(instance, cluster.dataDir, peers, password, false).then(
-          (replacement) => {
-            instanceChildren.set(instance.id, replacement);
-            instance.pid = replacement.pid;
-            writeClusterFile(cluster);
-            watchInstance(instance, replacement);
-          },
-          (error: Error) => console.log(`could not restart ${instance.id}: ${error.message}`),
-        );
-      }, 500);
-    });
-  };
-  for (const instance of cluster.instances ?? []) {
-    const child = instanceChildren.get(instance.id);
-    if (child !== undefined) watchInstance(instance, child);
-  }
-  const watch = (node: ClusterFile['nodes'][number], child: ChildProcess): void => {
-    child.once('exit', (code, signal) => {
-      if (stopping) return;
-      console.log(`storage node ${node.id} exited (${signal ?? code}); restarting it`);
-      setTimeout(() => {
-        if (stopping) return;
-        const replacement = startNodeProcess(node, peers, false);
-        children.set(node.id, replacement);
-        node.pid = replacement.pid;
+        watch(name, restart(), restart);
         writeClusterFile(cluster);
-        watch(node, replacement);
-      }, 500);
+      }, 300);
     });
   };
-  for (const node of cluster.nodes) watch(node, children.get(node.id)!);
+  for (const node of nodes) watch(`storage node ${node.id}`, children.get(`node-${node.id}`)!, () => startNode(node));
+  watch('control plane', children.get('control-plane')!, startControlPlane);
+  watch('proxy', children.get('proxy')!, startProxy);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
       console.log('stopping the cluster');
-      // Instances first (they flush nothing, but their clients should see them go before storage).
-      for (const child of instanceChildren.values()) child.kill('SIGTERM');
-      void Promise.all([...instanceChildren.values()].map((child) => waitExit(child, 10000)))
-        .then(() => {
-          for (const child of children.values()) child.kill('SIGTERM');
-          return Promise.all([...children.values()].map((child) => waitExit(child, 10000)));
-        })
-        .then(() => {
+      void stopAll().then(() => {
         for (const node of cluster.nodes) node.pid = undefined;
-        for (const instance of cluster.instances ?? []) instance.pid = undefined;
+        cluster.controlPlane!.pid = undefined;
+        cluster.proxy!.pid = undefined;
         cluster.supervisorPid = undefined;
         writeClusterFile(cluster);
         console.log('stopped');
@@ -342,6 +309,61 @@ async function supervise(cluster: ClusterFile, children: Map<number, ChildProces
   });
 }
 
+function flagsToArgs(flags: Flags, omit: string[]): string[] {
+  const args: string[] = [];
+  for (const [name, value] of flags) if (!omit.includes(name)) args.push(`--${name}`, ...(value === true ? [] : [value]));
+  return args;
+}
+
+/** `up --detach`: the same supervisor, in the background, with its output in <data-dir>/up.log. */
+async function upDetached(dataDir: string, args: string[], masterPassword: string): Promise<void> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const logPath = path.join(dataDir, 'up.log');
+  const output = fs.openSync(logPath, 'w');
+  void masterPassword;
+  const child = spawn(process.execPath, [cliEntry(), 'up', ...args], { stdio: ['ignore', output, output], detached: true });
+  fs.closeSync(output);
+  child.unref();
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const log = fs.readFileSync(logPath, 'utf8');
+    if (log.includes('ready; press Ctrl-C')) {
+      console.log(log.replace('ready; press Ctrl-C to stop', `running in the background (supervisor pid ${child.pid}); stop with: npx boreal down --data-dir ${dataDir}`).trimEnd());
+      return;
+    }
+    if (child.exitCode !== null || !processAlive(child.pid)) throw new Error(log.trim().split('\n').slice(-3).join('\n').replace(/^boreal: /, ''));
+    if (Date.now() > deadline) throw new Error(`the cluster did not start within 120 s (log: ${logPath})`);
+    await sleep(100);
+  }
+}
+
+function startLogged(dir: string, args: string[], masterPassword: string): ChildProcess {
+  fs.mkdirSync(dir, { recursive: true });
+  const output = fs.openSync(path.join(dir, 'process.log'), 'a');
+  const child = spawn(process.execPath, [cliEntry(), ...args], { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: masterPassword } });
+  fs.closeSync(output);
+  return child;
+}
+
+/** Ready when the cluster endpoint reaches a writer: a SQL startup through the proxy gets an answer. */
+async function waitForEndpoints(ports: Ports, timeoutMs: number, children: Map<string, ChildProcess>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const [name, child] of children) if (child.exitCode !== null) throw new Error(`${name} exited during start-up (see its process.log)`);
+    const status = await fetchJson<{ instances: Array<{ role: string; state: string }> }>(`http://127.0.0.1:${ports.api}/v1/status`).catch(() => undefined);
+    if (status !== undefined && status.instances.every((instance) => instance.state === 'available') && (await portFree('127.0.0.1', ports.cluster)) === false) return;
+    if (Date.now() > deadline) throw new Error(`the cluster did not become available within ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  const body = (await response.json()) as T & { code?: string; message?: string };
+  if (!response.ok) throw new Error(`${body.code ?? response.status}: ${body.message ?? ''}`);
+  return body;
+}
+
 async function statusCommand(flags: Flags): Promise<void> {
   checkFlags(flags, ['data-dir', 'json']);
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
@@ -350,20 +372,34 @@ async function statusCommand(flags: Flags): Promise<void> {
 }
 
 export interface ProcessStatus {
-  role: 'storage-node';
-  id: number;
-  availabilityZone: string;
+  role: 'storage-node' | 'writer' | 'reader' | 'proxy' | 'control-plane';
+  /** Node number, instance identifier, or the process's name. */
+  id: number | string;
+  availabilityZone: string | null;
   pid: number | null;
   port: number;
-  state: 'serving' | 'unreachable' | 'stopped';
-  incarnation: number | null;
-  segments: Array<{ segment: string; dataEpoch: number; scl: string; hydrating: boolean; repairing: boolean }>;
+  state: string;
+  /** Readers: how far behind the writer (ms); null for other roles or when not known. */
+  replicaLagMs: number | null;
+  rssBytes: number | null;
+  incarnation?: number | null;
+  segments?: Array<{ segment: string; dataEpoch: number; scl: string; hydrating: boolean; repairing: boolean }>;
+}
+
+function rssOf(pid: number | null | undefined): number | null {
+  if (!processAlive(pid)) return null;
+  try {
+    const pages = Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return pages * 4096;
+  } catch {
+    return null;
+  }
 }
 
 export async function collectStatus(dataDir: string): Promise<ProcessStatus[]> {
   const cluster = readClusterFile(dataDir);
   if (cluster === undefined) return [];
-  return Promise.all(
+  const nodes = await Promise.all(
     cluster.nodes.map(async (node): Promise<ProcessStatus> => {
       const alive = processAlive(node.pid);
       const reply = alive ? await queryNodeStatus(node.host, node.port, 1000) : undefined;
@@ -374,11 +410,29 @@ export async function collectStatus(dataDir: string): Promise<ProcessStatus[]> {
         pid: alive ? node.pid! : null,
         port: node.port,
         state: reply ? 'serving' : alive ? 'unreachable' : 'stopped',
+        replicaLagMs: null,
+        rssBytes: rssOf(node.pid),
         incarnation: reply?.incarnation ?? null,
         segments: (reply?.segments ?? []).map((segment) => ({ segment: segment.segment, dataEpoch: segment.dataEpoch, scl: String(segment.scl), hydrating: segment.hydrating, repairing: segment.repairing })),
       };
     }),
   );
+  const result: ProcessStatus[] = [...nodes];
+  const control = cluster.controlPlane;
+  if (control !== undefined) {
+    const alive = processAlive(control.pid);
+    const status = alive ? await fetchJson<{ instances: InstanceStatus[] }>(`http://127.0.0.1:${control.port}/v1/status`).catch(() => undefined) : undefined;
+    result.push({ role: 'control-plane', id: 'control-plane', availabilityZone: null, pid: alive ? control.pid! : null, port: control.port, state: status ? 'serving' : alive ? 'unreachable' : 'stopped', replicaLagMs: null, rssBytes: rssOf(control.pid) });
+    for (const instance of status?.instances ?? []) {
+      result.push({ role: instance.role, id: instance.id, availabilityZone: instance.availabilityZone, pid: processAlive(instance.pid) ? instance.pid : null, port: instance.port, state: instance.state, replicaLagMs: instance.replicaLagMs ?? null, rssBytes: rssOf(instance.pid) });
+    }
+  }
+  const proxy = cluster.proxy;
+  if (proxy !== undefined) {
+    const alive = processAlive(proxy.pid);
+    result.push({ role: 'proxy', id: 'proxy', availabilityZone: null, pid: alive ? proxy.pid! : null, port: proxy.port, state: alive ? ((await portFree('127.0.0.1', proxy.port)) ? 'unreachable' : 'serving') : 'stopped', replicaLagMs: null, rssBytes: rssOf(proxy.pid) });
+  }
+  return result;
 }
 
 async function printStatus(dataDir: string, json: boolean): Promise<void> {
@@ -387,14 +441,15 @@ async function printStatus(dataDir: string, json: boolean): Promise<void> {
     console.log(JSON.stringify(statuses, null, 2));
     return;
   }
-  console.log(`storage fleet in ${dataDir}:`);
-  console.log('  role          id  az    pid      port   state        segments');
+  const rssTotal = statuses.reduce((sum, status) => sum + (status.rssBytes ?? 0), 0);
+  console.log(`cluster in ${dataDir}:`);
+  console.log('  role           id                 az     pid      port   state        lag ms   rss MB');
   for (const status of statuses) {
-    const segments = status.segments.map((segment) => `${segment.segment.split('@')[0]} scl ${segment.scl}${segment.hydrating ? ' (hydrating)' : segment.repairing ? ' (repairing)' : ''}`).join(', ');
     console.log(
-      `  ${status.role.padEnd(13)} ${String(status.id).padEnd(3)} ${status.availabilityZone.padEnd(5)} ${String(status.pid ?? '-').padEnd(8)} ${String(status.port).padEnd(6)} ${status.state.padEnd(12)} ${segments}`,
+      `  ${status.role.padEnd(14)} ${String(status.id).padEnd(18)} ${String(status.availabilityZone ?? '-').padEnd(6)} ${String(status.pid ?? '-').padEnd(8)} ${String(status.port).padEnd(6)} ${status.state.padEnd(12)} ${String(status.replicaLagMs ?? '-').padEnd(8)} ${status.rssBytes === null ? '-' : (status.rssBytes / 1048576).toFixed(0)}`,
     );
   }
+  console.log(`  total RSS ${(rssTotal / 1048576).toFixed(0)} MB`);
 }
 
 async function down(flags: Flags): Promise<void> {
@@ -402,16 +457,88 @@ async function down(flags: Flags): Promise<void> {
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
   const cluster = readClusterFile(dataDir);
   if (cluster === undefined) throw new Error(`no cluster in ${dataDir}`);
-  const pids = [cluster.supervisorPid, ...(cluster.instances ?? []).map((instance) => instance.pid), ...cluster.nodes.map((node) => node.pid)].filter((pid): pid is number => processAlive(pid));
-  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  const statuses = await collectStatus(dataDir);
+  const instancePids = statuses.filter((status) => status.role === 'writer' || status.role === 'reader').map((status) => status.pid);
+  // The supervisor stops everything in order; what it leaves (or an orphan) is stopped here.
+  const supervisor = cluster.supervisorPid;
+  const others = [cluster.proxy?.pid, cluster.controlPlane?.pid, ...instancePids, ...cluster.nodes.map((node) => node.pid)].filter((pid): pid is number => processAlive(pid));
+  if (processAlive(supervisor)) {
+    process.kill(supervisor!, 'SIGTERM');
+    const deadline = Date.now() + 40000;
+    while (processAlive(supervisor) && Date.now() < deadline) await sleep(100);
+  }
+  for (const pid of others) if (processAlive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 15000;
-  while (pids.some(processAlive) && Date.now() < deadline) await sleep(100);
-  for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-  for (const node of cluster.nodes) node.pid = undefined;
-  for (const instance of cluster.instances ?? []) instance.pid = undefined;
-  cluster.supervisorPid = undefined;
-  writeClusterFile(cluster);
-  console.log(`stopped ${pids.length} processes in ${dataDir}`);
+  while (others.some(processAlive) && Date.now() < deadline) await sleep(100);
+  for (const pid of others) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  const after = readClusterFile(dataDir) ?? cluster;
+  for (const node of after.nodes) node.pid = undefined;
+  if (after.controlPlane) after.controlPlane.pid = undefined;
+  if (after.proxy) after.proxy.pid = undefined;
+  after.supervisorPid = undefined;
+  writeClusterFile(after);
+  console.log(`stopped ${others.length + (supervisor !== undefined ? 1 : 0)} processes in ${dataDir}`);
+}
+
+async function controlPlaneCommand(flags: Flags): Promise<void> {
+  checkFlags(flags, ['data-dir', 'cache-mb']);
+  const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
+  const cluster = readClusterFile(dataDir);
+  if (cluster?.ports === undefined) throw new Error(`no cluster layout in ${dataDir} (start the cluster with: npx boreal up)`);
+  const ports = cluster.ports;
+  const instance = (index: number, role: 'writer' | 'reader', zone: string): Omit<InstanceRecord, 'createdAt' | 'pid'> => ({
+    id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: '127.0.0.1', port: ports.instanceBase + index, replicationPort: ports.replicationBase + index,
+  });
+  const plane = new ControlPlane({
+    dataDir,
+    launcher: new ProcessLauncher({ cliEntry: cliEntry(), dataDir, metadataPath: path.join(dataDir, 'volume.json'), peers: peersArgument(cluster.nodes), masterPassword: process.env.BOREAL_MASTER_PASSWORD ?? 'postgres', cacheMb: numberFlag(flags, 'cache-mb', 128) }),
+    initialInstances: [instance(1, 'writer', ZONES[0]!), instance(2, 'reader', ZONES[1]!)],
+    cluster: { id: 'boreal-cluster', port: ports.cluster, readerPort: ports.reader },
+    healthIntervalMs: 100,
+    log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+  });
+  const apiPort = await plane.listen(ports.api);
+  await plane.start();
+  console.log(JSON.stringify({ ready: true, role: 'control-plane', pid: process.pid, port: apiPort }));
+  const stop = (): void => {
+    void plane.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function proxyCommand(flags: Flags): Promise<void> {
+  checkFlags(flags, ['control', 'port', 'reader-port', 'host', 'wait-ms']);
+  const control = stringFlag(flags, 'control');
+  const host = stringFlag(flags, 'host', '127.0.0.1');
+  const proxy = new Proxy({ waitMs: numberFlag(flags, 'wait-ms', 30000) });
+  const port = await proxy.listen('writer', numberFlag(flags, 'port', 5432), host);
+  const readerPort = await proxy.listen('reader', numberFlag(flags, 'reader-port', port + 1), host);
+  let stopped = false;
+  // Follows the control plane's topology by long poll; keeps the last one while it is away.
+  void (async () => {
+    while (!stopped) {
+      try {
+        const topology = await fetchJsonLong<Topology>(`${control}/v1/topology?after=${proxy.currentTopology.version}`);
+        proxy.setTopology(topology);
+      } catch {
+        await sleep(200);
+      }
+    }
+  })();
+  console.log(JSON.stringify({ ready: true, role: 'proxy', pid: process.pid, port, readerPort }));
+  const stop = (): void => {
+    stopped = true;
+    void proxy.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function fetchJsonLong<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30000) });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return (await response.json()) as T;
 }
 
 async function instance(flags: Flags): Promise<void> {
@@ -496,6 +623,10 @@ export async function main(argv: string[]): Promise<void> {
         return await storageNode(flags);
       case 'instance':
         return await instance(flags);
+      case 'control-plane':
+        return await controlPlaneCommand(flags);
+      case 'proxy':
+        return await proxyCommand(flags);
       case undefined:
       case 'help':
       case '--help':

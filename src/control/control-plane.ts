@@ -1,0 +1,456 @@
+// The control plane: the cluster's metadata (clusters, instances, events) in a durable store,
+// the instance processes it starts and watches, failover, and the topology that the proxy
+// routes by.
+//
+// Rules:
+//   C1. What the control plane acts on is in its store first (roles, tiers, ports), so a
+//       restarted control plane picks up where it was: it adopts instance processes that are
+//       still running (by pid) and restarts the ones that are not.
+//   C2. At most one instance is the writer in the topology at any time, and never one whose
+//       process is gone: the writer leaves the topology the moment its loss is seen, before
+//       anything else happens, so the proxy holds new connections instead of sending them to
+//       a dead or fenced writer.
+//   C3. Failover promotes the best available reader: lowest promotion tier, then the one
+//       that has been serving longest (a warm cache), then by identifier. Its volume open as
+//       writer bumps the volume epoch, which fences any writer still running (storage
+//       invariant 3). Without a reader, the writer is restarted in place.
+//   C4. Operations that change roles run one at a time (one queue); health checks only ever
+//       enqueue them.
+//
+// Instance states: creating --ready--> available --process gone--> failed --restart--> creating
+//                  available --failover/reboot--> stopping --> creating
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { listenOn } from '../net/listen.js';
+import type { RouteTarget, Topology } from '../proxy/index.js';
+import { ControlStore } from './store.js';
+
+export type InstanceRole = 'writer' | 'reader';
+export type InstanceState = 'creating' | 'available' | 'stopping' | 'failed' | 'deleting';
+
+export interface InstanceRecord {
+  id: string;
+  clusterId: string;
+  role: InstanceRole;
+  availabilityZone: string;
+  promotionTier: number;
+  host: string;
+  port: number;
+  replicationPort: number;
+  createdAt: string;
+  pid: number | null;
+}
+
+export interface ClusterRecord {
+  id: string;
+  createdAt: string;
+  port: number;
+  readerPort: number;
+}
+
+export interface EventRecord {
+  sequence: number;
+  time: string;
+  sourceType: 'db-cluster' | 'db-instance';
+  sourceId: string;
+  message: string;
+}
+
+export interface InstanceStatus extends InstanceRecord {
+  state: InstanceState;
+  /** Milliseconds since the instance last became available (for C3's "serving longest"). */
+  servingSinceMs: number | null;
+  /** Readers: writer commit to visible here, in ms (not measured yet: null). */
+  replicaLagMs: number | null;
+}
+
+/** Starts and stops instance processes (real processes in production; tests may stub). */
+export interface InstanceLauncher {
+  start(instance: InstanceRecord, writer: InstanceRecord | undefined): Promise<ChildProcess>;
+}
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  launcher: InstanceLauncher;
+  /** Instances a fresh cluster starts with. */
+  initialInstances: Array<Omit<InstanceRecord, 'createdAt' | 'pid'>>;
+  cluster: Omit<ClusterRecord, 'createdAt'>;
+  healthIntervalMs: number;
+  log: (line: string) => void;
+}
+
+interface Runtime {
+  state: InstanceState;
+  child: ChildProcess | undefined;
+  since: number | undefined;
+  /** When a failed instance is next started again. */
+  retryAt: number;
+}
+
+export class ControlPlane {
+  private readonly store: ControlStore;
+  private readonly instances = new Map<string, InstanceRecord>();
+  private readonly runtime = new Map<string, Runtime>();
+  private cluster!: ClusterRecord;
+  private topology: Topology = { version: 0, writer: undefined, readers: [] };
+  private readonly topologyWaiters = new Set<() => void>();
+  private queue: Promise<void> = Promise.resolve();
+  private health: NodeJS.Timeout | undefined;
+  private server: http.Server | undefined;
+  private nextEvent = 1;
+  private stopping = false;
+
+  constructor(private readonly options: ControlPlaneOptions) {
+    this.store = new ControlStore(path.join(options.dataDir, 'control'));
+  }
+
+  /** Loads the store (or creates the cluster), then brings every instance up (C1). */
+  async start(): Promise<void> {
+    const events = this.store.list<EventRecord>('event/');
+    this.nextEvent = (events.at(-1)?.sequence ?? 0) + 1;
+    const cluster = this.store.get<ClusterRecord>('cluster');
+    if (cluster === undefined) {
+      this.cluster = { ...this.options.cluster, createdAt: new Date().toISOString() };
+      await this.store.put('cluster', this.cluster);
+      for (const instance of this.options.initialInstances) await this.save({ ...instance, createdAt: new Date().toISOString(), pid: null });
+      await this.event('db-cluster', this.cluster.id, 'DB cluster created');
+    } else {
+      this.cluster = cluster;
+      for (const instance of this.store.list<InstanceRecord>('instance/')) this.instances.set(instance.id, instance);
+    }
+    const writers = [...this.instances.values()].filter((instance) => instance.role === 'writer');
+    if (writers.length !== 1) throw new Error(`the store names ${writers.length} writers; expected exactly one`);
+    for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity });
+    // The writer first: readers attach to its redo stream.
+    await this.enqueue(async () => {
+      await this.bringUp(writers[0]!);
+      await Promise.all([...this.instances.values()].filter((instance) => instance.role === 'reader').map((reader) => this.bringUp(reader)));
+    });
+    this.health = setInterval(() => this.checkHealth(), this.options.healthIntervalMs);
+  }
+
+  get currentTopology(): Topology {
+    return this.topology;
+  }
+
+  listInstances(): InstanceStatus[] {
+    return [...this.instances.values()].map((instance) => {
+      const runtime = this.runtime.get(instance.id)!;
+      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: null };
+    });
+  }
+
+  listEvents(): EventRecord[] {
+    return this.store.list<EventRecord>('event/');
+  }
+
+  get clusterRecord(): ClusterRecord {
+    return this.cluster;
+  }
+
+  /** failover-db-cluster: stop the writer and promote a reader (the given one, or the best). */
+  failover(targetId?: string): Promise<void> {
+    if (targetId !== undefined) {
+      const target = this.instances.get(targetId);
+      if (target === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${targetId} not found.`);
+      if (target.role !== 'reader') throw new ControlError('InvalidParameterValue', `${targetId} is already the writer.`);
+    }
+    if (![...this.instances.values()].some((instance) => instance.role === 'reader' && this.runtime.get(instance.id)!.state === 'available')) {
+      throw new ControlError('InvalidDBClusterStateFault', 'the cluster has no available reader to promote');
+    }
+    return this.enqueue(() => this.doFailover('requested', targetId));
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.health);
+    for (const wake of [...this.topologyWaiters]) wake();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.queue.catch(() => undefined);
+    // Readers first, then the writer, each given time to stop cleanly.
+    const ordered = [...this.instances.values()].sort((a, b) => (a.role === b.role ? 0 : a.role === 'reader' ? -1 : 1));
+    for (const instance of ordered) await this.stopProcess(instance);
+    await this.store.close();
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  private enqueue(operation: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(operation);
+    this.queue = run.catch((error: Error) => this.options.log(`operation failed: ${error.stack ?? error.message}`));
+    return run;
+  }
+
+  private async save(instance: InstanceRecord): Promise<void> {
+    this.instances.set(instance.id, instance);
+    await this.store.put(`instance/${instance.id}`, instance);
+  }
+
+  private async event(sourceType: EventRecord['sourceType'], sourceId: string, message: string): Promise<void> {
+    const record: EventRecord = { sequence: this.nextEvent++, time: new Date().toISOString(), sourceType, sourceId, message };
+    this.options.log(`event: ${sourceId}: ${message}`);
+    await this.store.put(`event/${String(record.sequence).padStart(12, '0')}`, record);
+  }
+
+  private writerRecord(): InstanceRecord {
+    return [...this.instances.values()].find((instance) => instance.role === 'writer')!;
+  }
+
+  /** Adopts a live process of a previous control plane, or starts the instance (C1). */
+  private async bringUp(instance: InstanceRecord): Promise<void> {
+    const runtime = this.runtime.get(instance.id)!;
+    if (instance.pid !== null && processAlive(instance.pid) && (await portAnswers(instance.host, instance.port))) {
+      runtime.state = 'available';
+      runtime.since = Date.now();
+      this.publish();
+      return;
+    }
+    await this.launch(instance);
+  }
+
+  private async launch(instance: InstanceRecord): Promise<void> {
+    const runtime = this.runtime.get(instance.id)!;
+    runtime.state = 'creating';
+    runtime.since = undefined;
+    this.publish();
+    const writer = instance.role === 'reader' ? this.writerRecord() : undefined;
+    let child: ChildProcess;
+    try {
+      child = await this.options.launcher.start(instance, writer);
+    } catch (error) {
+      runtime.state = 'failed';
+      runtime.retryAt = Date.now() + 2000;
+      await this.event('db-instance', instance.id, `could not start the instance: ${(error as Error).message.split('\n')[0]}`);
+      throw error;
+    }
+    runtime.child = child;
+    runtime.state = 'available';
+    runtime.since = Date.now();
+    await this.save({ ...instance, pid: child.pid ?? null });
+    child.once('exit', () => {
+      if (runtime.child === child) this.lost(instance.id);
+    });
+    this.publish();
+    await this.event('db-instance', instance.id, instance.role === 'writer' ? 'DB instance available as the writer' : 'DB instance available as a reader');
+  }
+
+  private async stopProcess(instance: InstanceRecord): Promise<void> {
+    const runtime = this.runtime.get(instance.id)!;
+    const pid = runtime.child?.pid ?? instance.pid ?? undefined;
+    runtime.child = undefined;
+    runtime.state = 'stopping';
+    runtime.since = undefined;
+    this.publish();
+    if (pid === undefined || !processAlive(pid)) return;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (processAlive(pid) && Date.now() < deadline) await sleep(20);
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (processAlive(pid)) await sleep(10);
+  }
+
+  private checkHealth(): void {
+    if (this.stopping) return;
+    for (const instance of this.instances.values()) {
+      const runtime = this.runtime.get(instance.id)!;
+      if (runtime.state === 'failed' && Date.now() >= runtime.retryAt) {
+        runtime.retryAt = Infinity;
+        void this.enqueue(async () => {
+          const current = this.instances.get(instance.id);
+          if (current !== undefined && this.runtime.get(instance.id)!.state === 'failed') await this.launch(current);
+        }).catch(() => undefined);
+      }
+      if (runtime.state !== 'available') continue;
+      const pid = runtime.child?.pid ?? instance.pid ?? undefined;
+      if (!processAlive(pid)) this.lost(instance.id);
+    }
+  }
+
+  /** An instance process is gone (C2: a writer leaves the topology at once). */
+  private lost(id: string): void {
+    if (this.stopping) return;
+    const instance = this.instances.get(id);
+    const runtime = this.runtime.get(id);
+    if (instance === undefined || runtime === undefined || runtime.state !== 'available') return;
+    runtime.state = 'failed';
+    runtime.child = undefined;
+    runtime.since = undefined;
+    this.publish();
+    this.options.log(`${instance.role} ${id} is gone`);
+    if (instance.role === 'writer') void this.enqueue(() => this.doFailover('writer lost')).catch(() => undefined);
+    else {
+      void this.enqueue(async () => {
+        await this.event('db-instance', id, 'DB instance restarted (its process was lost)');
+        const current = this.instances.get(id);
+        if (current !== undefined && this.runtime.get(id)!.state === 'failed') await this.launch(current);
+      }).catch(() => undefined);
+    }
+  }
+
+  private chooseCandidate(exclude: string, targetId?: string): InstanceRecord | undefined {
+    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader' && instance.id !== exclude && this.runtime.get(instance.id)!.state === 'available');
+    if (targetId !== undefined) return readers.find((reader) => reader.id === targetId);
+    readers.sort((a, b) => a.promotionTier - b.promotionTier || (this.runtime.get(a.id)!.since ?? Infinity) - (this.runtime.get(b.id)!.since ?? Infinity) || a.id.localeCompare(b.id));
+    return readers[0];
+  }
+
+  private async doFailover(reason: string, targetId?: string): Promise<void> {
+    const old = this.writerRecord();
+    const started = Date.now();
+    await this.event('db-cluster', this.cluster.id, `started failover (${reason})`);
+    // C2: out of the topology before anything else.
+    await this.stopProcess(old);
+    const candidate = this.chooseCandidate(old.id, targetId);
+    if (candidate === undefined) {
+      await this.event('db-cluster', this.cluster.id, `no reader to promote: restarting ${old.id} as the writer`);
+      await this.launch(old);
+    } else {
+      await this.stopProcess(candidate);
+      await this.save({ ...old, role: 'reader' });
+      const promoted: InstanceRecord = { ...candidate, role: 'writer' };
+      await this.save(promoted);
+      await this.launch(promoted);
+    }
+    const writer = this.writerRecord();
+    await this.event('db-cluster', this.cluster.id, `completed failover to DB instance ${writer.id} in ${Date.now() - started} ms`);
+    // The readers follow the new writer's redo stream; the old writer comes back as a reader.
+    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader');
+    await Promise.all(
+      readers.map(async (reader) => {
+        await this.stopProcess(reader);
+        await this.launch(reader);
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- topology and API
+
+  private publish(): void {
+    const target = (instance: InstanceRecord): RouteTarget => ({ id: instance.id, address: { host: instance.host, port: instance.port } });
+    const available = [...this.instances.values()].filter((instance) => this.runtime.get(instance.id)?.state === 'available');
+    const writer = available.find((instance) => instance.role === 'writer');
+    const readers = available.filter((instance) => instance.role === 'reader');
+    const next: Topology = { version: Math.max(this.topology.version + 1, Date.now()), writer: writer ? target(writer) : undefined, readers: readers.map(target) };
+    if (JSON.stringify({ ...next, version: 0 }) === JSON.stringify({ ...this.topology, version: 0 })) return;
+    this.topology = next;
+    for (const wake of [...this.topologyWaiters]) wake();
+  }
+
+  /** The JSON API the proxy and the CLI use (the RDS-shaped API sits beside it). */
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    this.server = http.createServer((request, response) => void this.handle(request, response));
+    return listenOn(this.server, port, host);
+  }
+
+  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://control');
+    const reply = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    try {
+      if (request.method === 'GET' && url.pathname === '/v1/topology') {
+        // Long poll: answers when the topology is newer than `after`, or after 20 s.
+        const after = Number(url.searchParams.get('after') ?? '0');
+        if (this.topology.version <= after && !this.stopping) {
+          await new Promise<void>((resolve) => {
+            const wake = (): void => {
+              this.topologyWaiters.delete(wake);
+              clearTimeout(timer);
+              resolve();
+            };
+            const timer = setTimeout(wake, 20_000);
+            this.topologyWaiters.add(wake);
+            request.once('close', wake);
+          });
+        }
+        return reply(200, this.topology);
+      }
+      if (request.method === 'GET' && url.pathname === '/v1/status') return reply(200, { cluster: this.cluster, instances: this.listInstances(), topology: this.topology });
+      if (request.method === 'GET' && url.pathname === '/v1/events') return reply(200, this.listEvents());
+      if (request.method === 'POST' && url.pathname === '/v1/failover') {
+        await this.failover(url.searchParams.get('target') ?? undefined);
+        return reply(200, { writer: this.writerRecord().id });
+      }
+      reply(404, { code: 'UnknownOperation', message: `no such operation: ${request.method} ${url.pathname}` });
+    } catch (error) {
+      if (error instanceof ControlError) return reply(400, { code: error.code, message: error.message });
+      reply(500, { code: 'InternalFailure', message: (error as Error).message });
+    }
+  }
+}
+
+/** An error shaped like the RDS API's (code is the fault name without "Fault"). */
+export class ControlError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export function processAlive(pid: number | null | undefined): boolean {
+  if (pid === null || pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function portAnswers(host: string, port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Starts instance processes of `boreal instance`, logging to <dir>/instances/<id>/process.log. */
+export class ProcessLauncher implements InstanceLauncher {
+  constructor(
+    private readonly options: { cliEntry: string; dataDir: string; metadataPath: string; peers: string; masterPassword: string; cacheMb: number; nodeArgs?: string[] },
+  ) {}
+
+  start(instance: InstanceRecord, writer: InstanceRecord | undefined): Promise<ChildProcess> {
+    const dir = path.join(this.options.dataDir, 'instances', instance.id);
+    fs.mkdirSync(dir, { recursive: true });
+    const logPath = path.join(dir, 'process.log');
+    const output = fs.openSync(logPath, 'a');
+    const args = [
+      ...(this.options.nodeArgs ?? []),
+      this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', this.options.metadataPath, '--peers', this.options.peers,
+      '--host', instance.host, '--port', String(instance.port), '--cache-mb', String(this.options.cacheMb),
+      ...(instance.role === 'writer' ? ['--replication-port', String(instance.replicationPort)] : ['--writer', `${writer!.host}:${writer!.replicationPort}`]),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: this.options.masterPassword } });
+    fs.closeSync(output);
+    // Ready when its log says so (it prints one JSON line with its pid when it serves).
+    return new Promise((resolve, reject) => {
+      const deadline = Date.now() + 60_000;
+      const poll = (): void => {
+        const lines = fs.readFileSync(logPath, 'utf8').trim().split('\n');
+        if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the ${instance.role} ${instance.id} exited during start-up:\n${lines.slice(-5).join('\n')}`));
+        if (lines.some((line) => line.includes('"ready":true') && line.includes(`"pid":${child.pid}`))) return resolve(child);
+        if (Date.now() > deadline) {
+          child.kill('SIGKILL');
+          return reject(new Error(`the ${instance.role} ${instance.id} did not serve within 60 s (log: ${logPath})`));
+        }
+        setTimeout(poll, 25);
+      };
+      poll();
+    });
+  }
+}

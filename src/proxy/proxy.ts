@@ -1,0 +1,316 @@
+// The proxy: the cluster (writer) endpoint and the reader endpoint, each a TCP listener that
+// forwards a client's PostgreSQL connection, bytes unchanged, to one instance chosen from the
+// topology the control plane publishes.
+//
+// Rules (each has a test in proxy.test.ts or cluster.test.ts):
+//   X1. A connection to the cluster endpoint reaches the instance that is the writer when it
+//       is routed; the reader endpoint spreads connections over the readers (round robin)
+//       and falls back to the writer when there is none.
+//   X2. While there is no instance to route to (a failover in progress) or the chosen one
+//       refuses the connection, the client waits, up to waitMs, for the next topology; it
+//       gets an ErrorResponse (57P03) only when that runs out. A connection attempt is never
+//       refused merely because it arrived during a switch.
+//   X3. When the writer changes, connections routed to the old writer are closed: a client
+//       sees its connection drop at most once per failover, and its reconnection lands on
+//       the new writer at the same address.
+//   X4. A CancelRequest is forwarded to the instance that issued its key (the proxy notes the
+//       BackendKeyData of each connection it routes), so cancel works through the proxy.
+//   X5. One stalled or broken client never holds up another: each connection has its own
+//       pair of sockets and back-pressure (pipe).
+//
+// Per connection:  reading-first-packet --cancel--> forward key, close
+//                  reading-first-packet --other--> routing --connected--> piping --either end--> closed
+//                  routing --no target / refused--> waiting --topology--> routing
+//                  waiting --waitMs--> closed (57P03)
+
+import * as net from 'node:net';
+import { listenOn } from '../net/listen.js';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface RouteTarget {
+  /** The instance identifier (DBInstanceIdentifier). */
+  id: string;
+  address: Address;
+}
+
+export interface Topology {
+  /** Increases with every change the control plane makes. */
+  version: number;
+  writer: RouteTarget | undefined;
+  readers: RouteTarget[];
+}
+
+export type EndpointKind = 'writer' | 'reader';
+
+export interface ProxyOptions {
+  /** How long a connection attempt waits for an instance to route to (X2). */
+  waitMs: number;
+}
+
+const CANCEL_REQUEST_CODE = 80877102;
+const SSL_REQUEST_CODE = 80877103;
+const GSSENC_REQUEST_CODE = 80877104;
+
+interface Routed {
+  client: net.Socket;
+  server: net.Socket;
+  kind: EndpointKind;
+  target: RouteTarget;
+  keys: string[];
+}
+
+export class Proxy {
+  private topology: Topology = { version: 0, writer: undefined, readers: [] };
+  private readonly servers: net.Server[] = [];
+  private readonly routed = new Set<Routed>();
+  private readonly waiting = new Set<() => void>();
+  private readonly cancelKeys = new Map<string, Address>();
+  private nextReader = 0;
+  private closed = false;
+  readonly stats = { connections: 0, waited: 0, refusedNoTarget: 0, droppedOnSwitch: 0, cancelsForwarded: 0 };
+
+  constructor(private readonly options: ProxyOptions) {}
+
+  get currentTopology(): Topology {
+    return this.topology;
+  }
+
+  get connectionCount(): number {
+    return this.routed.size;
+  }
+
+  async listen(kind: EndpointKind, port: number, host = '127.0.0.1'): Promise<number> {
+    const server = net.createServer((client) => this.accept(kind, client));
+    this.servers.push(server);
+    return listenOn(server, port, host);
+  }
+
+  /** A new topology from the control plane: drops what it retired (X3), wakes waiters (X2). */
+  setTopology(next: Topology): void {
+    if (next.version < this.topology.version) return;
+    this.topology = next;
+    for (const connection of [...this.routed]) {
+      const stillThere = connection.kind === 'writer'
+        ? sameTarget(next.writer, connection.target)
+        : next.readers.some((reader) => sameTarget(reader, connection.target)) || sameTarget(next.writer, connection.target);
+      if (!stillThere) {
+        this.stats.droppedOnSwitch++;
+        this.drop(connection);
+      }
+    }
+    for (const wake of [...this.waiting]) wake();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const connection of [...this.routed]) this.drop(connection);
+    for (const wake of [...this.waiting]) wake();
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+
+  private drop(connection: Routed): void {
+    this.routed.delete(connection);
+    for (const key of connection.keys) this.cancelKeys.delete(key);
+    connection.client.destroy();
+    connection.server.destroy();
+  }
+
+  private choose(kind: EndpointKind, avoid: Set<string>): RouteTarget | undefined {
+    const { writer, readers } = this.topology;
+    if (kind === 'reader') {
+      const candidates = readers.filter((reader) => !avoid.has(reader.id));
+      if (candidates.length > 0) return candidates[this.nextReader++ % candidates.length];
+    }
+    return writer !== undefined && !avoid.has(writer.id) ? writer : undefined;
+  }
+
+  private accept(kind: EndpointKind, client: net.Socket): void {
+    client.setNoDelay(true);
+    this.stats.connections++;
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 8) return;
+      const length = buffered.readUInt32BE(0);
+      const code = buffered.readUInt32BE(4);
+      if (code === CANCEL_REQUEST_CODE) {
+        if (buffered.length < 16) return;
+        client.off('data', onData);
+        this.forwardCancel(buffered.subarray(0, 16));
+        client.destroy();
+        return;
+      }
+      if (length < 8 || length > 10_000) {
+        client.destroy();
+        return;
+      }
+      client.off('data', onData);
+      client.pause();
+      this.route(kind, client, buffered, Date.now() + this.options.waitMs, new Set());
+    };
+    client.on('data', onData);
+    client.on('error', () => client.destroy());
+  }
+
+  private forwardCancel(packet: Buffer): void {
+    const key = `${packet.readInt32BE(8)}:${packet.readInt32BE(12)}`;
+    const address = this.cancelKeys.get(key);
+    if (address === undefined) return;
+    this.stats.cancelsForwarded++;
+    const socket = net.connect(address.port, address.host, () => socket.end(packet));
+    socket.on('error', () => socket.destroy());
+  }
+
+  /** Routes, or waits for a topology in which there is somewhere to route (X2). */
+  private route(kind: EndpointKind, client: net.Socket, first: Buffer, deadline: number, refused: Set<string>): void {
+    if (this.closed || client.destroyed) return void client.destroy();
+    const target = this.choose(kind, refused);
+    if (target === undefined) return this.wait(kind, client, first, deadline);
+    const server = net.connect(target.address.port, target.address.host);
+    server.setNoDelay(true);
+    const failed = (): void => {
+      server.destroy();
+      refused.add(target.id);
+      // Another instance of the endpoint, if there is one; else wait (X2).
+      this.route(kind, client, first, deadline, refused);
+    };
+    server.once('error', failed);
+    server.once('connect', () => {
+      server.off('error', failed);
+      const connection: Routed = { client, server, kind, target, keys: [] };
+      this.routed.add(connection);
+      const scanner = new KeyScanner(first, (processId, secretKey) => {
+        const key = `${processId}:${secretKey}`;
+        connection.keys.push(key);
+        this.cancelKeys.set(key, target.address);
+      });
+      server.on('data', (chunk: Buffer) => scanner.serverBytes(chunk));
+      client.on('data', (chunk: Buffer) => scanner.clientBytes(chunk));
+      server.write(first);
+      client.pipe(server);
+      server.pipe(client);
+      const end = (): void => {
+        if (this.routed.has(connection)) this.drop(connection);
+      };
+      client.on('close', end);
+      server.on('close', end);
+      client.on('error', end);
+      server.on('error', end);
+      client.resume();
+    });
+  }
+
+  private wait(kind: EndpointKind, client: net.Socket, first: Buffer, deadline: number): void {
+    this.stats.waited++;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0 || this.closed) {
+      this.stats.refusedNoTarget++;
+      client.end(fatalError('57P03', kind === 'writer' ? 'no writer instance is available (a failover may be in progress)' : 'no instance is available for the reader endpoint'));
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const wake = (): void => {
+      this.waiting.delete(wake);
+      clearTimeout(timer);
+      client.off('close', wake);
+      // A new topology, or time passing, is a new chance for every instance, including one
+      // that refused (it may have been restarting).
+      this.route(kind, client, first, deadline, new Set());
+    };
+    this.waiting.add(wake);
+    // Without news, retry every 250 ms: a refused instance may just have been restarting.
+    timer = setTimeout(wake, Math.min(remaining, 250));
+    client.once('close', wake);
+  }
+}
+
+function sameTarget(a: RouteTarget | undefined, b: RouteTarget): boolean {
+  return a !== undefined && a.id === b.id && a.address.port === b.address.port && a.address.host === b.address.host;
+}
+
+/** A FATAL ErrorResponse as PostgreSQL sends it before a connection is established. */
+export function fatalError(code: string, message: string): Buffer {
+  const fields = Buffer.concat([field('S', 'FATAL'), field('V', 'FATAL'), field('C', code), field('M', message), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0, 'latin1');
+  header.writeUInt32BE(fields.length + 4, 1);
+  return Buffer.concat([header, fields]);
+}
+
+function field(type: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(value, 'utf8'), Buffer.from([0])]);
+}
+
+/**
+ * Watches a connection's start-up for the BackendKeyData the server sends (X4). The client's
+ * SSLRequest/GSSENCRequest packets are answered by a single byte ('N') that is not a
+ * message; everything after is messages, scanned up to the first ReadyForQuery or error.
+ */
+class KeyScanner {
+  private singleBytes = 0;
+  private clientBuffer: Buffer;
+  private clientDone = false;
+  private serverBuffer: Buffer = Buffer.alloc(0);
+  private serverDone = false;
+
+  constructor(first: Buffer, private readonly onKey: (processId: number, secretKey: number) => void) {
+    this.clientBuffer = first;
+    this.scanClient();
+  }
+
+  clientBytes(chunk: Buffer): void {
+    if (this.clientDone) return;
+    this.clientBuffer = Buffer.concat([this.clientBuffer, chunk]);
+    this.scanClient();
+  }
+
+  private scanClient(): void {
+    while (!this.clientDone && this.clientBuffer.length >= 8) {
+      const length = this.clientBuffer.readUInt32BE(0);
+      const code = this.clientBuffer.readUInt32BE(4);
+      if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+        this.singleBytes++;
+        this.clientBuffer = this.clientBuffer.subarray(8);
+        continue;
+      }
+      // The startup packet: nothing the client sends later changes how the server starts.
+      void length;
+      this.clientDone = true;
+      this.clientBuffer = Buffer.alloc(0);
+    }
+  }
+
+  serverBytes(chunk: Buffer): void {
+    if (this.serverDone) return;
+    this.serverBuffer = this.serverBuffer.length === 0 ? chunk : Buffer.concat([this.serverBuffer, chunk]);
+    for (;;) {
+      if (this.singleBytes > 0) {
+        if (this.serverBuffer.length < 1) return;
+        const answer = this.serverBuffer[0];
+        this.singleBytes--;
+        this.serverBuffer = this.serverBuffer.subarray(1);
+        // 'S' or 'G': encrypted from here on; nothing more can be read.
+        if (answer !== 0x4e) return this.finish();
+        continue;
+      }
+      if (this.serverBuffer.length < 5) return;
+      const type = this.serverBuffer[0];
+      const length = this.serverBuffer.readUInt32BE(1);
+      if (this.serverBuffer.length < 1 + length) return;
+      if (type === 0x4b && length === 12) this.onKey(this.serverBuffer.readInt32BE(5), this.serverBuffer.readInt32BE(9));
+      this.serverBuffer = this.serverBuffer.subarray(1 + length);
+      if (type === 0x5a || type === 0x45) return this.finish();
+    }
+  }
+
+  private finish(): void {
+    this.serverDone = true;
+    this.clientDone = true;
+    this.serverBuffer = Buffer.alloc(0);
+    this.clientBuffer = Buffer.alloc(0);
+  }
+}
