@@ -19,7 +19,7 @@ import { parsePeers, runStorageNode } from '../storage-node/process.js';
 import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
-import { ControlPlane, ProcessLauncher, type InstanceRecord, type InstanceStatus } from '../control/index.js';
+import { ControlPlane, dbClusterShape, dbInstanceShape, ENGINE, eventShape, ProcessLauncher, type ClusterRecord, type EventRecord, type InstanceRecord, type InstanceStatus } from '../control/index.js';
 import { Proxy, type Topology } from '../proxy/index.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
@@ -496,6 +496,9 @@ async function controlPlaneCommand(flags: Flags): Promise<void> {
     cluster: { id: 'boreal-cluster', port: ports.cluster, readerPort: ports.reader },
     healthIntervalMs: 100,
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+    instancePortBase: ports.instanceBase,
+    replicationPortBase: ports.replicationBase,
+    availabilityZones: ZONES,
   });
   const apiPort = await plane.listen(ports.api);
   await plane.start();
@@ -596,15 +599,145 @@ async function storageNode(flags: Flags): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+
+// ---------------------------------------------------------------- aws rds verbs
+
+const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events'] as const;
+type RdsVerb = (typeof RDS_VERBS)[number];
+
+/** An RDS API error as the AWS CLI reports it: exit 254 and the fault's code and message. */
+class RdsError extends Error {
+  constructor(readonly code: string, message: string, readonly operation: string) {
+    super(message);
+  }
+}
+
+const OPERATIONS: Record<RdsVerb, string> = {
+  'describe-db-clusters': 'DescribeDBClusters',
+  'describe-db-instances': 'DescribeDBInstances',
+  'create-db-instance': 'CreateDBInstance',
+  'delete-db-instance': 'DeleteDBInstance',
+  'reboot-db-instance': 'RebootDBInstance',
+  'failover-db-cluster': 'FailoverDBCluster',
+  'describe-events': 'DescribeEvents',
+};
+
+/** The control plane's API address: --endpoint-url, else the data directory's cluster.json. */
+function controlUrl(flags: Flags): string {
+  const endpoint = flags.get('endpoint-url');
+  if (typeof endpoint === 'string') return endpoint.replace(/\/$/, '');
+  const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
+  const cluster = readClusterFile(dataDir);
+  if (cluster?.controlPlane === undefined) throw new Error(`no cluster in ${dataDir} (give --data-dir or --endpoint-url)`);
+  return `http://127.0.0.1:${cluster.controlPlane.port}`;
+}
+
+async function controlCall<T>(flags: Flags, operation: string, method: string, route: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`${controlUrl(flags)}${route}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}), signal: AbortSignal.timeout(60000) });
+  } catch (error) {
+    throw new Error(`could not reach the control plane at ${controlUrl(flags)}: ${(error as Error).message}`);
+  }
+  const answer = (await response.json()) as T & { code?: string; message?: string };
+  if (!response.ok) throw new RdsError(answer.code ?? 'InternalFailure', answer.message ?? `HTTP ${response.status}`, operation);
+  return answer;
+}
+
+async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
+  const common = ['data-dir', 'endpoint-url', 'output', 'region', 'profile'];
+  const operation = OPERATIONS[verb];
+  const status = async (): Promise<{ cluster: ClusterRecord; instances: InstanceStatus[] }> => controlCall(flags, operation, 'GET', '/v1/status');
+  const print = (value: unknown): void => console.log(JSON.stringify(value, null, 4));
+  const clusterNamed = (cluster: ClusterRecord, flag: string, required: boolean): void => {
+    const name = required ? stringFlag(flags, flag) : flags.get(flag);
+    if (typeof name === 'string' && name !== cluster.id) throw new RdsError('DBClusterNotFoundFault', `DBCluster ${name} not found.`, operation);
+  };
+  switch (verb) {
+    case 'describe-db-clusters': {
+      checkFlags(flags, [...common, 'db-cluster-identifier']);
+      const { cluster, instances } = await status();
+      clusterNamed(cluster, 'db-cluster-identifier', false);
+      return print({ DBClusters: [dbClusterShape(cluster, instances)] });
+    }
+    case 'describe-db-instances': {
+      checkFlags(flags, [...common, 'db-instance-identifier']);
+      const { instances } = await status();
+      const name = flags.get('db-instance-identifier');
+      const chosen = typeof name === 'string' ? instances.filter((instance) => instance.id === name) : instances;
+      if (typeof name === 'string' && chosen.length === 0) throw new RdsError('DBInstanceNotFound', `DBInstance ${name} not found.`, operation);
+      return print({ DBInstances: chosen.map(dbInstanceShape) });
+    }
+    case 'create-db-instance': {
+      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-instance-identifier', 'promotion-tier', 'availability-zone', 'db-instance-class', 'engine']);
+      const engine = flags.get('engine');
+      if (typeof engine === 'string' && engine !== ENGINE) throw new RdsError('InvalidParameterCombination', `The engine of a DB instance must match its cluster's (${ENGINE}).`, operation);
+      const tier = flags.has('promotion-tier') ? numberFlag(flags, 'promotion-tier') : undefined;
+      const zone = flags.get('availability-zone');
+      const created = await controlCall<InstanceRecord>(flags, operation, 'POST', '/v1/instances', {
+        id: stringFlag(flags, 'db-instance-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'),
+        ...(tier !== undefined ? { promotionTier: tier } : {}), ...(typeof zone === 'string' ? { availabilityZone: zone } : {}),
+      });
+      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null }) });
+    }
+    case 'delete-db-instance': {
+      checkFlags(flags, [...common, 'db-instance-identifier', 'skip-final-snapshot']);
+      const id = stringFlag(flags, 'db-instance-identifier');
+      const deleted = await controlCall<InstanceRecord>(flags, operation, 'DELETE', `/v1/instances/${encodeURIComponent(id)}`);
+      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null }) });
+    }
+    case 'reboot-db-instance': {
+      checkFlags(flags, [...common, 'db-instance-identifier']);
+      const id = stringFlag(flags, 'db-instance-identifier');
+      await controlCall<InstanceRecord>(flags, operation, 'POST', `/v1/instances/${encodeURIComponent(id)}/reboot`);
+      const { instances } = await status();
+      return print({ DBInstance: dbInstanceShape(instances.find((instance) => instance.id === id)!) });
+    }
+    case 'failover-db-cluster': {
+      checkFlags(flags, [...common, 'db-cluster-identifier', 'target-db-instance-identifier']);
+      clusterNamed((await status()).cluster, 'db-cluster-identifier', true);
+      const target = flags.get('target-db-instance-identifier');
+      await controlCall(flags, operation, 'POST', `/v1/failover${typeof target === 'string' ? `?target=${encodeURIComponent(target)}` : ''}`);
+      const { cluster, instances } = await status();
+      return print({ DBCluster: dbClusterShape(cluster, instances) });
+    }
+    case 'describe-events': {
+      checkFlags(flags, [...common, 'source-identifier', 'source-type', 'max-records']);
+      const events = await controlCall<EventRecord[]>(flags, operation, 'GET', '/v1/events');
+      const source = flags.get('source-identifier');
+      const type = flags.get('source-type');
+      let chosen = events.filter((event) => (typeof source !== 'string' || event.sourceId === source) && (typeof type !== 'string' || event.sourceType === type));
+      if (flags.has('max-records')) chosen = chosen.slice(-numberFlag(flags, 'max-records'));
+      return print({ Events: chosen.map(eventShape) });
+    }
+  }
+}
+
 function usage(): string {
   return [
     'usage:',
-    '  boreal up [--data-dir DIR] [--port 5432] [--master-password P] [--storage-port-base N] [--detach]',
-    '  boreal status [--data-dir DIR] [--json]',
-    '  boreal down [--data-dir DIR]',
+    '  boreal up [--data-dir DIR] [--port 5432] [--master-password P] [--storage-port-base 7101] [--detach]',
+    '      a local cluster: 6 storage nodes (2 per AZ), a writer, a reader, the proxy and the control plane.',
+    '      cluster endpoint (writer) on --port, reader endpoint on --port + 1, instance k on --port + 10 + k,',
+    '      control plane API on --storage-port-base + 99. Ctrl-C or SIGTERM stops it all.',
+    '  boreal status [--data-dir DIR] [--json]      every process: role, id, AZ, pid, port, state, replica lag, RSS',
+    '  boreal down [--data-dir DIR]                 stops a cluster started with up --detach',
+    '',
+    'management (the verbs and flags of `aws rds`; JSON shaped like the RDS API; --data-dir DIR or --endpoint-url URL):',
+    '  boreal describe-db-clusters [--db-cluster-identifier C]',
+    '  boreal describe-db-instances [--db-instance-identifier I]',
+    '  boreal create-db-instance --db-cluster-identifier C --db-instance-identifier R [--promotion-tier 0-15] [--availability-zone AZ]',
+    '  boreal delete-db-instance --db-instance-identifier R',
+    '  boreal reboot-db-instance --db-instance-identifier I',
+    '  boreal failover-db-cluster --db-cluster-identifier C [--target-db-instance-identifier R]',
+    '  boreal describe-events [--source-identifier ID] [--source-type db-cluster|db-instance] [--max-records N]',
+    '',
+    'processes (started by up; usable on their own hosts):',
     '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
     '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
     '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
+    '  boreal control-plane [--data-dir DIR] [--cache-mb 128]',
+    '  boreal proxy --control http://host:port [--port 5432] [--reader-port 5433] [--host H] [--wait-ms 30000]',
   ].join('\n');
 }
 
@@ -627,6 +760,14 @@ export async function main(argv: string[]): Promise<void> {
         return await controlPlaneCommand(flags);
       case 'proxy':
         return await proxyCommand(flags);
+      case 'describe-db-clusters':
+      case 'describe-db-instances':
+      case 'create-db-instance':
+      case 'delete-db-instance':
+      case 'reboot-db-instance':
+      case 'failover-db-cluster':
+      case 'describe-events':
+        return await rdsCommand(command, flags);
       case undefined:
       case 'help':
       case '--help':
@@ -636,6 +777,11 @@ export async function main(argv: string[]): Promise<void> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
+    if (error instanceof RdsError) {
+      console.error(`\nAn error occurred (${error.code}) when calling the ${error.operation} operation: ${error.message}`);
+      process.exitCode = 254;
+      return;
+    }
     console.error(`boreal: ${(error as Error).message}`);
     if (error instanceof UsageError) console.error(usage());
     process.exitCode = error instanceof UsageError ? 2 : 1;

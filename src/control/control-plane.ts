@@ -80,7 +80,14 @@ export interface ControlPlaneOptions {
   cluster: Omit<ClusterRecord, 'createdAt'>;
   healthIntervalMs: number;
   log: (line: string) => void;
+  /** Instance k listens on instancePortBase + k (SQL) and replicationPortBase + k (redo stream). */
+  instancePortBase: number;
+  replicationPortBase: number;
+  availabilityZones: string[];
 }
+
+/** Readers a cluster may have, as in Aurora. */
+export const READERS_MAX = 15;
 
 interface Runtime {
   state: InstanceState;
@@ -162,6 +169,65 @@ export class ControlPlane {
       throw new ControlError('InvalidDBClusterStateFault', 'the cluster has no available reader to promote');
     }
     return this.enqueue(() => this.doFailover('requested', targetId));
+  }
+
+  /** create-db-instance: a reader on the shared volume (no data is copied). */
+  async createInstance(request: { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string }): Promise<InstanceRecord> {
+    validIdentifier(request.id, 'DBInstanceIdentifier');
+    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    if (this.instances.has(request.id)) throw new ControlError('DBInstanceAlreadyExists', `DB instance ${request.id} already exists.`);
+    const tier = request.promotionTier ?? 1;
+    if (!Number.isInteger(tier) || tier < 0 || tier > 15) throw new ControlError('InvalidParameterValue', `PromotionTier must be an integer from 0 to 15, got ${request.promotionTier}.`);
+    const zones = this.options.availabilityZones;
+    if (request.availabilityZone !== undefined && !zones.includes(request.availabilityZone)) {
+      throw new ControlError('InvalidParameterValue', `AvailabilityZone ${request.availabilityZone} is not one of ${zones.join(', ')}.`);
+    }
+    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader');
+    if (readers.length >= READERS_MAX) throw new ControlError('InstanceQuotaExceeded', `a cluster has at most ${READERS_MAX} readers.`);
+    // The least used zone, so that readers spread over the AZs.
+    const used = (zone: string): number => [...this.instances.values()].filter((instance) => instance.availabilityZone === zone).length;
+    const zone = request.availabilityZone ?? [...zones].sort((a, b) => used(a) - used(b))[0]!;
+    const index = Math.max(0, ...[...this.instances.values()].map((instance) => instance.port - this.options.instancePortBase)) + 1;
+    const record: InstanceRecord = {
+      id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
+      port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, createdAt: new Date().toISOString(), pid: null,
+    };
+    this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity });
+    await this.save(record);
+    await this.event('db-instance', record.id, 'DB instance created');
+    void this.enqueue(async () => {
+      if (this.instances.has(record.id)) await this.launch(this.instances.get(record.id)!);
+    }).catch(() => undefined);
+    return record;
+  }
+
+  /** delete-db-instance: a reader goes at once; the writer only by failing over first. */
+  async deleteInstance(id: string): Promise<InstanceRecord> {
+    const instance = this.instances.get(id);
+    if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${id} not found.`);
+    if (instance.role === 'writer') throw new ControlError('InvalidDBInstanceState', `${id} is the cluster's writer; fail over to a reader before deleting it.`);
+    await this.enqueue(async () => {
+      this.runtime.get(id)!.state = 'deleting';
+      await this.stopProcess(instance);
+      this.instances.delete(id);
+      this.runtime.delete(id);
+      this.publish();
+      await this.store.remove(`instance/${id}`);
+      await this.event('db-instance', id, 'DB instance deleted');
+    });
+    return instance;
+  }
+
+  /** reboot-db-instance: the process is stopped and started again (a writer keeps its role). */
+  async rebootInstance(id: string): Promise<InstanceRecord> {
+    const instance = this.instances.get(id);
+    if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${id} not found.`);
+    await this.enqueue(async () => {
+      await this.event('db-instance', id, 'DB instance restarted (reboot requested)');
+      await this.stopProcess(instance);
+      await this.launch(this.instances.get(id)!);
+    });
+    return this.instances.get(id)!;
   }
 
   async close(): Promise<void> {
@@ -371,6 +437,13 @@ export class ControlPlane {
       }
       if (request.method === 'GET' && url.pathname === '/v1/status') return reply(200, { cluster: this.cluster, instances: this.listInstances(), topology: this.topology });
       if (request.method === 'GET' && url.pathname === '/v1/events') return reply(200, this.listEvents());
+      if (request.method === 'POST' && url.pathname === '/v1/instances') {
+        const body = JSON.parse(await readBody(request)) as { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string };
+        return reply(200, await this.createInstance(body));
+      }
+      const instancePath = /^\/v1\/instances\/([^/]+)(\/reboot)?$/.exec(url.pathname);
+      if (instancePath !== null && request.method === 'DELETE' && instancePath[2] === undefined) return reply(200, await this.deleteInstance(decodeURIComponent(instancePath[1]!)));
+      if (instancePath !== null && request.method === 'POST' && instancePath[2] !== undefined) return reply(200, await this.rebootInstance(decodeURIComponent(instancePath[1]!)));
       if (request.method === 'POST' && url.pathname === '/v1/failover') {
         await this.failover(url.searchParams.get('target') ?? undefined);
         return reply(200, { writer: this.writerRecord().id });
@@ -380,6 +453,26 @@ export class ControlPlane {
       if (error instanceof ControlError) return reply(400, { code: error.code, message: error.message });
       reply(500, { code: 'InternalFailure', message: (error as Error).message });
     }
+  }
+}
+
+function readBody(request: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => {
+      body += chunk;
+      if (body.length > 1_000_000) request.destroy(new Error('request body too large'));
+    });
+    request.on('end', () => resolve(body));
+    request.on('error', reject);
+  });
+}
+
+/** RDS identifier rules: 1-63 letters, digits or hyphens; a letter first; no trailing or double hyphen. */
+export function validIdentifier(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string' || !/^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,62}$/.test(value) || value.endsWith('-')) {
+    throw new ControlError('InvalidParameterValue', `The parameter ${name} is not a valid identifier. Identifiers must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens.`);
   }
 }
 

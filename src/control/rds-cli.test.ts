@@ -1,0 +1,158 @@
+// The management verbs as a user runs them (`boreal <aws rds verb>`), on a real cluster:
+// describe, a reader created on demand (serving without a data copy), a requested failover
+// to the best tier, deleting an instance, RDS-shaped errors with a non-zero exit, and a
+// control plane killed with SIGKILL that comes back with all of its metadata.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { BIN, freePort } from '../testing/fleet.js';
+
+const run = promisify(execFile);
+
+async function boreal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 120000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function json<T>(args: string[]): Promise<T> {
+  const result = await boreal(args);
+  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+interface DBInstance {
+  DBInstanceIdentifier: string;
+  DBInstanceStatus: string;
+  PromotionTier: number;
+  AvailabilityZone: string;
+  Endpoint: { Address: string; Port: number };
+  BorealRole: string;
+}
+
+interface DBCluster {
+  DBClusterIdentifier: string;
+  Status: string;
+  DBClusterMembers: Array<{ DBInstanceIdentifier: string; IsClusterWriter: boolean; PromotionTier: number }>;
+}
+
+async function freeBase(): Promise<number> {
+  const net = await import('node:net');
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const free = await Promise.all([0, 1, 2, 3, 4, 5, 99, 101, 102, 103].map((offset) => new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(base + offset, '127.0.0.1', () => server.close(() => resolve(true)));
+    })));
+    if (free.every(Boolean)) return base;
+  }
+}
+
+test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-db-instance, errors, control plane restart', { timeout: 240000 }, async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-rds-'));
+  const base = await freeBase();
+  let sqlPort = await freePort();
+  while (sqlPort > 65000) sqlPort = await freePort();
+  const at = ['--data-dir', dataDir];
+  try {
+    const up = await boreal(['up', ...at, '--port', String(sqlPort), '--storage-port-base', String(base), '--detach']);
+    assert.equal(up.code, 0, up.stderr);
+    const writerUrl = `postgres://postgres:postgres@127.0.0.1:${sqlPort}/postgres`;
+    const setup = new pg.Client(writerUrl);
+    await setup.connect();
+    await setup.query('CREATE TABLE item (id int PRIMARY KEY, name text)');
+    await setup.query("INSERT INTO item SELECT g, 'item ' || g FROM generate_series(1, 1000) g");
+    await setup.end();
+
+    const clusters = (await json<{ DBClusters: DBCluster[] }>(['describe-db-clusters', ...at])).DBClusters;
+    assert.equal(clusters.length, 1);
+    assert.equal(clusters[0]!.Status, 'available');
+    assert.deepStrictEqual(clusters[0]!.DBClusterMembers.map((member) => [member.DBInstanceIdentifier, member.IsClusterWriter]), [['boreal-instance-1', true], ['boreal-instance-2', false]]);
+
+    // A reader on demand: it serves the writer's data from the shared volume.
+    const started = Date.now();
+    const created = await json<{ DBInstance: DBInstance }>(['create-db-instance', ...at, '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', 'reporting-1', '--promotion-tier', '0']);
+    assert.equal(created.DBInstance.DBInstanceStatus, 'creating');
+    assert.equal(created.DBInstance.PromotionTier, 0);
+    let reader: DBInstance | undefined;
+    for (let attempt = 0; attempt < 300; attempt++) {
+      reader = (await json<{ DBInstances: DBInstance[] }>(['describe-db-instances', ...at, '--db-instance-identifier', 'reporting-1'])).DBInstances[0];
+      if (reader?.DBInstanceStatus === 'available') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(reader?.DBInstanceStatus, 'available');
+    const direct = new pg.Client(`postgres://postgres:postgres@127.0.0.1:${reader!.Endpoint.Port}/postgres`);
+    await direct.connect();
+    assert.deepEqual((await direct.query('SELECT count(*)::int AS n FROM item')).rows, [{ n: 1000 }]);
+    console.log(`# create-db-instance to first query on the new reader: ${Date.now() - started} ms (1,000 rows)`);
+    await direct.end();
+    assert.notEqual(reader!.AvailabilityZone, 'az-a', 'the new reader goes to a less used AZ');
+
+    // Errors in the RDS shape, with a non-zero exit.
+    const expectFault = async (args: string[], code: string): Promise<void> => {
+      const result = await boreal([...args, ...at]);
+      assert.notEqual(result.code, 0, args.join(' '));
+      assert.match(result.stderr, new RegExp(`An error occurred \\(${code}\\) when calling the \\w+ operation`), result.stderr);
+    };
+    await expectFault(['describe-db-instances', '--db-instance-identifier', 'nope'], 'DBInstanceNotFound');
+    await expectFault(['describe-db-clusters', '--db-cluster-identifier', 'nope'], 'DBClusterNotFoundFault');
+    await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', '1-bad--name'], 'InvalidParameterValue');
+    await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', 'reporting-1'], 'DBInstanceAlreadyExists');
+    await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', 'r9', '--promotion-tier', '16'], 'InvalidParameterValue');
+    await expectFault(['delete-db-instance', '--db-instance-identifier', 'boreal-instance-1'], 'InvalidDBInstanceState');
+    await expectFault(['failover-db-cluster', '--db-cluster-identifier', 'nope'], 'DBClusterNotFoundFault');
+    const badFlag = await boreal(['describe-db-instances', '--db-instance-id', 'x', ...at]);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /unknown flag --db-instance-id/);
+
+    // A requested failover promotes the best tier (reporting-1, tier 0) and writes go on.
+    const failover = await json<{ DBCluster: DBCluster }>(['failover-db-cluster', ...at, '--db-cluster-identifier', 'boreal-cluster']);
+    assert.deepStrictEqual(failover.DBCluster.DBClusterMembers.filter((member) => member.IsClusterWriter).map((member) => member.DBInstanceIdentifier), ['reporting-1']);
+    const after = new pg.Client(writerUrl);
+    await after.connect();
+    await after.query("INSERT INTO item VALUES (1001, 'after failover')");
+    await after.end();
+
+    // Deleting an instance (the old writer, now a reader).
+    const deleted = await json<{ DBInstance: DBInstance }>(['delete-db-instance', ...at, '--db-instance-identifier', 'boreal-instance-1']);
+    assert.equal(deleted.DBInstance.DBInstanceIdentifier, 'boreal-instance-1');
+    const left = (await json<{ DBInstances: DBInstance[] }>(['describe-db-instances', ...at])).DBInstances.map((instance) => `${instance.DBInstanceIdentifier} ${instance.BorealRole}`).sort();
+    assert.deepStrictEqual(left, ['boreal-instance-2 reader', 'reporting-1 writer']);
+
+    // kill -9 of the control plane: `up` restarts it, and it has every record and event.
+    const status = JSON.parse((await boreal(['status', ...at, '--json'])).stdout) as Array<{ role: string; pid: number }>;
+    const control = status.find((entry) => entry.role === 'control-plane')!;
+    process.kill(control.pid, 'SIGKILL');
+    let again: DBInstance[] = [];
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const result = await boreal(['describe-db-instances', ...at]);
+      if (result.code === 0) {
+        again = (JSON.parse(result.stdout) as { DBInstances: DBInstance[] }).DBInstances;
+        if (again.every((instance) => instance.DBInstanceStatus === 'available')) break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepStrictEqual(again.map((instance) => `${instance.DBInstanceIdentifier} ${instance.BorealRole} ${instance.DBInstanceStatus}`).sort(), ['boreal-instance-2 reader available', 'reporting-1 writer available']);
+    const events = (await json<{ Events: Array<{ SourceIdentifier: string; Message: string }> }>(['describe-events', ...at])).Events;
+    assert.ok(events.some((event) => event.Message === 'completed failover to DB instance reporting-1' || /^completed failover to DB instance reporting-1 /.test(event.Message)), JSON.stringify(events));
+    assert.ok(events.some((event) => event.SourceIdentifier === 'boreal-instance-1' && event.Message === 'DB instance deleted'));
+    const final = new pg.Client(writerUrl);
+    await final.connect();
+    assert.deepEqual((await final.query('SELECT count(*)::int AS n FROM item')).rows, [{ n: 1001 }]);
+    await final.end();
+  } finally {
+    await boreal(['down', ...at]);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,58 @@
+// The control plane's records in the shapes of the RDS API's responses (DBCluster,
+// DBInstance, Event), as the CLI prints them and the AWS SDK reads them.
+
+import type { ClusterRecord, EventRecord, InstanceStatus } from './control-plane.js';
+
+export const ENGINE = 'aurora-postgresql';
+export const ENGINE_VERSION = '15.8';
+
+const RDS_STATUS: Record<InstanceStatus['state'], string> = {
+  creating: 'creating',
+  available: 'available',
+  stopping: 'rebooting',
+  failed: 'failed',
+  deleting: 'deleting',
+};
+
+export function dbInstanceShape(instance: InstanceStatus): Record<string, unknown> {
+  return {
+    DBInstanceIdentifier: instance.id,
+    DBClusterIdentifier: instance.clusterId,
+    DBInstanceClass: 'db.boreal.local',
+    Engine: ENGINE,
+    EngineVersion: ENGINE_VERSION,
+    DBInstanceStatus: RDS_STATUS[instance.state],
+    Endpoint: { Address: instance.host, Port: instance.port },
+    AvailabilityZone: instance.availabilityZone,
+    PromotionTier: instance.promotionTier,
+    InstanceCreateTime: instance.createdAt,
+    MasterUsername: 'postgres',
+    // Not an RDS field: which role the instance has now (RDS tells it through DBClusterMembers).
+    BorealRole: instance.role,
+    BorealProcessId: instance.pid,
+    BorealReplicaLagMs: instance.replicaLagMs,
+  };
+}
+
+export function dbClusterShape(cluster: ClusterRecord, instances: InstanceStatus[]): Record<string, unknown> {
+  const writer = instances.find((instance) => instance.role === 'writer');
+  return {
+    DBClusterIdentifier: cluster.id,
+    Status: writer?.state === 'available' ? 'available' : 'failing-over',
+    Engine: ENGINE,
+    EngineVersion: ENGINE_VERSION,
+    Endpoint: '127.0.0.1',
+    ReaderEndpoint: '127.0.0.1',
+    Port: cluster.port,
+    BorealReaderPort: cluster.readerPort,
+    MasterUsername: 'postgres',
+    MultiAZ: new Set(instances.map((instance) => instance.availabilityZone)).size > 1,
+    AvailabilityZones: [...new Set(instances.map((instance) => instance.availabilityZone))].sort(),
+    ClusterCreateTime: cluster.createdAt,
+    DBClusterMembers: instances.map((instance) => ({ DBInstanceIdentifier: instance.id, IsClusterWriter: instance.role === 'writer', PromotionTier: instance.promotionTier, DBClusterParameterGroupStatus: 'in-sync' })),
+  };
+}
+
+export function eventShape(event: EventRecord): Record<string, unknown> {
+  return { SourceIdentifier: event.sourceId, SourceType: event.sourceType, Message: event.message, Date: event.time, EventCategories: [] };
+}
