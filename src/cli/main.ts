@@ -190,6 +190,9 @@ interface Ports {
   replicationBase: number;
 }
 
+/** Instance k's status port is replicationBase + 50 + k (so --storage-port-base + 150 + k). */
+const STATUS_PORT_OFFSET = 50;
+
 function portsFor(sqlPort: number, portBase: number): Ports {
   return { cluster: sqlPort, reader: sqlPort + 1, api: portBase + 99, instanceBase: sqlPort + 10, replicationBase: portBase + 100 };
 }
@@ -215,6 +218,10 @@ async function up(flags: Flags): Promise<void> {
     [ports.api, 'the control plane API (--storage-port-base + 99)'],
     [ports.instanceBase + 1, 'instance boreal-instance-1 (--port + 11)'],
     [ports.instanceBase + 2, 'instance boreal-instance-2 (--port + 12)'],
+    ...[1, 2].flatMap((index): Array<[number, string]> => [
+      [ports.replicationBase + index, `the redo stream of boreal-instance-${index} (--storage-port-base + ${100 + index})`],
+      [ports.replicationBase + STATUS_PORT_OFFSET + index, `the status port of boreal-instance-${index} (--storage-port-base + ${150 + index})`],
+    ]),
   ];
   for (const [port, what] of busy) if (!(await portFree('127.0.0.1', port))) throw new Error(`port ${port} (${what}) is already in use on 127.0.0.1`);
   const peers = peersArgument(nodes);
@@ -487,7 +494,7 @@ async function controlPlaneCommand(flags: Flags): Promise<void> {
   if (cluster?.ports === undefined) throw new Error(`no cluster layout in ${dataDir} (start the cluster with: npx boreal up)`);
   const ports = cluster.ports;
   const instance = (index: number, role: 'writer' | 'reader', zone: string): Omit<InstanceRecord, 'createdAt' | 'pid'> => ({
-    id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: '127.0.0.1', port: ports.instanceBase + index, replicationPort: ports.replicationBase + index,
+    id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: '127.0.0.1', port: ports.instanceBase + index, replicationPort: ports.replicationBase + index, statusPort: ports.replicationBase + STATUS_PORT_OFFSET + index,
   });
   const plane = new ControlPlane({
     dataDir,
@@ -498,6 +505,7 @@ async function controlPlaneCommand(flags: Flags): Promise<void> {
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     instancePortBase: ports.instanceBase,
     replicationPortBase: ports.replicationBase,
+    statusPortBase: ports.replicationBase + STATUS_PORT_OFFSET,
     availabilityZones: ZONES,
   });
   const apiPort = await plane.listen(ports.api);
@@ -545,7 +553,7 @@ async function fetchJsonLong<T>(url: string): Promise<T> {
 }
 
 async function instance(flags: Flags): Promise<void> {
-  checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections']);
+  checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'status-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections']);
   const role = stringFlag(flags, 'role');
   if (role !== 'writer' && role !== 'reader') throw new UsageError(`--role must be writer or reader, got "${role}"`);
   const writer = flags.get('writer');
@@ -570,6 +578,7 @@ async function instance(flags: Flags): Promise<void> {
     masterUser: stringFlag(flags, 'master-user', 'postgres'),
     masterPassword: stringFlag(flags, 'master-password', process.env.BOREAL_MASTER_PASSWORD ?? 'postgres'),
     maxConnections: numberFlag(flags, 'max-connections', 100),
+    statusPort: numberFlag(flags, 'status-port', 0),
   });
   console.log(JSON.stringify({ ready: true, role, pid: process.pid, port: running.port, replicationPort: running.replicationPort ?? null }));
   const stop = (): void => {
@@ -678,13 +687,13 @@ async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
         id: stringFlag(flags, 'db-instance-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'),
         ...(tier !== undefined ? { promotionTier: tier } : {}), ...(typeof zone === 'string' ? { availabilityZone: zone } : {}),
       });
-      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null }) });
+      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null, replicaLag: null }) });
     }
     case 'delete-db-instance': {
       checkFlags(flags, [...common, 'db-instance-identifier', 'skip-final-snapshot']);
       const id = stringFlag(flags, 'db-instance-identifier');
       const deleted = await controlCall<InstanceRecord>(flags, operation, 'DELETE', `/v1/instances/${encodeURIComponent(id)}`);
-      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null }) });
+      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null, replicaLag: null }) });
     }
     case 'reboot-db-instance': {
       checkFlags(flags, [...common, 'db-instance-identifier']);
@@ -736,6 +745,7 @@ function usage(): string {
     '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
     '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
     '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
+    '                  [--status-port N]   (GET /status: role, connections, replica lag)',
     '  boreal control-plane [--data-dir DIR] [--cache-mb 128]',
     '  boreal proxy --control http://host:port [--port 5432] [--reader-port 5433] [--host H] [--wait-ms 30000]',
   ].join('\n');

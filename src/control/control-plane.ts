@@ -40,6 +40,8 @@ export interface InstanceRecord {
   host: string;
   port: number;
   replicationPort: number;
+  /** GET /status on this port: the instance's replica lag (instance --status-port). */
+  statusPort: number;
   createdAt: string;
   pid: number | null;
 }
@@ -63,8 +65,9 @@ export interface InstanceStatus extends InstanceRecord {
   state: InstanceState;
   /** Milliseconds since the instance last became available (for C3's "serving longest"). */
   servingSinceMs: number | null;
-  /** Readers: writer commit to visible here, in ms (not measured yet: null). */
+  /** Readers: writer commit to visible here, in ms (the newest sample), and the last minute's. */
   replicaLagMs: number | null;
+  replicaLag: ReplicaLagReport | null;
 }
 
 /** Starts and stops instance processes (real processes in production; tests may stub). */
@@ -83,6 +86,7 @@ export interface ControlPlaneOptions {
   /** Instance k listens on instancePortBase + k (SQL) and replicationPortBase + k (redo stream). */
   instancePortBase: number;
   replicationPortBase: number;
+  statusPortBase: number;
   availabilityZones: string[];
 }
 
@@ -95,6 +99,15 @@ interface Runtime {
   since: number | undefined;
   /** When a failed instance is next started again. */
   retryAt: number;
+  /** What the instance last reported (readers: replica lag). */
+  lag: ReplicaLagReport | null;
+}
+
+export interface ReplicaLagReport {
+  lastMs: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  samples: number;
 }
 
 export class ControlPlane {
@@ -130,7 +143,7 @@ export class ControlPlane {
     }
     const writers = [...this.instances.values()].filter((instance) => instance.role === 'writer');
     if (writers.length !== 1) throw new Error(`the store names ${writers.length} writers; expected exactly one`);
-    for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity });
+    for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity, lag: null });
     // The writer first: readers attach to its redo stream.
     await this.enqueue(async () => {
       await this.bringUp(writers[0]!);
@@ -146,7 +159,7 @@ export class ControlPlane {
   listInstances(): InstanceStatus[] {
     return [...this.instances.values()].map((instance) => {
       const runtime = this.runtime.get(instance.id)!;
-      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: null };
+      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: instance.role === 'reader' ? runtime.lag?.lastMs ?? null : null, replicaLag: instance.role === 'reader' ? runtime.lag : null };
     });
   }
 
@@ -190,9 +203,9 @@ export class ControlPlane {
     const index = Math.max(0, ...[...this.instances.values()].map((instance) => instance.port - this.options.instancePortBase)) + 1;
     const record: InstanceRecord = {
       id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
-      port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, createdAt: new Date().toISOString(), pid: null,
+      port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, statusPort: this.options.statusPortBase + index, createdAt: new Date().toISOString(), pid: null,
     };
-    this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity });
+    this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity, lag: null });
     await this.save(record);
     await this.event('db-instance', record.id, 'DB instance created');
     void this.enqueue(async () => {
@@ -318,8 +331,20 @@ export class ControlPlane {
     while (processAlive(pid)) await sleep(10);
   }
 
+  private lastLagPoll = 0;
+
   private checkHealth(): void {
     if (this.stopping) return;
+    if (Date.now() - this.lastLagPoll >= 500) {
+      this.lastLagPoll = Date.now();
+      for (const instance of this.instances.values()) {
+        const runtime = this.runtime.get(instance.id)!;
+        if (instance.role !== 'reader' || runtime.state !== 'available') continue;
+        void fetch(`http://${instance.host}:${instance.statusPort}/status`, { signal: AbortSignal.timeout(1000) })
+          .then((response) => response.json() as Promise<{ replicaLag: ReplicaLagReport | null }>)
+          .then((report) => (runtime.lag = report.replicaLag), () => undefined);
+      }
+    }
     for (const instance of this.instances.values()) {
       const runtime = this.runtime.get(instance.id)!;
       if (runtime.state === 'failed' && Date.now() >= runtime.retryAt) {
@@ -526,6 +551,7 @@ export class ProcessLauncher implements InstanceLauncher {
       ...(this.options.nodeArgs ?? []),
       this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', this.options.metadataPath, '--peers', this.options.peers,
       '--host', instance.host, '--port', String(instance.port), '--cache-mb', String(this.options.cacheMb),
+      '--status-port', String(instance.statusPort),
       ...(instance.role === 'writer' ? ['--replication-port', String(instance.replicationPort)] : ['--writer', `${writer!.host}:${writer!.replicationPort}`]),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: this.options.masterPassword } });

@@ -31,6 +31,7 @@ export function dbInstanceShape(instance: InstanceStatus): Record<string, unknow
     BorealRole: instance.role,
     BorealProcessId: instance.pid,
     BorealReplicaLagMs: instance.replicaLagMs,
+    BorealReplicaLag: instance.replicaLag,
   };
 }
 

@@ -6,7 +6,8 @@
 // Frames: u32 length (of what follows) | u8 type | payload.
 //   HELLO   (writer -> reader, first): u64 vdl | u32 groups | u64 × groups: each PG's last LSN at or below vdl
 //   RECORDS (writer -> reader): u32 count | count × (u64 lsn | u32 page | u8 kind | u8 flags | u32 offset | u32 length | bytes)
-//   VDL     (writer -> reader): u64 vdl
+//   VDL     (writer -> reader): u64 vdl | f64 the writer's wall-clock time (ms) when it reached it
+//           (the reader's replica lag is its own clock at apply minus this; hosts share NTP time)
 //   HORIZON (reader -> writer): u64 read point | u64 oldest snapshot
 //
 // Invariants:
@@ -171,7 +172,13 @@ export class ReplicationServer {
     let keep = 0;
     while (keep < this.recent.length && this.recent[keep]!.lsn <= vdl) keep++;
     if (keep > 0) this.recent = this.recent.slice(keep);
-    if (this.readers.size > 0) this.broadcast(frame(Frame.Vdl, u64s([vdl])));
+    if (this.readers.size > 0) {
+      const payload = new Uint8Array(16);
+      const view = new DataView(payload.buffer);
+      view.setBigUint64(0, vdl);
+      view.setFloat64(8, wallClockMs());
+      this.broadcast(frame(Frame.Vdl, payload));
+    }
   }
 
   private broadcast(bytes: Uint8Array): void {
@@ -204,8 +211,14 @@ export class ReplicationServer {
 export interface ReplicationHandlers {
   hello(vdl: Lsn, lastLsnOfGroups: Lsn[]): void;
   records(records: StreamRecord[]): void;
-  vdl(vdl: Lsn): void;
+  /** writerTimeMs: the writer's wall clock when it reached vdl. */
+  vdl(vdl: Lsn, writerTimeMs: number): void;
   closed(): void;
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution (replica lag is a few ms). */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** The reader's side: one connection to the writer. */
@@ -224,7 +237,7 @@ export class ReplicationClient {
         for (let index = 0; index < count; index++) groups.push(view.getBigUint64(12 + index * 8));
         handlers.hello(vdl, groups);
       } else if (type === Frame.Records) handlers.records(decodeRecords(payload));
-      else if (type === Frame.Vdl) handlers.vdl(view.getBigUint64(0));
+      else if (type === Frame.Vdl) handlers.vdl(view.getBigUint64(0), view.getFloat64(8));
     });
     this.socket.on('data', (chunk) => reader.push(chunk));
     this.socket.on('error', () => this.socket.destroy());

@@ -4,8 +4,10 @@
 import { PgServer } from '../pgwire/index.js';
 import { SERVER_VERSION } from '../sql/functions.js';
 import { loadSqlParser, SqlSession } from '../sql/session.js';
+import * as http from 'node:http';
 import type { Database } from '../engine/database.js';
-import { openReader, openWriter, type NodeAddresses } from './volume-instance.js';
+import { listenOn } from '../net/listen.js';
+import { openReader, openWriter, type NodeAddresses, type ReplicaLag } from './volume-instance.js';
 
 export interface InstanceProcessOptions {
   role: 'writer' | 'reader';
@@ -20,6 +22,15 @@ export interface InstanceProcessOptions {
   masterUser: string;
   masterPassword: string;
   maxConnections: number;
+  /** A port for `GET /status` (role, replica lag) that the control plane polls; 0 = none. */
+  statusPort?: number;
+}
+
+export interface InstanceStatusReport {
+  role: 'writer' | 'reader';
+  pid: number;
+  connections: number;
+  replicaLag: ReplicaLag | null;
 }
 
 export interface RunningInstance {
@@ -34,6 +45,7 @@ export async function runInstance(options: InstanceProcessOptions): Promise<Runn
   let db: Database;
   let replicationPort: number | undefined;
   let closeVolume: () => Promise<void>;
+  let replicaLag: () => ReplicaLag | null = () => null;
   if (options.role === 'writer') {
     const writer = await openWriter({ metadataPath: options.metadataPath, nodes: options.nodes, cacheBytes: options.cacheBytes, replicationPort: options.replicationPort, readerUnsentBytesMax: 64 * 1024 * 1024 });
     db = writer.db;
@@ -44,6 +56,7 @@ export async function runInstance(options: InstanceProcessOptions): Promise<Runn
     const reader = await openReader({ metadataPath: options.metadataPath, nodes: options.nodes, cacheBytes: options.cacheBytes, writerHost: options.writer.host, writerPort: options.writer.port });
     db = reader.db;
     closeVolume = reader.close;
+    replicaLag = reader.replicaLag;
   }
   const server = new PgServer({
     auth: 'scram-sha-256',
@@ -53,11 +66,21 @@ export async function runInstance(options: InstanceProcessOptions): Promise<Runn
     newSession: (user, database, processId) => new SqlSession({ db, user, database, processId, reader: options.role === 'reader' }),
   });
   const port = await server.listen(options.port, options.host);
+  let statusServer: http.Server | undefined;
+  if (options.statusPort !== undefined && options.statusPort > 0) {
+    statusServer = http.createServer((request, response) => {
+      const report: InstanceStatusReport = { role: options.role, pid: process.pid, connections: server.connectionCount, replicaLag: replicaLag() };
+      response.writeHead(request.url === '/status' ? 200 : 404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(request.url === '/status' ? report : { message: 'GET /status' }));
+    });
+    await listenOn(statusServer, options.statusPort, options.host);
+  }
   return {
     port,
     replicationPort,
     db,
     stop: async () => {
+      statusServer?.close();
       await server.close();
       await closeVolume();
     },

@@ -9,7 +9,7 @@ import { isFormatted } from '../engine/btree.js';
 import { Database } from '../engine/database.js';
 import { EngineError } from '../engine/errors.js';
 import { volumePageStore, type PageStore } from '../engine/page-store.js';
-import { asRedoRecord, ReplicationClient, ReplicationServer, type StreamRecord } from '../engine/replication.js';
+import { asRedoRecord, ReplicationClient, ReplicationServer, wallClockMs, type StreamRecord } from '../engine/replication.js';
 import { Vacuum } from '../engine/vacuum.js';
 import { connectVolume, readMetadata } from '../volume-client/index.js';
 import type { NodeId } from '../common/index.js';
@@ -88,9 +88,47 @@ export async function openWriter(options: InstanceOptions & { replicationPort: n
   };
 }
 
+export interface ReplicaLag {
+  /** The newest sample: writer reached a VDL -> this reader applied it, in ms. */
+  lastMs: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Samples in the window (the last 60 s, at most 20,000). */
+  samples: number;
+}
+
+/** Replica lag samples of the last minute (one per VDL the writer announces). */
+export class LagWindow {
+  private times: number[] = [];
+  private values: number[] = [];
+
+  add(nowMs: number, lagMs: number): void {
+    this.times.push(nowMs);
+    this.values.push(lagMs);
+    if (this.times.length > 20_000 || nowMs - this.times[0]! > 60_000) {
+      let drop = 0;
+      while (drop < this.times.length && (this.times.length - drop > 20_000 || nowMs - this.times[drop]! > 60_000)) drop++;
+      this.times = this.times.slice(drop);
+      this.values = this.values.slice(drop);
+    }
+  }
+
+  summary(): ReplicaLag {
+    if (this.values.length === 0) return { lastMs: null, p50Ms: null, p99Ms: null, samples: 0 };
+    const sorted = [...this.values].sort((a, b) => a - b);
+    const at = (fraction: number): number => round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!);
+    return { lastMs: round(this.values.at(-1)!), p50Ms: at(0.5), p99Ms: at(0.99), samples: sorted.length };
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(Math.max(0, ms) * 100) / 100;
+}
+
 export interface ReaderInstance {
   db: Database;
   readPoint: () => Lsn;
+  replicaLag: () => ReplicaLag;
   close: () => Promise<void>;
 }
 
@@ -100,6 +138,7 @@ export async function openReader(options: InstanceOptions & { writerHost: string
   const client = connection.client;
   let readPoint: Lsn = 0n;
   let queue: StreamRecord[] = [];
+  const lag = new LagWindow();
   const waiters: Array<{ lsn: Lsn; resolve: () => void }> = [];
   const store: PageStore = {
     pageCount: client.pageCount,
@@ -135,7 +174,7 @@ export async function openReader(options: InstanceOptions & { writerHost: string
       records: (records) => {
         for (const record of records) if (record.lsn > readPoint) queue.push(record);
       },
-      vdl: (vdl) => {
+      vdl: (vdl, writerTimeMs) => {
         if (vdl <= readPoint) return;
         // Invariant 6: records reach pages only once the read point covers them, all at once.
         let applied = 0;
@@ -147,6 +186,8 @@ export async function openReader(options: InstanceOptions & { writerHost: string
         queue = queue.slice(applied);
         readPoint = vdl;
         client.advanceReader(vdl);
+        const now = wallClockMs();
+        lag.add(now, now - writerTimeMs);
         for (let index = waiters.length - 1; index >= 0; index--) {
           if (waiters[index]!.lsn <= readPoint) waiters.splice(index, 1)[0]!.resolve();
         }
@@ -166,6 +207,7 @@ export async function openReader(options: InstanceOptions & { writerHost: string
   return {
     db,
     readPoint: () => readPoint,
+    replicaLag: () => lag.summary(),
     close: async () => {
       closed = true;
       clearInterval(report);
