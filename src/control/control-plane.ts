@@ -26,6 +26,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { listenOn } from '../net/listen.js';
 import type { RouteTarget, Topology } from '../proxy/index.js';
+import { handleQuery, queryError } from './rds-api.js';
 import { ControlStore } from './store.js';
 
 export type InstanceRole = 'writer' | 'reader';
@@ -443,6 +444,14 @@ export class ControlPlane {
       response.end(JSON.stringify(body));
     };
     try {
+      if (url.pathname === '/' && (request.method === 'POST' || url.searchParams.has('Action'))) {
+        // The RDS Query API (rds-api.ts): form fields in the body, or in the query string.
+        const params = request.method === 'POST' ? new URLSearchParams(await readBody(request)) : url.searchParams;
+        const answer = await handleQuery(this, params).catch((error: Error) => queryError('InternalFailure', error.message));
+        response.writeHead(answer.status, { 'content-type': 'text/xml' });
+        response.end(answer.body);
+        return;
+      }
       if (request.method === 'GET' && url.pathname === '/v1/topology') {
         // Long poll: answers when the topology is newer than `after`, or after 20 s.
         const after = Number(url.searchParams.get('after') ?? '0');

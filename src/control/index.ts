@@ -1,3 +1,4 @@
 export { ControlPlane, ControlError, ProcessLauncher, processAlive, type ClusterRecord, type EventRecord, type InstanceLauncher, type InstanceRecord, type InstanceStatus } from './control-plane.js';
 export { ControlStore } from './store.js';
 export { dbClusterShape, dbInstanceShape, eventShape, ENGINE, ENGINE_VERSION } from './rds-shapes.js';
+export { handleQuery } from './rds-api.js';

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { BIN, freePort } from '../testing/fleet.js';
 
@@ -147,6 +148,38 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     const events = (await json<{ Events: Array<{ SourceIdentifier: string; Message: string }> }>(['describe-events', ...at])).Events;
     assert.ok(events.some((event) => event.Message === 'completed failover to DB instance reporting-1' || /^completed failover to DB instance reporting-1 /.test(event.Message)), JSON.stringify(events));
     assert.ok(events.some((event) => event.SourceIdentifier === 'boreal-instance-1' && event.Message === 'DB instance deleted'));
+    // The AWS SDK's RDS client, pointed at the control plane with any credentials.
+    const rds = new RDSClient({ endpoint: `http://127.0.0.1:${base + 99}`, region: 'local-1', credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
+    const sdkClusters = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'boreal-cluster' }));
+    assert.equal(sdkClusters.DBClusters?.[0]?.DBClusterIdentifier, 'boreal-cluster');
+    assert.equal(sdkClusters.DBClusters?.[0]?.Port, sqlPort);
+    assert.deepStrictEqual(sdkClusters.DBClusters?.[0]?.DBClusterMembers?.filter((member) => member.IsClusterWriter === true).map((member) => member.DBInstanceIdentifier), ['reporting-1']);
+    assert.ok(sdkClusters.DBClusters?.[0]?.ClusterCreateTime instanceof Date);
+    await assert.rejects(rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'nope' })), (error: Error) => error.name === 'DBClusterNotFoundFault');
+    await assert.rejects(rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'nope' })), (error: Error) => error.name === 'DBInstanceNotFoundFault' || error.name === 'DBInstanceNotFound');
+    const sdkCreated = await rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: 'sdk-reader', DBClusterIdentifier: 'boreal-cluster', Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.large', PromotionTier: 2 }));
+    assert.equal(sdkCreated.DBInstance?.DBInstanceIdentifier, 'sdk-reader');
+    assert.equal(sdkCreated.DBInstance?.PromotionTier, 2);
+    let sdkReader: string | undefined;
+    for (let attempt = 0; attempt < 200 && sdkReader !== 'available'; attempt++) {
+      sdkReader = (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'sdk-reader' }))).DBInstances?.[0]?.DBInstanceStatus;
+      if (sdkReader !== 'available') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(sdkReader, 'available');
+    const sdkFailover = await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'boreal-cluster', TargetDBInstanceIdentifier: 'sdk-reader' }));
+    assert.deepStrictEqual(sdkFailover.DBCluster?.DBClusterMembers?.filter((member) => member.IsClusterWriter === true).map((member) => member.DBInstanceIdentifier), ['sdk-reader']);
+    await assert.rejects(rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'sdk-reader' })), (error: Error) => error.name === 'InvalidDBInstanceStateFault' || error.name === 'InvalidDBInstanceState');
+    await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'boreal-cluster', TargetDBInstanceIdentifier: 'reporting-1' }));
+    const sdkDeleted = await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'sdk-reader' }));
+    assert.equal(sdkDeleted.DBInstance?.DBInstanceStatus, 'deleting');
+    const sdkInstances = (await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
+    assert.deepStrictEqual(sdkInstances.map((instance) => instance.DBInstanceIdentifier).sort(), ['boreal-instance-2', 'reporting-1']);
+    assert.equal(sdkInstances.find((instance) => instance.DBInstanceIdentifier === 'reporting-1')?.Endpoint?.Port, reader!.Endpoint.Port);
+    const sdkEvents = (await rds.send(new DescribeEventsCommand({ SourceType: 'db-cluster' }))).Events ?? [];
+    assert.ok(sdkEvents.some((event) => /completed failover to DB instance sdk-reader/.test(event.Message ?? '')));
+    assert.ok(sdkEvents.every((event) => event.Date instanceof Date && event.SourceIdentifier === 'boreal-cluster'));
+    rds.destroy();
+
     const final = new pg.Client(writerUrl);
     await final.connect();
     assert.deepEqual((await final.query('SELECT count(*)::int AS n FROM item')).rows, [{ n: 1001 }]);
