@@ -157,7 +157,11 @@ async function waitForNodes(nodes: ClusterFile['nodes'], children: Map<number, C
 
 /** First start of a data directory: write the volume's metadata and create its segments. */
 async function createVolumeIfNeeded(dataDir: string, nodes: ClusterFile['nodes']): Promise<boolean> {
-  const metadataPath = path.join(dataDir, 'volume.json');
+  return createVolume(path.join(dataDir, 'volume.json'), nodes);
+}
+
+/** First start of a volume: write its metadata and create its segments (false: it exists). */
+async function createVolume(metadataPath: string, nodes: Array<{ id: number; availabilityZone: string; host: string; port: number }>): Promise<boolean> {
   if (fs.existsSync(metadataPath)) return false;
   const metadata: VolumeMetadata = {
     epoch: 0 as VolumeMetadata['epoch'],
@@ -167,14 +171,27 @@ async function createVolumeIfNeeded(dataDir: string, nodes: ClusterFile['nodes']
     groups: Array.from({ length: 4 }, () => ({ members: nodes.map((node) => nodeId(node.id)) })),
     nodes: nodes.map((node) => ({ node: nodeId(node.id), availabilityZone: node.availabilityZone })),
   };
+  fs.mkdirSync(path.dirname(metadataPath), { recursive: true });
   writeMetadataSync(metadataPath, metadata);
-  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: addressMap(nodes) });
+  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }])) });
   try {
     await withTimeout(connection.open(), 15000, 'creating the volume');
   } finally {
     await connection.close();
   }
   return true;
+}
+
+/** `boreal create-volume`: the bootstrap step of a cluster whose processes run on many hosts. */
+async function createVolumeCommand(flags: Flags): Promise<void> {
+  checkFlags(flags, ['metadata', 'peers', 'azs']);
+  const peers = parsePeers(stringFlag(flags, 'peers'));
+  const zones = stringFlag(flags, 'azs').split(',');
+  if (zones.length !== peers.size) throw new UsageError(`--azs needs one AZ per node of --peers (${peers.size}), got ${zones.length}`);
+  const nodes = [...peers.entries()].map(([id, address], index) => ({ id: Number(id), availabilityZone: zones[index]!, host: address.host, port: address.port }));
+  const metadataPath = path.resolve(stringFlag(flags, 'metadata'));
+  const created = await createVolume(metadataPath, nodes);
+  console.log(created ? `created the volume (${metadataPath})` : `the volume exists already (${metadataPath})`);
 }
 
 export function addressMap(nodes: ClusterFile['nodes']): Map<NodeId, { host: string; port: number }> {
@@ -488,27 +505,38 @@ async function down(flags: Flags): Promise<void> {
 }
 
 async function controlPlaneCommand(flags: Flags): Promise<void> {
-  checkFlags(flags, ['data-dir', 'cache-mb']);
+  checkFlags(flags, ['data-dir', 'cache-mb', 'metadata', 'peers', 'azs', 'api-host', 'api-port', 'instance-host', 'cluster-port', 'reader-port', 'instance-port-base', 'replication-port-base']);
   const dataDir = path.resolve(stringFlag(flags, 'data-dir', './boreal-data'));
+  // Under `boreal up` the layout is in cluster.json; on its own (another host, Kubernetes) it is in flags.
   const cluster = readClusterFile(dataDir);
-  if (cluster?.ports === undefined) throw new Error(`no cluster layout in ${dataDir} (start the cluster with: npx boreal up)`);
-  const ports = cluster.ports;
+  const standalone = cluster?.ports === undefined;
+  const ports: Ports = cluster?.ports ?? {
+    cluster: numberFlag(flags, 'cluster-port', 5432),
+    reader: numberFlag(flags, 'reader-port', 5433),
+    api: numberFlag(flags, 'api-port', 7200),
+    instanceBase: numberFlag(flags, 'instance-port-base', 5442),
+    replicationBase: numberFlag(flags, 'replication-port-base', 7201),
+  };
+  const peers = standalone ? stringFlag(flags, 'peers') : peersArgument(cluster!.nodes);
+  const metadataPath = standalone ? path.resolve(stringFlag(flags, 'metadata')) : path.join(dataDir, 'volume.json');
+  const zones = standalone && flags.has('azs') ? [...new Set(stringFlag(flags, 'azs').split(','))] : ZONES;
+  const instanceHost = stringFlag(flags, 'instance-host', '127.0.0.1');
   const instance = (index: number, role: 'writer' | 'reader', zone: string): Omit<InstanceRecord, 'createdAt' | 'pid'> => ({
-    id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: '127.0.0.1', port: ports.instanceBase + index, replicationPort: ports.replicationBase + index, statusPort: ports.replicationBase + STATUS_PORT_OFFSET + index,
+    id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: instanceHost, port: ports.instanceBase + index, replicationPort: ports.replicationBase + index, statusPort: ports.replicationBase + STATUS_PORT_OFFSET + index,
   });
   const plane = new ControlPlane({
     dataDir,
-    launcher: new ProcessLauncher({ cliEntry: cliEntry(), dataDir, metadataPath: path.join(dataDir, 'volume.json'), peers: peersArgument(cluster.nodes), masterPassword: process.env.BOREAL_MASTER_PASSWORD ?? 'postgres', cacheMb: numberFlag(flags, 'cache-mb', 128) }),
-    initialInstances: [instance(1, 'writer', ZONES[0]!), instance(2, 'reader', ZONES[1]!)],
+    launcher: new ProcessLauncher({ cliEntry: cliEntry(), dataDir, metadataPath, peers, masterPassword: process.env.BOREAL_MASTER_PASSWORD ?? 'postgres', cacheMb: numberFlag(flags, 'cache-mb', 128) }),
+    initialInstances: [instance(1, 'writer', zones[0]!), instance(2, 'reader', zones[1 % zones.length]!)],
     cluster: { id: 'boreal-cluster', port: ports.cluster, readerPort: ports.reader },
     healthIntervalMs: 100,
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     instancePortBase: ports.instanceBase,
     replicationPortBase: ports.replicationBase,
     statusPortBase: ports.replicationBase + STATUS_PORT_OFFSET,
-    availabilityZones: ZONES,
+    availabilityZones: zones,
   });
-  const apiPort = await plane.listen(ports.api);
+  const apiPort = await plane.listen(ports.api, stringFlag(flags, 'api-host', '127.0.0.1'));
   await plane.start();
   console.log(JSON.stringify({ ready: true, role: 'control-plane', pid: process.pid, port: apiPort }));
   const stop = (): void => {
@@ -746,7 +774,10 @@ function usage(): string {
     '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
     '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
     '                  [--status-port N]   (GET /status: role, connections, replica lag)',
-    '  boreal control-plane [--data-dir DIR] [--cache-mb 128]',
+    '  boreal control-plane [--data-dir DIR] [--cache-mb 128]     (under up: the layout comes from DIR/cluster.json)',
+    '  boreal control-plane --data-dir DIR --metadata FILE --peers id=host:port,... [--azs a,a,b,b,c,c] [--api-host H] [--api-port 7200]',
+    '                  [--instance-host H] [--cluster-port 5432] [--reader-port 5433] [--instance-port-base 5442] [--replication-port-base 7201]',
+    '  boreal create-volume --metadata FILE --peers id=host:port,... --azs az-a,az-a,az-b,az-b,az-c,az-c   (bootstrap, once)',
     '  boreal proxy --control http://host:port [--port 5432] [--reader-port 5433] [--host H] [--wait-ms 30000]',
   ].join('\n');
 }
@@ -768,6 +799,8 @@ export async function main(argv: string[]): Promise<void> {
         return await instance(flags);
       case 'control-plane':
         return await controlPlaneCommand(flags);
+      case 'create-volume':
+        return await createVolumeCommand(flags);
       case 'proxy':
         return await proxyCommand(flags);
       case 'describe-db-clusters':

@@ -201,7 +201,12 @@ export class ControlPlane {
     // The least used zone, so that readers spread over the AZs.
     const used = (zone: string): number => [...this.instances.values()].filter((instance) => instance.availabilityZone === zone).length;
     const zone = request.availabilityZone ?? [...zones].sort((a, b) => used(a) - used(b))[0]!;
-    const index = Math.max(0, ...[...this.instances.values()].map((instance) => instance.port - this.options.instancePortBase)) + 1;
+    // The next index whose three ports are free on this host (another program may hold one).
+    let index = Math.max(0, ...[...this.instances.values()].map((instance) => instance.port - this.options.instancePortBase)) + 1;
+    for (let tries = 0; tries < 100; tries++, index++) {
+      const ports = [this.options.instancePortBase + index, this.options.replicationPortBase + index, this.options.statusPortBase + index];
+      if ((await Promise.all(ports.map((port) => portFree('127.0.0.1', port)))).every(Boolean)) break;
+    }
     const record: InstanceRecord = {
       id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
       port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, statusPort: this.options.statusPortBase + index, createdAt: new Date().toISOString(), pid: null,
@@ -529,6 +534,15 @@ export function processAlive(pid: number | null | undefined): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function portFree(host: string, port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 async function portAnswers(host: string, port: number): Promise<boolean> {
