@@ -19,7 +19,7 @@ import { parsePeers, runStorageNode } from '../storage-node/process.js';
 import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
-import { ControlPlane, dbClusterShape, dbInstanceShape, ENGINE, eventShape, ProcessLauncher, type ClusterRecord, type EventRecord, type InstanceRecord, type InstanceStatus } from '../control/index.js';
+import { ControlPlane, dbClusterShape, dbInstanceShape, ENGINE, eventShape, parameterGroupShape, parametersShape, ProcessLauncher, type ClusterRecord, type EventRecord, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from '../control/index.js';
 import { Proxy, type Topology } from '../proxy/index.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
@@ -581,7 +581,7 @@ async function fetchJsonLong<T>(url: string): Promise<T> {
 }
 
 async function instance(flags: Flags): Promise<void> {
-  checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'status-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections']);
+  checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'status-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections', 'parameters']);
   const role = stringFlag(flags, 'role');
   if (role !== 'writer' && role !== 'reader') throw new UsageError(`--role must be writer or reader, got "${role}"`);
   const writer = flags.get('writer');
@@ -607,6 +607,7 @@ async function instance(flags: Flags): Promise<void> {
     masterPassword: stringFlag(flags, 'master-password', process.env.BOREAL_MASTER_PASSWORD ?? 'postgres'),
     maxConnections: numberFlag(flags, 'max-connections', 100),
     statusPort: numberFlag(flags, 'status-port', 0),
+    parameters: parametersFlag(flags),
   });
   console.log(JSON.stringify({ ready: true, role, pid: process.pid, port: running.port, replicationPort: running.replicationPort ?? null }));
   const stop = (): void => {
@@ -614,6 +615,22 @@ async function instance(flags: Flags): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** --parameters '{"statement_timeout":"5s",…}': setting defaults for every session. */
+function parametersFlag(flags: Flags): Record<string, string> {
+  if (!flags.has('parameters')) return {};
+  const text = stringFlag(flags, 'parameters');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UsageError(`--parameters must be a JSON object of setting names to values, got "${text}"`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.values(parsed).some((value) => typeof value !== 'string')) {
+    throw new UsageError('--parameters must be a JSON object of setting names to string values');
+  }
+  return parsed as Record<string, string>;
 }
 
 async function storageNode(flags: Flags): Promise<void> {
@@ -639,7 +656,7 @@ async function storageNode(flags: Flags): Promise<void> {
 
 // ---------------------------------------------------------------- aws rds verbs
 
-const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events'] as const;
+const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events', 'modify-db-cluster', 'create-db-cluster-parameter-group', 'describe-db-cluster-parameter-groups', 'modify-db-cluster-parameter-group', 'describe-db-cluster-parameters'] as const;
 type RdsVerb = (typeof RDS_VERBS)[number];
 
 /** An RDS API error as the AWS CLI reports it: exit 254 and the fault's code and message. */
@@ -657,7 +674,32 @@ const OPERATIONS: Record<RdsVerb, string> = {
   'reboot-db-instance': 'RebootDBInstance',
   'failover-db-cluster': 'FailoverDBCluster',
   'describe-events': 'DescribeEvents',
+  'modify-db-cluster': 'ModifyDBCluster',
+  'create-db-cluster-parameter-group': 'CreateDBClusterParameterGroup',
+  'describe-db-cluster-parameter-groups': 'DescribeDBClusterParameterGroups',
+  'modify-db-cluster-parameter-group': 'ModifyDBClusterParameterGroup',
+  'describe-db-cluster-parameters': 'DescribeDBClusterParameters',
 };
+
+/**
+ * --parameters as the AWS CLI takes it: "ParameterName=a,ParameterValue=1,ApplyMethod=pending-reboot"
+ * (several separated by spaces), or a JSON list of {ParameterName, ParameterValue, ApplyMethod}.
+ */
+function parseParameterList(text: string): Array<{ name: string; value: string }> {
+  if (text.trim().startsWith('[')) {
+    const list = JSON.parse(text) as Array<{ ParameterName?: string; ParameterValue?: string }>;
+    return list.map((entry) => ({ name: String(entry.ParameterName ?? ''), value: String(entry.ParameterValue ?? '') }));
+  }
+  return text.trim().split(/\s+/).map((group) => {
+    const fields = new Map(group.split(',').map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 0) throw new UsageError(`--parameters: expected Name=Value pairs, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)] as const;
+    }));
+    if (!fields.has('ParameterName')) throw new UsageError(`--parameters: each parameter needs ParameterName=…, got "${group}"`);
+    return { name: fields.get('ParameterName')!, value: fields.get('ParameterValue') ?? '' };
+  });
+}
 
 /** The control plane's API address: --endpoint-url, else the data directory's cluster.json. */
 function controlUrl(flags: Flags): string {
@@ -715,13 +757,13 @@ async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
         id: stringFlag(flags, 'db-instance-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'),
         ...(tier !== undefined ? { promotionTier: tier } : {}), ...(typeof zone === 'string' ? { availabilityZone: zone } : {}),
       });
-      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null, replicaLag: null }) });
+      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null, replicaLag: null, parameterStatus: 'in-sync' }) });
     }
     case 'delete-db-instance': {
       checkFlags(flags, [...common, 'db-instance-identifier', 'skip-final-snapshot']);
       const id = stringFlag(flags, 'db-instance-identifier');
       const deleted = await controlCall<InstanceRecord>(flags, operation, 'DELETE', `/v1/instances/${encodeURIComponent(id)}`);
-      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null, replicaLag: null }) });
+      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null, replicaLag: null, parameterStatus: 'in-sync' }) });
     }
     case 'reboot-db-instance': {
       checkFlags(flags, [...common, 'db-instance-identifier']);
@@ -737,6 +779,36 @@ async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
       await controlCall(flags, operation, 'POST', `/v1/failover${typeof target === 'string' ? `?target=${encodeURIComponent(target)}` : ''}`);
       const { cluster, instances } = await status();
       return print({ DBCluster: dbClusterShape(cluster, instances) });
+    }
+    case 'modify-db-cluster': {
+      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-parameter-group-name', 'apply-immediately', 'no-apply-immediately']);
+      const group = flags.get('db-cluster-parameter-group-name');
+      await controlCall(flags, operation, 'POST', '/v1/cluster', { clusterId: stringFlag(flags, 'db-cluster-identifier'), ...(typeof group === 'string' ? { parameterGroup: group } : {}) });
+      const { cluster, instances } = await status();
+      return print({ DBCluster: dbClusterShape(cluster, instances) });
+    }
+    case 'create-db-cluster-parameter-group': {
+      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'db-parameter-group-family', 'description']);
+      const group = await controlCall<ParameterGroupRecord>(flags, operation, 'POST', '/v1/parameter-groups', { name: stringFlag(flags, 'db-cluster-parameter-group-name'), family: stringFlag(flags, 'db-parameter-group-family'), description: stringFlag(flags, 'description') });
+      return print({ DBClusterParameterGroup: parameterGroupShape(group) });
+    }
+    case 'describe-db-cluster-parameter-groups': {
+      checkFlags(flags, [...common, 'db-cluster-parameter-group-name']);
+      const name = flags.get('db-cluster-parameter-group-name');
+      const groups = typeof name === 'string' ? [await controlCall<ParameterGroupRecord>(flags, operation, 'GET', `/v1/parameter-groups/${encodeURIComponent(name)}`)] : await controlCall<ParameterGroupRecord[]>(flags, operation, 'GET', '/v1/parameter-groups');
+      return print({ DBClusterParameterGroups: groups.map(parameterGroupShape) });
+    }
+    case 'modify-db-cluster-parameter-group': {
+      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'parameters']);
+      const name = stringFlag(flags, 'db-cluster-parameter-group-name');
+      await controlCall(flags, operation, 'POST', `/v1/parameter-groups/${encodeURIComponent(name)}`, { parameters: parseParameterList(stringFlag(flags, 'parameters')) });
+      return print({ DBClusterParameterGroupName: name });
+    }
+    case 'describe-db-cluster-parameters': {
+      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'source']);
+      const group = await controlCall<ParameterGroupRecord>(flags, operation, 'GET', `/v1/parameter-groups/${encodeURIComponent(stringFlag(flags, 'db-cluster-parameter-group-name'))}`);
+      const source = flags.get('source');
+      return print({ Parameters: parametersShape(group).filter((parameter) => typeof source !== 'string' || parameter.Source === source) });
     }
     case 'describe-events': {
       checkFlags(flags, [...common, 'source-identifier', 'source-type', 'max-records']);
@@ -768,12 +840,17 @@ function usage(): string {
     '  boreal reboot-db-instance --db-instance-identifier I',
     '  boreal failover-db-cluster --db-cluster-identifier C [--target-db-instance-identifier R]',
     '  boreal describe-events [--source-identifier ID] [--source-type db-cluster|db-instance] [--max-records N]',
+    '  boreal modify-db-cluster --db-cluster-identifier C [--db-cluster-parameter-group-name G]   (applies at each instance\'s next reboot)',
+    '  boreal create-db-cluster-parameter-group --db-cluster-parameter-group-name G --db-parameter-group-family aurora-postgresql15 --description D',
+    '  boreal describe-db-cluster-parameter-groups [--db-cluster-parameter-group-name G]',
+    '  boreal modify-db-cluster-parameter-group --db-cluster-parameter-group-name G --parameters "ParameterName=statement_timeout,ParameterValue=5s,ApplyMethod=pending-reboot"',
+    '  boreal describe-db-cluster-parameters --db-cluster-parameter-group-name G [--source user|engine-default]',
     '',
     'processes (started by up; usable on their own hosts):',
     '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
     '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
     '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
-    '                  [--status-port N]   (GET /status: role, connections, replica lag)',
+    '                  [--status-port N]   (GET /status: role, connections, replica lag)   [--parameters \'{"statement_timeout":"5s"}\']',
     '  boreal control-plane [--data-dir DIR] [--cache-mb 128]     (under up: the layout comes from DIR/cluster.json)',
     '  boreal control-plane --data-dir DIR --metadata FILE --peers id=host:port,... [--azs a,a,b,b,c,c] [--api-host H] [--api-port 7200]',
     '                  [--instance-host H] [--cluster-port 5432] [--reader-port 5433] [--instance-port-base 5442] [--replication-port-base 7201]',
@@ -810,6 +887,11 @@ export async function main(argv: string[]): Promise<void> {
       case 'reboot-db-instance':
       case 'failover-db-cluster':
       case 'describe-events':
+      case 'modify-db-cluster':
+      case 'create-db-cluster-parameter-group':
+      case 'describe-db-cluster-parameter-groups':
+      case 'modify-db-cluster-parameter-group':
+      case 'describe-db-cluster-parameters':
         return await rdsCommand(command, flags);
       case undefined:
       case 'help':

@@ -26,6 +26,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { listenOn } from '../net/listen.js';
 import type { RouteTarget, Topology } from '../proxy/index.js';
+import { Settings } from '../sql/settings.js';
 import { handleQuery, queryError } from './rds-api.js';
 import { ControlStore } from './store.js';
 
@@ -52,7 +53,25 @@ export interface ClusterRecord {
   createdAt: string;
   port: number;
   readerPort: number;
+  /** The cluster parameter group (DEFAULT_PARAMETER_GROUP when none was chosen). */
+  parameterGroup?: string;
 }
+
+/** A DB cluster parameter group: setting defaults for every instance's sessions. */
+export interface ParameterGroupRecord {
+  name: string;
+  family: string;
+  description: string;
+  parameters: Record<string, string>;
+  /** Bumped by every change; an instance started under an older one is pending-reboot. */
+  version: number;
+}
+
+export const PARAMETER_GROUP_FAMILY = 'aurora-postgresql15';
+export const DEFAULT_PARAMETER_GROUP = 'default.aurora-postgresql15';
+
+/** Parameters a group may set: session settings (validated by the SQL layer) and max_connections. */
+export const MODIFIABLE_PARAMETERS = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'deadlock_timeout', 'default_transaction_isolation', 'default_transaction_read_only', 'search_path', 'client_min_messages', 'application_name', 'max_connections'];
 
 export interface EventRecord {
   sequence: number;
@@ -69,11 +88,13 @@ export interface InstanceStatus extends InstanceRecord {
   /** Readers: writer commit to visible here, in ms (the newest sample), and the last minute's. */
   replicaLagMs: number | null;
   replicaLag: ReplicaLagReport | null;
+  /** in-sync, or pending-reboot when the cluster's parameters changed since it started. */
+  parameterStatus: 'in-sync' | 'pending-reboot';
 }
 
 /** Starts and stops instance processes (real processes in production; tests may stub). */
 export interface InstanceLauncher {
-  start(instance: InstanceRecord, writer: InstanceRecord | undefined): Promise<ChildProcess>;
+  start(instance: InstanceRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess>;
 }
 
 export interface ControlPlaneOptions {
@@ -102,6 +123,8 @@ interface Runtime {
   retryAt: number;
   /** What the instance last reported (readers: replica lag). */
   lag: ReplicaLagReport | null;
+  /** The parameter group and version the running process was started with. */
+  parameters: string | undefined;
 }
 
 export interface ReplicaLagReport {
@@ -144,7 +167,7 @@ export class ControlPlane {
     }
     const writers = [...this.instances.values()].filter((instance) => instance.role === 'writer');
     if (writers.length !== 1) throw new Error(`the store names ${writers.length} writers; expected exactly one`);
-    for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity, lag: null });
+    for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity, lag: null, parameters: undefined });
     // The writer first: readers attach to its redo stream.
     await this.enqueue(async () => {
       await this.bringUp(writers[0]!);
@@ -160,7 +183,7 @@ export class ControlPlane {
   listInstances(): InstanceStatus[] {
     return [...this.instances.values()].map((instance) => {
       const runtime = this.runtime.get(instance.id)!;
-      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: instance.role === 'reader' ? runtime.lag?.lastMs ?? null : null, replicaLag: instance.role === 'reader' ? runtime.lag : null };
+      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: instance.role === 'reader' ? runtime.lag?.lastMs ?? null : null, replicaLag: instance.role === 'reader' ? runtime.lag : null, parameterStatus: runtime.parameters === undefined || runtime.parameters === this.parameterStamp() ? 'in-sync' : 'pending-reboot' };
     });
   }
 
@@ -211,7 +234,7 @@ export class ControlPlane {
       id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
       port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, statusPort: this.options.statusPortBase + index, createdAt: new Date().toISOString(), pid: null,
     };
-    this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity, lag: null });
+    this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity, lag: null, parameters: undefined });
     await this.save(record);
     await this.event('db-instance', record.id, 'DB instance created');
     void this.enqueue(async () => {
@@ -247,6 +270,70 @@ export class ControlPlane {
       await this.launch(this.instances.get(id)!);
     });
     return this.instances.get(id)!;
+  }
+
+  // ---------------------------------------------------------------- parameter groups
+
+  parameterGroups(): ParameterGroupRecord[] {
+    return [this.defaultGroup(), ...this.store.list<ParameterGroupRecord>('parameter-group/')];
+  }
+
+  parameterGroupNamed(name: string): ParameterGroupRecord {
+    const group = name === DEFAULT_PARAMETER_GROUP ? this.defaultGroup() : this.store.get<ParameterGroupRecord>(`parameter-group/${name}`);
+    if (group === undefined) throw new ControlError('DBParameterGroupNotFound', `DBClusterParameterGroup not found: ${name}`);
+    return group;
+  }
+
+  private defaultGroup(): ParameterGroupRecord {
+    return { name: DEFAULT_PARAMETER_GROUP, family: PARAMETER_GROUP_FAMILY, description: 'Default cluster parameter group for aurora-postgresql15', parameters: {}, version: 0 };
+  }
+
+  private parameterGroup(): ParameterGroupRecord {
+    return this.parameterGroupNamed(this.cluster.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
+  }
+
+  private parameterStamp(): string {
+    const group = this.parameterGroup();
+    return `${group.name}@${group.version}`;
+  }
+
+  async createParameterGroup(request: { name: string; family: string; description: string }): Promise<ParameterGroupRecord> {
+    validIdentifier(request.name, 'DBClusterParameterGroupName');
+    if (request.family !== PARAMETER_GROUP_FAMILY) throw new ControlError('InvalidParameterValue', `DBParameterGroupFamily ${request.family} is not supported; use ${PARAMETER_GROUP_FAMILY}.`);
+    if (request.name === DEFAULT_PARAMETER_GROUP || this.store.get(`parameter-group/${request.name}`) !== undefined) {
+      throw new ControlError('DBParameterGroupAlreadyExists', `Parameter group ${request.name} already exists`);
+    }
+    const group: ParameterGroupRecord = { name: request.name, family: request.family, description: request.description, parameters: {}, version: 1 };
+    await this.store.put(`parameter-group/${group.name}`, group);
+    return group;
+  }
+
+  /** Changes apply to instances when they next start (their status shows pending-reboot). */
+  async modifyParameterGroup(name: string, changes: Array<{ name: string; value: string }>): Promise<ParameterGroupRecord> {
+    if (name === DEFAULT_PARAMETER_GROUP) throw new ControlError('InvalidDBParameterGroupState', 'Default parameter groups cannot be modified.');
+    const group = this.parameterGroupNamed(name);
+    if (changes.length === 0 || changes.length > 20) throw new ControlError('InvalidParameterValue', 'Parameters must name from 1 to 20 parameters.');
+    const parameters = { ...group.parameters };
+    for (const change of changes) {
+      const key = change.name.toLowerCase();
+      if (!MODIFIABLE_PARAMETERS.includes(key)) throw new ControlError('InvalidParameterValue', `Parameter ${change.name} is not modifiable; modifiable parameters: ${MODIFIABLE_PARAMETERS.join(', ')}.`);
+      parameters[key] = validParameterValue(key, change.value);
+    }
+    const next: ParameterGroupRecord = { ...group, parameters, version: group.version + 1 };
+    await this.store.put(`parameter-group/${name}`, next);
+    return next;
+  }
+
+  /** modify-db-cluster: the cluster's parameter group (applied at each instance's next start). */
+  async modifyCluster(request: { clusterId: string; parameterGroup?: string }): Promise<ClusterRecord> {
+    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    if (request.parameterGroup !== undefined) {
+      this.parameterGroupNamed(request.parameterGroup);
+      this.cluster = { ...this.cluster, parameterGroup: request.parameterGroup };
+      await this.store.put('cluster', this.cluster);
+      await this.event('db-cluster', this.cluster.id, `DB cluster parameter group changed to ${request.parameterGroup} (applies at each instance's next reboot)`);
+    }
+    return this.cluster;
   }
 
   async close(): Promise<void> {
@@ -303,8 +390,9 @@ export class ControlPlane {
     this.publish();
     const writer = instance.role === 'reader' ? this.writerRecord() : undefined;
     let child: ChildProcess;
+    const stamp = this.parameterStamp();
     try {
-      child = await this.options.launcher.start(instance, writer);
+      child = await this.options.launcher.start(instance, writer, this.parameterGroup().parameters);
     } catch (error) {
       runtime.state = 'failed';
       runtime.retryAt = Date.now() + 2000;
@@ -314,6 +402,7 @@ export class ControlPlane {
     runtime.child = child;
     runtime.state = 'available';
     runtime.since = Date.now();
+    runtime.parameters = stamp;
     await this.save({ ...instance, pid: child.pid ?? null });
     child.once('exit', () => {
       if (runtime.child === child) this.lost(instance.id);
@@ -483,6 +572,15 @@ export class ControlPlane {
       const instancePath = /^\/v1\/instances\/([^/]+)(\/reboot)?$/.exec(url.pathname);
       if (instancePath !== null && request.method === 'DELETE' && instancePath[2] === undefined) return reply(200, await this.deleteInstance(decodeURIComponent(instancePath[1]!)));
       if (instancePath !== null && request.method === 'POST' && instancePath[2] !== undefined) return reply(200, await this.rebootInstance(decodeURIComponent(instancePath[1]!)));
+      if (request.method === 'GET' && url.pathname === '/v1/parameter-groups') return reply(200, this.parameterGroups());
+      if (request.method === 'POST' && url.pathname === '/v1/parameter-groups') return reply(200, await this.createParameterGroup(JSON.parse(await readBody(request)) as { name: string; family: string; description: string }));
+      const groupPath = /^\/v1\/parameter-groups\/([^/]+)$/.exec(url.pathname);
+      if (groupPath !== null && request.method === 'GET') return reply(200, this.parameterGroupNamed(decodeURIComponent(groupPath[1]!)));
+      if (groupPath !== null && request.method === 'POST') {
+        const body = JSON.parse(await readBody(request)) as { parameters: Array<{ name: string; value: string }> };
+        return reply(200, await this.modifyParameterGroup(decodeURIComponent(groupPath[1]!), body.parameters));
+      }
+      if (request.method === 'POST' && url.pathname === '/v1/cluster') return reply(200, await this.modifyCluster(JSON.parse(await readBody(request)) as { clusterId: string; parameterGroup?: string }));
       if (request.method === 'POST' && url.pathname === '/v1/failover') {
         await this.failover(url.searchParams.get('target') ?? undefined);
         return reply(200, { writer: this.writerRecord().id });
@@ -506,6 +604,21 @@ function readBody(request: http.IncomingMessage): Promise<string> {
     request.on('end', () => resolve(body));
     request.on('error', reject);
   });
+}
+
+/** A parameter's value as the SQL layer would take it (max_connections: 1 to 10,000). */
+function validParameterValue(name: string, value: string): string {
+  if (name === 'max_connections') {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) throw new ControlError('InvalidParameterValue', `max_connections must be an integer from 1 to 10000, got "${value}".`);
+    return value;
+  }
+  try {
+    const settings = new Settings();
+    settings.set(name, value, { local: false, inTransaction: false });
+    return settings.get(name);
+  } catch (error) {
+    throw new ControlError('InvalidParameterValue', `invalid value for parameter ${name}: "${value}" (${(error as Error).message})`);
+  }
 }
 
 /** RDS identifier rules: 1-63 letters, digits or hyphens; a letter first; no trailing or double hyphen. */
@@ -565,7 +678,8 @@ export class ProcessLauncher implements InstanceLauncher {
     private readonly options: { cliEntry: string; dataDir: string; metadataPath: string; peers: string; masterPassword: string; cacheMb: number; nodeArgs?: string[] },
   ) {}
 
-  start(instance: InstanceRecord, writer: InstanceRecord | undefined): Promise<ChildProcess> {
+  start(instance: InstanceRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess> {
+    const { max_connections: maxConnections, ...settings } = parameters;
     const dir = path.join(this.options.dataDir, 'instances', instance.id);
     fs.mkdirSync(dir, { recursive: true });
     const logPath = path.join(dir, 'process.log');
@@ -575,6 +689,8 @@ export class ProcessLauncher implements InstanceLauncher {
       this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', this.options.metadataPath, '--peers', this.options.peers,
       '--host', instance.host, '--port', String(instance.port), '--cache-mb', String(this.options.cacheMb),
       '--status-port', String(instance.statusPort),
+      ...(Object.keys(settings).length > 0 ? ['--parameters', JSON.stringify(settings)] : []),
+      ...(maxConnections !== undefined ? ['--max-connections', maxConnections] : []),
       ...(instance.role === 'writer' ? ['--replication-port', String(instance.replicationPort)] : ['--writer', `${writer!.host}:${writer!.replicationPort}`]),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: this.options.masterPassword } });

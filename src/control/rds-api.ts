@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ControlPlane } from './control-plane.js';
 import { ControlError } from './control-plane.js';
-import { dbClusterShape, dbInstanceShape, eventShape } from './rds-shapes.js';
+import { dbClusterShape, dbInstanceShape, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
 
 const NAMESPACE = 'http://rds.amazonaws.com/doc/2014-10-31/';
 
@@ -19,10 +19,12 @@ const LIST_MEMBERS: Record<string, string> = {
   DBClusterMembers: 'DBClusterMember',
   AvailabilityZones: 'AvailabilityZone',
   EventCategories: 'EventCategory',
+  DBClusterParameterGroups: 'DBClusterParameterGroup',
+  Parameters: 'Parameter',
 };
 
 /** Faults a client handles as "not found" get 404, as RDS answers them; the rest 400. */
-const NOT_FOUND = new Set(['DBClusterNotFoundFault', 'DBInstanceNotFound']);
+const NOT_FOUND = new Set(['DBClusterNotFoundFault', 'DBInstanceNotFound', 'DBParameterGroupNotFound']);
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (character) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[character]!);
@@ -129,6 +131,33 @@ export async function handleQuery(plane: ControlPlane, params: URLSearchParams):
           events = events.slice(-count);
         }
         return success(action, { Events: events.map(eventShape) });
+      }
+      case 'CreateDBClusterParameterGroup': {
+        const group = await plane.createParameterGroup({ name: required('DBClusterParameterGroupName'), family: required('DBParameterGroupFamily'), description: required('Description') });
+        return success(action, { DBClusterParameterGroup: parameterGroupShape(group) });
+      }
+      case 'DescribeDBClusterParameterGroups': {
+        const name = text('DBClusterParameterGroupName');
+        return success(action, { DBClusterParameterGroups: (name === undefined ? plane.parameterGroups() : [plane.parameterGroupNamed(name)]).map(parameterGroupShape) });
+      }
+      case 'DescribeDBClusterParameters':
+        return success(action, { Parameters: parametersShape(plane.parameterGroupNamed(required('DBClusterParameterGroupName'))) });
+      case 'ModifyDBClusterParameterGroup': {
+        const name = required('DBClusterParameterGroupName');
+        const changes: Array<{ name: string; value: string }> = [];
+        for (let index = 1; ; index++) {
+          const field = (key: string): string | undefined => text(`Parameters.Parameter.${index}.${key}`) ?? text(`Parameters.member.${index}.${key}`);
+          const parameterName = field('ParameterName');
+          if (parameterName === undefined) break;
+          changes.push({ name: parameterName, value: field('ParameterValue') ?? '' });
+        }
+        await plane.modifyParameterGroup(name, changes);
+        return success(action, { DBClusterParameterGroupName: name });
+      }
+      case 'ModifyDBCluster': {
+        const group = text('DBClusterParameterGroupName');
+        await plane.modifyCluster({ clusterId: required('DBClusterIdentifier'), ...(group !== undefined ? { parameterGroup: group } : {}) });
+        return success(action, { DBCluster: dbClusterShape(plane.clusterRecord, plane.listInstances()) });
       }
       default:
         return queryError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { BIN, freePort } from '../testing/fleet.js';
 
@@ -44,7 +44,7 @@ interface DBInstance {
 interface DBCluster {
   DBClusterIdentifier: string;
   Status: string;
-  DBClusterMembers: Array<{ DBInstanceIdentifier: string; IsClusterWriter: boolean; PromotionTier: number }>;
+  DBClusterMembers: Array<{ DBInstanceIdentifier: string; IsClusterWriter: boolean; PromotionTier: number; DBClusterParameterGroupStatus?: string }>;
 }
 
 async function freeBase(): Promise<number> {
@@ -178,6 +178,31 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     const sdkEvents = (await rds.send(new DescribeEventsCommand({ SourceType: 'db-cluster' }))).Events ?? [];
     assert.ok(sdkEvents.some((event) => /completed failover to DB instance sdk-reader/.test(event.Message ?? '')));
     assert.ok(sdkEvents.every((event) => event.Date instanceof Date && event.SourceIdentifier === 'boreal-cluster'));
+
+    // A cluster parameter group: made, changed, attached; an instance picks it up when it reboots.
+    const made = await json<{ DBClusterParameterGroup: { DBClusterParameterGroupName: string } }>(['create-db-cluster-parameter-group', ...at, '--db-cluster-parameter-group-name', 'tight', '--db-parameter-group-family', 'aurora-postgresql15', '--description', 'short timeouts']);
+    assert.equal(made.DBClusterParameterGroup.DBClusterParameterGroupName, 'tight');
+    await json(['modify-db-cluster-parameter-group', ...at, '--db-cluster-parameter-group-name', 'tight', '--parameters', 'ParameterName=statement_timeout,ParameterValue=1500ms,ApplyMethod=pending-reboot ParameterName=max_connections,ParameterValue=50,ApplyMethod=pending-reboot']);
+    await expectFault(['modify-db-cluster-parameter-group', '--db-cluster-parameter-group-name', 'default.aurora-postgresql15', '--parameters', 'ParameterName=statement_timeout,ParameterValue=1s'], 'InvalidDBParameterGroupState');
+    await expectFault(['modify-db-cluster-parameter-group', '--db-cluster-parameter-group-name', 'tight', '--parameters', 'ParameterName=shared_buffers,ParameterValue=1GB'], 'InvalidParameterValue');
+    await expectFault(['modify-db-cluster-parameter-group', '--db-cluster-parameter-group-name', 'tight', '--parameters', 'ParameterName=lock_timeout,ParameterValue=soon'], 'InvalidParameterValue');
+    await expectFault(['describe-db-cluster-parameters', '--db-cluster-parameter-group-name', 'loose'], 'DBParameterGroupNotFound');
+    await expectFault(['modify-db-cluster', '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-parameter-group-name', 'loose'], 'DBParameterGroupNotFound');
+    const userParameters = (await json<{ Parameters: Array<{ ParameterName: string; ParameterValue: string }> }>(['describe-db-cluster-parameters', ...at, '--db-cluster-parameter-group-name', 'tight', '--source', 'user'])).Parameters;
+    assert.deepStrictEqual(userParameters.map((parameter) => `${parameter.ParameterName}=${parameter.ParameterValue}`).sort(), ['max_connections=50', 'statement_timeout=1500ms']);
+    const modified = await json<{ DBCluster: DBCluster & { DBClusterParameterGroup: string } }>(['modify-db-cluster', ...at, '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-parameter-group-name', 'tight']);
+    assert.equal(modified.DBCluster.DBClusterParameterGroup, 'tight');
+    assert.ok(modified.DBCluster.DBClusterMembers.every((member) => member.DBClusterParameterGroupStatus === 'pending-reboot'));
+    await json(['reboot-db-instance', ...at, '--db-instance-identifier', 'reporting-1']);
+    const tuned = new pg.Client(writerUrl);
+    await tuned.connect();
+    assert.deepEqual((await tuned.query('SHOW statement_timeout')).rows, [{ statement_timeout: '1500ms' }]);
+    assert.deepEqual((await tuned.query('SHOW max_connections')).rows, [{ max_connections: '50' }]);
+    await tuned.end();
+    const members = (await json<{ DBClusters: Array<{ DBClusterMembers: Array<{ DBInstanceIdentifier: string; DBClusterParameterGroupStatus: string }> }> }>(['describe-db-clusters', ...at])).DBClusters[0]!.DBClusterMembers;
+    assert.deepStrictEqual(members.map((member) => `${member.DBInstanceIdentifier} ${member.DBClusterParameterGroupStatus}`).sort(), ['boreal-instance-2 pending-reboot', 'reporting-1 in-sync']);
+    const sdkGroups = (await rds.send(new DescribeDBClusterParameterGroupsCommand({}))).DBClusterParameterGroups ?? [];
+    assert.deepStrictEqual(sdkGroups.map((group) => group.DBClusterParameterGroupName).sort(), ['default.aurora-postgresql15', 'tight']);
     rds.destroy();
 
     const final = new pg.Client(writerUrl);

@@ -1,7 +1,8 @@
 // The control plane's records in the shapes of the RDS API's responses (DBCluster,
 // DBInstance, Event), as the CLI prints them and the AWS SDK reads them.
 
-import type { ClusterRecord, EventRecord, InstanceStatus } from './control-plane.js';
+import { Settings } from '../sql/settings.js';
+import { DEFAULT_PARAMETER_GROUP, MODIFIABLE_PARAMETERS, type ClusterRecord, type EventRecord, type InstanceStatus, type ParameterGroupRecord } from './control-plane.js';
 
 export const ENGINE = 'aurora-postgresql';
 export const ENGINE_VERSION = '15.8';
@@ -50,10 +51,37 @@ export function dbClusterShape(cluster: ClusterRecord, instances: InstanceStatus
     MultiAZ: new Set(instances.map((instance) => instance.availabilityZone)).size > 1,
     AvailabilityZones: [...new Set(instances.map((instance) => instance.availabilityZone))].sort(),
     ClusterCreateTime: cluster.createdAt,
-    DBClusterMembers: instances.map((instance) => ({ DBInstanceIdentifier: instance.id, IsClusterWriter: instance.role === 'writer', PromotionTier: instance.promotionTier, DBClusterParameterGroupStatus: 'in-sync' })),
+    DBClusterParameterGroup: cluster.parameterGroup ?? DEFAULT_PARAMETER_GROUP,
+    DBClusterMembers: instances.map((instance) => ({ DBInstanceIdentifier: instance.id, IsClusterWriter: instance.role === 'writer', PromotionTier: instance.promotionTier, DBClusterParameterGroupStatus: instance.parameterStatus })),
   };
 }
 
 export function eventShape(event: EventRecord): Record<string, unknown> {
   return { SourceIdentifier: event.sourceId, SourceType: event.sourceType, Message: event.message, Date: event.time, EventCategories: [] };
+}
+
+export function parameterGroupShape(group: ParameterGroupRecord): Record<string, unknown> {
+  return {
+    DBClusterParameterGroupName: group.name,
+    DBParameterGroupFamily: group.family,
+    Description: group.description,
+    DBClusterParameterGroupArn: `arn:boreal:rds:local:000000000000:cluster-pg:${group.name}`,
+  };
+}
+
+/** describe-db-cluster-parameters: every modifiable parameter, the group's value or the default. */
+export function parametersShape(group: ParameterGroupRecord): Array<Record<string, unknown>> {
+  const defaults = new Settings();
+  return MODIFIABLE_PARAMETERS.map((name) => {
+    const set = group.parameters[name];
+    return {
+      ParameterName: name,
+      ParameterValue: set ?? defaults.get(name),
+      Source: set !== undefined ? 'user' : 'engine-default',
+      ApplyType: 'static',
+      DataType: name.endsWith('timeout') || name === 'max_connections' ? 'integer' : 'string',
+      IsModifiable: true,
+      ApplyMethod: 'pending-reboot',
+    };
+  });
 }

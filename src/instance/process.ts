@@ -4,6 +4,7 @@
 import { PgServer } from '../pgwire/index.js';
 import { SERVER_VERSION } from '../sql/functions.js';
 import { loadSqlParser, SqlSession } from '../sql/session.js';
+import { Settings } from '../sql/settings.js';
 import * as http from 'node:http';
 import type { Database } from '../engine/database.js';
 import { listenOn } from '../net/listen.js';
@@ -24,6 +25,8 @@ export interface InstanceProcessOptions {
   maxConnections: number;
   /** A port for `GET /status` (role, replica lag) that the control plane polls; 0 = none. */
   statusPort?: number;
+  /** Defaults of settings for every session (the cluster's parameter group). */
+  parameters?: Record<string, string>;
 }
 
 export interface InstanceStatusReport {
@@ -58,12 +61,23 @@ export async function runInstance(options: InstanceProcessOptions): Promise<Runn
     closeVolume = reader.close;
     replicaLag = reader.replicaLag;
   }
+  // A reader shows itself read-only, as a PostgreSQL standby does (writes fail with 25006 either way).
+  const settings: Record<string, string> = {
+    ...options.parameters,
+    max_connections: String(options.maxConnections),
+    ...(options.role === 'reader' ? { transaction_read_only: 'on', default_transaction_read_only: 'on' } : {}),
+  };
+  try {
+    new Settings(settings);
+  } catch (error) {
+    throw new Error(`a parameter's value is not valid: ${(error as Error).message}`);
+  }
   const server = new PgServer({
     auth: 'scram-sha-256',
     users: new Map([[options.masterUser, options.masterPassword]]),
     serverVersion: SERVER_VERSION,
     maxConnections: options.maxConnections,
-    newSession: (user, database, processId) => new SqlSession({ db, user, database, processId, reader: options.role === 'reader' }),
+    newSession: (user, database, processId) => new SqlSession({ db, user, database, processId, reader: options.role === 'reader', settings }),
   });
   const port = await server.listen(options.port, options.host);
   let statusServer: http.Server | undefined;

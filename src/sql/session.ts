@@ -52,6 +52,8 @@ export interface SessionOptions {
   reader: boolean;
   /** The backend process id the client was given (pg_backend_pid(), pg_stat_activity). */
   processId: number;
+  /** Server-wide defaults of settings (the instance's parameter group, a reader's read-only mode). */
+  settings?: Record<string, string>;
 }
 
 interface PreparedStatement {
@@ -115,7 +117,7 @@ export function sessionsOf(db: Database): Set<SqlSession> {
 }
 
 export class SqlSession implements SessionHandler {
-  readonly settings = new Settings();
+  readonly settings: Settings;
   private tx: Transaction | undefined;
   /** BEGIN was issued: the transaction lasts until COMMIT/ROLLBACK. */
   private explicit = false;
@@ -137,6 +139,7 @@ export class SqlSession implements SessionHandler {
   activity: { state: 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)'; query: string; since: number } = { state: 'idle', query: '', since: Date.now() };
 
   constructor(readonly options: SessionOptions) {
+    this.settings = new Settings(options.settings);
     sessionsOf(options.db).add(this);
   }
 

@@ -117,7 +117,8 @@ export class Settings {
   constructor(overrides: Record<string, string> = {}) {
     for (const [name, value] of Object.entries(overrides)) {
       const definition = this.values.get(name.toLowerCase());
-      if (definition !== undefined) definition.value = value;
+      // Normalized as SET would (a bad value throws 22023: callers validate defaults up front).
+      if (definition !== undefined) definition.value = definition.normalize !== undefined ? definition.normalize(value) : value;
     }
   }
 
