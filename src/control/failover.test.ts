@@ -45,6 +45,7 @@ async function freeRange(count: number): Promise<number> {
 
 interface Entry {
   role: string;
+  id: number | string;
   pid: number | null;
   state: string;
 }
@@ -167,13 +168,38 @@ test('kill -9 of the writer: promotion, no acknowledged transfer lost, reads alw
     for (const count of drops) assert.ok(count <= 1, `a writing client saw its connection drop ${count} times`);
 
     // The reader was promoted, and the old writer came back as a reader (one writer, in the log too).
-    const after = JSON.parse(await boreal(['status', '--data-dir', dataDir, '--json'])) as Array<Entry & { id: string }>;
+    const after = JSON.parse(await boreal(['status', '--data-dir', dataDir, '--json'])) as Entry[];
     const roles = after.filter((entry) => entry.role === 'writer' || entry.role === 'reader');
     assert.equal(roles.filter((entry) => entry.role === 'writer').length, 1);
     assert.notEqual(roles.find((entry) => entry.role === 'writer')!.pid, writer.pid);
     const control = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { controlPlane: { port: number } };
     const events = (await (await fetch(`http://127.0.0.1:${control.controlPlane.port}/v1/events`)).json()) as Array<{ message: string }>;
     assert.ok(events.some((event) => /completed failover to DB instance boreal-instance-2/.test(event.message)), JSON.stringify(events));
+
+    // Killing any other single process is healed too: the proxy, a reader, a storage node.
+    const victims = after.filter((entry) => entry.role === 'proxy' || entry.role === 'reader' || (entry.role === 'storage-node' && String(entry.id) === '3'));
+    assert.equal(victims.length, 3);
+    for (const victim of victims) process.kill(victim.pid!, 'SIGKILL');
+    const healDeadline = Date.now() + 60000;
+    let healed: Entry[] = [];
+    for (;;) {
+      healed = JSON.parse(await boreal(['status', '--data-dir', dataDir, '--json'])) as Entry[];
+      const back = victims.every((victim) => {
+        const now = healed.find((entry) => entry.role === victim.role && String(entry.id) === String(victim.id));
+        return now !== undefined && now.pid !== null && now.pid !== victim.pid && (now.state === 'serving' || now.state === 'available');
+      });
+      if (back) break;
+      assert.ok(Date.now() < healDeadline, `not healed: ${JSON.stringify(healed.map((entry) => [entry.role, entry.id, entry.state, entry.pid]))}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const again = new pg.Client(writerUrl);
+    await again.connect();
+    await again.query('INSERT INTO transfer VALUES (-1, 1, 1, 0)');
+    await again.end();
+    const fromReader = new pg.Client(readerUrl);
+    await fromReader.connect();
+    assert.deepEqual((await fromReader.query('SELECT sum(balance)::int AS total FROM account')).rows, [{ total: ACCOUNTS * INITIAL }]);
+    await fromReader.end();
   } finally {
     await boreal(['down', '--data-dir', dataDir]).catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
