@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
-import { BIN, freePort } from '../src/testing/fleet.js';
+import { BIN, clusterPorts } from '../src/testing/fleet.js';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -26,18 +26,6 @@ const flag = (name: string, fallback: number): number => {
 const TARGET_MB = flag('mb', 1100);
 const ROW_BYTES = 2000;
 
-async function freeBase(): Promise<number> {
-  const net = await import('node:net');
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 99, 101, 102, 103, 104, 151, 152, 153, 154].map((offset) => new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(base + offset, '127.0.0.1', () => server.close(() => resolve(true)));
-    })));
-    if (free.every(Boolean)) return base;
-  }
-}
 
 /** create-db-instance, then the first query answered on the new instance: ms. */
 async function addReader(api: string, id: string, probe: string): Promise<{ totalMs: number; availableMs: number; queryMs: number }> {
@@ -63,9 +51,7 @@ async function addReader(api: string, id: string, probe: string): Promise<{ tota
 
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-bench-cluster-'));
-  const base = await freeBase();
-  let sqlPort = await freePort();
-  while (sqlPort > 65000) sqlPort = await freePort();
+  const { storageBase: base, sqlPort } = await clusterPorts();
   const api = `http://127.0.0.1:${base + 99}`;
   try {
     await run(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', String(sqlPort), '--storage-port-base', String(base), '--detach'], { timeout: 120000 });

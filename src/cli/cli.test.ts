@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { BIN, freePort } from '../testing/fleet.js';
+import { BIN, clusterPorts } from '../testing/fleet.js';
 
 const run = promisify(execFile);
 
@@ -35,29 +35,10 @@ interface Status {
   segments: Array<{ segment: string; scl: string }>;
 }
 
-/** Six consecutive free ports (a storage-port-base for the fleet). */
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const free = await Promise.all(Array.from({ length: 6 }, (_, index) => portFree(base + index)));
-    if (free.every(Boolean)) return base;
-  }
-  return freePort();
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 test('up --detach, status --json, down, and the same volume on the next up', { timeout: 120000 }, async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-cli-'));
-  const portBase = await freePortBase();
+  const { storageBase: portBase, sqlPort } = await clusterPorts();
   try {
-    const sqlPort = await freePort();
     const first = await boreal(['up', '--data-dir', dataDir, '--storage-port-base', String(portBase), '--port', String(sqlPort), '--master-password', 'cli secret', '--detach']);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /created a new volume/);
@@ -137,7 +118,7 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
 
 test('a busy port is named in the error, and nothing is left running', { timeout: 60000 }, async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-cli-'));
-  const portBase = await freePortBase();
+  const { storageBase: portBase } = await clusterPorts();
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(portBase + 2, '127.0.0.1', resolve));
   try {

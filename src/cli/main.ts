@@ -19,6 +19,8 @@ import { parsePeers, runStorageNode } from '../storage-node/process.js';
 import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
+import { processAlive } from '../control/index.js';
+import { portFree } from '../net/listen.js';
 import { ControlPlane, dbClusterShape, dbInstanceShape, ENGINE, eventShape, parameterGroupShape, parametersShape, ProcessLauncher, type ClusterRecord, type EventRecord, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from '../control/index.js';
 import { Proxy, type Topology } from '../proxy/index.js';
 
@@ -95,15 +97,7 @@ function writeClusterFile(cluster: ClusterFile): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
-export function processAlive(pid: number | null | undefined): boolean {
-  if (pid === undefined || pid === null) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { processAlive };
 
 function fleetLayout(dataDir: string, portBase: number): ClusterFile['nodes'] {
   return Array.from({ length: NODES }, (_, index) => ({
@@ -943,12 +937,4 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-async function portFree(host: string, port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
 

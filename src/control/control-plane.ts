@@ -24,7 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { listenOn } from '../net/listen.js';
+import { listenOn, portFree } from '../net/listen.js';
 import type { RouteTarget, Topology } from '../proxy/index.js';
 import { Settings } from '../sql/settings.js';
 import { handleQuery, queryError } from './rds-api.js';
@@ -649,14 +649,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function portFree(host: string, port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
 
 async function portAnswers(host: string, port: number): Promise<boolean> {
   const net = await import('node:net');

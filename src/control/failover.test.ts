@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { BIN, freePort } from '../testing/fleet.js';
+import { BIN, clusterPorts } from '../testing/fleet.js';
 
 const run = promisify(execFile);
 const ACCOUNTS = 20;
@@ -28,20 +28,6 @@ async function boreal(args: string[]): Promise<string> {
   }
 }
 
-async function freeRange(count: number): Promise<number> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const net = await import('node:net');
-    const free = await Promise.all(
-      Array.from({ length: count }, (_, index) => new Promise<boolean>((resolve) => {
-        const server = net.createServer();
-        server.once('error', () => resolve(false));
-        server.listen(base + index, '127.0.0.1', () => server.close(() => resolve(true)));
-      })),
-    );
-    if (free.every(Boolean)) return base;
-  }
-}
 
 interface Entry {
   role: string;
@@ -52,9 +38,7 @@ interface Entry {
 
 test('kill -9 of the writer: promotion, no acknowledged transfer lost, reads always balanced, outage measured', { timeout: 180000 }, async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-failover-'));
-  const storageBase = await freeRange(201);
-  let sqlPort = await freePort();
-  while (sqlPort > 65000) sqlPort = await freePort();
+  const { storageBase, sqlPort } = await clusterPorts();
   try {
     await boreal(['up', '--data-dir', dataDir, '--port', String(sqlPort), '--storage-port-base', String(storageBase), '--detach']);
     const writerUrl = `postgres://postgres:postgres@127.0.0.1:${sqlPort}/postgres`;

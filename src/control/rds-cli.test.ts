@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
-import { BIN, freePort } from '../testing/fleet.js';
+import { BIN, clusterPorts } from '../testing/fleet.js';
 
 const run = promisify(execFile);
 
@@ -47,24 +47,10 @@ interface DBCluster {
   DBClusterMembers: Array<{ DBInstanceIdentifier: string; IsClusterWriter: boolean; PromotionTier: number; DBClusterParameterGroupStatus?: string }>;
 }
 
-async function freeBase(): Promise<number> {
-  const net = await import('node:net');
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 99, 101, 102, 103].map((offset) => new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(base + offset, '127.0.0.1', () => server.close(() => resolve(true)));
-    })));
-    if (free.every(Boolean)) return base;
-  }
-}
 
 test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-db-instance, errors, control plane restart', { timeout: 240000 }, async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-rds-'));
-  const base = await freeBase();
-  let sqlPort = await freePort();
-  while (sqlPort > 65000) sqlPort = await freePort();
+  const { storageBase: base, sqlPort } = await clusterPorts();
   const at = ['--data-dir', dataDir];
   try {
     const up = await boreal(['up', ...at, '--port', String(sqlPort), '--storage-port-base', String(base), '--detach']);

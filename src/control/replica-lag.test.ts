@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { BIN, freePort } from '../testing/fleet.js';
+import { BIN, clusterPorts } from '../testing/fleet.js';
 
 const run = promisify(execFile);
 
@@ -19,18 +19,6 @@ async function boreal(args: string[]): Promise<string> {
   return stdout;
 }
 
-async function freeBase(): Promise<number> {
-  const net = await import('node:net');
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 99, 101, 102, 151, 152].map((offset) => new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(base + offset, '127.0.0.1', () => server.close(() => resolve(true)));
-    })));
-    if (free.every(Boolean)) return base;
-  }
-}
 
 interface Lag {
   lastMs: number | null;
@@ -41,9 +29,7 @@ interface Lag {
 
 test('replica lag under a pgbench write load: measured, reported by status and describe-db-instances', { timeout: 180000 }, async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-lag-'));
-  const base = await freeBase();
-  let sqlPort = await freePort();
-  while (sqlPort > 65000) sqlPort = await freePort();
+  const { storageBase: base, sqlPort } = await clusterPorts();
   const at = ['--data-dir', dataDir];
   try {
     await boreal(['up', ...at, '--port', String(sqlPort), '--storage-port-base', String(base), '--detach']);

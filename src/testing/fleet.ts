@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { portFree } from '../net/listen.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,22 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Ports for a `boreal up` in a test: a storage-port-base whose ports at the given offsets are
+ * free (the nodes at +0..+5, the control plane at +99, redo streams at +101.., status ports at
+ * +151..), and a SQL port with room above it for the reader endpoint and the instances.
+ */
+export async function clusterPorts(instances = 4): Promise<{ storageBase: number; sqlPort: number }> {
+  const offsets = [0, 1, 2, 3, 4, 5, 99, ...Array.from({ length: instances }, (_, index) => [101 + index, 151 + index]).flat()];
+  for (;;) {
+    const storageBase = 20000 + Math.floor(Math.random() * 30000);
+    if (!(await Promise.all(offsets.map((offset) => portFree('127.0.0.1', storageBase + offset)))).every(Boolean)) continue;
+    const sqlPort = await freePort();
+    if (sqlPort > 65000) continue;
+    return { storageBase, sqlPort };
+  }
 }
 
 export class Fleet {
