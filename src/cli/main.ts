@@ -21,7 +21,7 @@ import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
 import { processAlive } from '../control/index.js';
 import { portFree } from '../net/listen.js';
-import { ControlPlane, dbClusterShape, dbInstanceShape, ENGINE, eventShape, parameterGroupShape, parametersShape, ProcessLauncher, type ClusterRecord, type EventRecord, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from '../control/index.js';
+import { clusterEndpointShapes, ControlPlane, dbClusterShape, dbInstanceShape, endpointShape, ENGINE, eventShape, parameterGroupShape, parametersShape, ProcessLauncher, type ClusterRecord, type EndpointRecord, type EventRecord, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from '../control/index.js';
 import { Proxy, type Topology } from '../proxy/index.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
@@ -529,6 +529,7 @@ async function controlPlaneCommand(flags: Flags): Promise<void> {
     replicationPortBase: ports.replicationBase,
     statusPortBase: ports.replicationBase + STATUS_PORT_OFFSET,
     availabilityZones: zones,
+    customEndpointPortBase: ports.cluster + 2,
   });
   const apiPort = await plane.listen(ports.api, stringFlag(flags, 'api-host', '127.0.0.1'));
   await plane.start();
@@ -544,7 +545,7 @@ async function proxyCommand(flags: Flags): Promise<void> {
   checkFlags(flags, ['control', 'port', 'reader-port', 'host', 'wait-ms']);
   const control = stringFlag(flags, 'control');
   const host = stringFlag(flags, 'host', '127.0.0.1');
-  const proxy = new Proxy({ waitMs: numberFlag(flags, 'wait-ms', 30000) });
+  const proxy = new Proxy({ waitMs: numberFlag(flags, 'wait-ms', 30000), customHost: host });
   const port = await proxy.listen('writer', numberFlag(flags, 'port', 5432), host);
   const readerPort = await proxy.listen('reader', numberFlag(flags, 'reader-port', port + 1), host);
   let stopped = false;
@@ -650,7 +651,7 @@ async function storageNode(flags: Flags): Promise<void> {
 
 // ---------------------------------------------------------------- aws rds verbs
 
-const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events', 'modify-db-cluster', 'create-db-cluster-parameter-group', 'describe-db-cluster-parameter-groups', 'modify-db-cluster-parameter-group', 'describe-db-cluster-parameters'] as const;
+const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events', 'modify-db-cluster', 'create-db-cluster-parameter-group', 'describe-db-cluster-parameter-groups', 'modify-db-cluster-parameter-group', 'describe-db-cluster-parameters', 'create-db-cluster-endpoint', 'describe-db-cluster-endpoints', 'delete-db-cluster-endpoint'] as const;
 type RdsVerb = (typeof RDS_VERBS)[number];
 
 /** An RDS API error as the AWS CLI reports it: exit 254 and the fault's code and message. */
@@ -673,6 +674,9 @@ const OPERATIONS: Record<RdsVerb, string> = {
   'describe-db-cluster-parameter-groups': 'DescribeDBClusterParameterGroups',
   'modify-db-cluster-parameter-group': 'ModifyDBClusterParameterGroup',
   'describe-db-cluster-parameters': 'DescribeDBClusterParameters',
+  'create-db-cluster-endpoint': 'CreateDBClusterEndpoint',
+  'describe-db-cluster-endpoints': 'DescribeDBClusterEndpoints',
+  'delete-db-cluster-endpoint': 'DeleteDBClusterEndpoint',
 };
 
 /**
@@ -804,6 +808,28 @@ async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
       const source = flags.get('source');
       return print({ Parameters: parametersShape(group).filter((parameter) => typeof source !== 'string' || parameter.Source === source) });
     }
+    case 'create-db-cluster-endpoint': {
+      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-endpoint-identifier', 'endpoint-type', 'static-members', 'excluded-members']);
+      const members = (name: string): string[] => (flags.has(name) ? stringFlag(flags, name).split(/[\s,]+/).filter((member) => member !== '') : []);
+      const endpoint = await controlCall<EndpointRecord>(flags, operation, 'POST', '/v1/endpoints', {
+        id: stringFlag(flags, 'db-cluster-endpoint-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'), type: stringFlag(flags, 'endpoint-type'),
+        staticMembers: members('static-members'), excludedMembers: members('excluded-members'),
+      });
+      return print(endpointShape((await status()).cluster, endpoint));
+    }
+    case 'describe-db-cluster-endpoints': {
+      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-endpoint-identifier']);
+      const { cluster } = await status();
+      clusterNamed(cluster, 'db-cluster-identifier', false);
+      const endpoints = await controlCall<EndpointRecord[]>(flags, operation, 'GET', '/v1/endpoints');
+      const id = flags.get('db-cluster-endpoint-identifier');
+      return print({ DBClusterEndpoints: clusterEndpointShapes(cluster, endpoints).filter((endpoint) => typeof id !== 'string' || endpoint.DBClusterEndpointIdentifier === id) });
+    }
+    case 'delete-db-cluster-endpoint': {
+      checkFlags(flags, [...common, 'db-cluster-endpoint-identifier']);
+      const endpoint = await controlCall<EndpointRecord>(flags, operation, 'DELETE', `/v1/endpoints/${encodeURIComponent(stringFlag(flags, 'db-cluster-endpoint-identifier'))}`);
+      return print({ ...endpointShape((await status()).cluster, endpoint), Status: 'deleting' });
+    }
     case 'describe-events': {
       checkFlags(flags, [...common, 'source-identifier', 'source-type', 'max-records']);
       const events = await controlCall<EventRecord[]>(flags, operation, 'GET', '/v1/events');
@@ -834,6 +860,10 @@ function usage(): string {
     '  boreal reboot-db-instance --db-instance-identifier I',
     '  boreal failover-db-cluster --db-cluster-identifier C [--target-db-instance-identifier R]',
     '  boreal describe-events [--source-identifier ID] [--source-type db-cluster|db-instance] [--max-records N]',
+    '  boreal create-db-cluster-endpoint --db-cluster-identifier C --db-cluster-endpoint-identifier E --endpoint-type READER|ANY',
+    '                  [--static-members "i1 i2"] [--excluded-members "i3"]   (listens on --port + 2 + k)',
+    '  boreal describe-db-cluster-endpoints [--db-cluster-endpoint-identifier E]',
+    '  boreal delete-db-cluster-endpoint --db-cluster-endpoint-identifier E',
     '  boreal modify-db-cluster --db-cluster-identifier C [--db-cluster-parameter-group-name G]   (applies at each instance\'s next reboot)',
     '  boreal create-db-cluster-parameter-group --db-cluster-parameter-group-name G --db-parameter-group-family aurora-postgresql15 --description D',
     '  boreal describe-db-cluster-parameter-groups [--db-cluster-parameter-group-name G]',
@@ -886,6 +916,9 @@ export async function main(argv: string[]): Promise<void> {
       case 'describe-db-cluster-parameter-groups':
       case 'modify-db-cluster-parameter-group':
       case 'describe-db-cluster-parameters':
+      case 'create-db-cluster-endpoint':
+      case 'describe-db-cluster-endpoints':
+      case 'delete-db-cluster-endpoint':
         return await rdsCommand(command, flags);
       case undefined:
       case 'help':

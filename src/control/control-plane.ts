@@ -57,6 +57,20 @@ export interface ClusterRecord {
   parameterGroup?: string;
 }
 
+/** A custom endpoint (create-db-cluster-endpoint): a port that reaches a chosen set of instances. */
+export interface EndpointRecord {
+  id: string;
+  /** READER: only its members that are readers; ANY: the writer too. */
+  type: 'READER' | 'ANY';
+  /** The members; empty means every instance not excluded. */
+  staticMembers: string[];
+  excludedMembers: string[];
+  port: number;
+}
+
+/** Custom endpoints a cluster may have, as in Aurora. */
+export const CUSTOM_ENDPOINTS_MAX = 5;
+
 /** A DB cluster parameter group: setting defaults for every instance's sessions. */
 export interface ParameterGroupRecord {
   name: string;
@@ -110,6 +124,8 @@ export interface ControlPlaneOptions {
   replicationPortBase: number;
   statusPortBase: number;
   availabilityZones: string[];
+  /** Custom endpoint k listens on customEndpointPortBase + k (k < CUSTOM_ENDPOINTS_MAX). */
+  customEndpointPortBase: number;
 }
 
 /** Readers a cluster may have, as in Aurora. */
@@ -270,6 +286,49 @@ export class ControlPlane {
       await this.launch(this.instances.get(id)!);
     });
     return this.instances.get(id)!;
+  }
+
+  // ---------------------------------------------------------------- custom endpoints
+
+  endpoints(): EndpointRecord[] {
+    return this.store.list<EndpointRecord>('endpoint/');
+  }
+
+  async createEndpoint(request: { id: string; clusterId: string; type: string; staticMembers?: string[]; excludedMembers?: string[] }): Promise<EndpointRecord> {
+    validIdentifier(request.id, 'DBClusterEndpointIdentifier');
+    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    const existing = this.endpoints();
+    if (existing.some((endpoint) => endpoint.id === request.id)) throw new ControlError('DBClusterEndpointAlreadyExistsFault', `DB cluster endpoint ${request.id} already exists.`);
+    if (existing.length >= CUSTOM_ENDPOINTS_MAX) throw new ControlError('DBClusterEndpointQuotaExceededFault', `a cluster has at most ${CUSTOM_ENDPOINTS_MAX} custom endpoints.`);
+    const type = request.type.toUpperCase();
+    if (type !== 'READER' && type !== 'ANY') throw new ControlError('InvalidParameterValue', `EndpointType must be READER or ANY, got ${request.type}.`);
+    const staticMembers = request.staticMembers ?? [];
+    const excludedMembers = request.excludedMembers ?? [];
+    if (staticMembers.length > 0 && excludedMembers.length > 0) throw new ControlError('InvalidParameterCombination', 'StaticMembers and ExcludedMembers cannot both be given.');
+    for (const member of [...staticMembers, ...excludedMembers]) {
+      if (!this.instances.has(member)) throw new ControlError('DBInstanceNotFound', `DBInstance ${member} not found.`);
+    }
+    // The next port no endpoint has and nothing on this host holds (the proxy listens on it).
+    const used = new Set(existing.map((endpoint) => endpoint.port));
+    let port = this.options.customEndpointPortBase;
+    while (used.has(port) || !(await portFree('127.0.0.1', port))) {
+      port++;
+      if (port >= this.options.customEndpointPortBase + 8) throw new ControlError('DBClusterEndpointQuotaExceededFault', 'no free port for another custom endpoint.');
+    }
+    const record: EndpointRecord = { id: request.id, type, staticMembers, excludedMembers, port };
+    await this.store.put(`endpoint/${record.id}`, record);
+    await this.event('db-cluster', this.cluster.id, `custom endpoint ${record.id} created (${type}, port ${port})`);
+    this.publish();
+    return record;
+  }
+
+  async deleteEndpoint(id: string): Promise<EndpointRecord> {
+    const endpoint = this.endpoints().find((candidate) => candidate.id === id);
+    if (endpoint === undefined) throw new ControlError('DBClusterEndpointNotFoundFault', `DB cluster endpoint ${id} not found.`);
+    await this.store.remove(`endpoint/${id}`);
+    await this.event('db-cluster', this.cluster.id, `custom endpoint ${id} deleted`);
+    this.publish();
+    return endpoint;
   }
 
   // ---------------------------------------------------------------- parameter groups
@@ -519,7 +578,12 @@ export class ControlPlane {
     const available = [...this.instances.values()].filter((instance) => this.runtime.get(instance.id)?.state === 'available');
     const writer = available.find((instance) => instance.role === 'writer');
     const readers = available.filter((instance) => instance.role === 'reader');
-    const next: Topology = { version: Math.max(this.topology.version + 1, Date.now()), writer: writer ? target(writer) : undefined, readers: readers.map(target) };
+    const custom = this.endpoints().map((endpoint) => ({
+      id: endpoint.id,
+      port: endpoint.port,
+      targets: available.filter((instance) => endpointIncludes(endpoint, instance)).map(target),
+    }));
+    const next: Topology = { version: Math.max(this.topology.version + 1, Date.now()), writer: writer ? target(writer) : undefined, readers: readers.map(target), custom };
     if (JSON.stringify({ ...next, version: 0 }) === JSON.stringify({ ...this.topology, version: 0 })) return;
     this.topology = next;
     for (const wake of [...this.topologyWaiters]) wake();
@@ -572,6 +636,10 @@ export class ControlPlane {
       const instancePath = /^\/v1\/instances\/([^/]+)(\/reboot)?$/.exec(url.pathname);
       if (instancePath !== null && request.method === 'DELETE' && instancePath[2] === undefined) return reply(200, await this.deleteInstance(decodeURIComponent(instancePath[1]!)));
       if (instancePath !== null && request.method === 'POST' && instancePath[2] !== undefined) return reply(200, await this.rebootInstance(decodeURIComponent(instancePath[1]!)));
+      if (request.method === 'GET' && url.pathname === '/v1/endpoints') return reply(200, this.endpoints());
+      if (request.method === 'POST' && url.pathname === '/v1/endpoints') return reply(200, await this.createEndpoint(JSON.parse(await readBody(request)) as { id: string; clusterId: string; type: string; staticMembers?: string[]; excludedMembers?: string[] }));
+      const endpointPath = /^\/v1\/endpoints\/([^/]+)$/.exec(url.pathname);
+      if (endpointPath !== null && request.method === 'DELETE') return reply(200, await this.deleteEndpoint(decodeURIComponent(endpointPath[1]!)));
       if (request.method === 'GET' && url.pathname === '/v1/parameter-groups') return reply(200, this.parameterGroups());
       if (request.method === 'POST' && url.pathname === '/v1/parameter-groups') return reply(200, await this.createParameterGroup(JSON.parse(await readBody(request)) as { name: string; family: string; description: string }));
       const groupPath = /^\/v1\/parameter-groups\/([^/]+)$/.exec(url.pathname);
@@ -604,6 +672,12 @@ function readBody(request: http.IncomingMessage): Promise<string> {
     request.on('end', () => resolve(body));
     request.on('error', reject);
   });
+}
+
+function endpointIncludes(endpoint: EndpointRecord, instance: InstanceRecord): boolean {
+  if (endpoint.type === 'READER' && instance.role !== 'reader') return false;
+  if (endpoint.staticMembers.length > 0) return endpoint.staticMembers.includes(instance.id);
+  return !endpoint.excludedMembers.includes(instance.id);
 }
 
 /** A parameter's value as the SQL layer would take it (max_connections: 1 to 10,000). */

@@ -1,4 +1,4 @@
-export { ControlPlane, ControlError, ProcessLauncher, processAlive, type ClusterRecord, type EventRecord, type InstanceLauncher, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from './control-plane.js';
+export { ControlPlane, ControlError, ProcessLauncher, processAlive, type ClusterRecord, type EventRecord, type InstanceLauncher, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord, type EndpointRecord } from './control-plane.js';
 export { ControlStore } from './store.js';
-export { dbClusterShape, dbInstanceShape, eventShape, parameterGroupShape, parametersShape, ENGINE, ENGINE_VERSION } from './rds-shapes.js';
+export { clusterEndpointShapes, dbClusterShape, dbInstanceShape, endpointShape, eventShape, parameterGroupShape, parametersShape, ENGINE, ENGINE_VERSION } from './rds-shapes.js';
 export { handleQuery } from './rds-api.js';

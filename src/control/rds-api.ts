@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ControlPlane } from './control-plane.js';
 import { ControlError } from './control-plane.js';
-import { dbClusterShape, dbInstanceShape, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
+import { clusterEndpointShapes, dbClusterShape, dbInstanceShape, endpointShape, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
 
 const NAMESPACE = 'http://rds.amazonaws.com/doc/2014-10-31/';
 
@@ -21,10 +21,11 @@ const LIST_MEMBERS: Record<string, string> = {
   EventCategories: 'EventCategory',
   DBClusterParameterGroups: 'DBClusterParameterGroup',
   Parameters: 'Parameter',
+  DBClusterEndpoints: 'DBClusterEndpointList',
 };
 
 /** Faults a client handles as "not found" get 404, as RDS answers them; the rest 400. */
-const NOT_FOUND = new Set(['DBClusterNotFoundFault', 'DBInstanceNotFound', 'DBParameterGroupNotFound']);
+const NOT_FOUND = new Set(['DBClusterNotFoundFault', 'DBInstanceNotFound', 'DBParameterGroupNotFound', 'DBClusterEndpointNotFoundFault']);
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (character) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[character]!);
@@ -158,6 +159,25 @@ export async function handleQuery(plane: ControlPlane, params: URLSearchParams):
         const group = text('DBClusterParameterGroupName');
         await plane.modifyCluster({ clusterId: required('DBClusterIdentifier'), ...(group !== undefined ? { parameterGroup: group } : {}) });
         return success(action, { DBCluster: dbClusterShape(plane.clusterRecord, plane.listInstances()) });
+      }
+      case 'CreateDBClusterEndpoint': {
+        const list = (prefix: string): string[] => {
+          const values: string[] = [];
+          for (let index = 1; text(`${prefix}.member.${index}`) !== undefined; index++) values.push(text(`${prefix}.member.${index}`)!);
+          return values;
+        };
+        const endpoint = await plane.createEndpoint({ id: required('DBClusterEndpointIdentifier'), clusterId: required('DBClusterIdentifier'), type: required('EndpointType'), staticMembers: list('StaticMembers'), excludedMembers: list('ExcludedMembers') });
+        return success(action, endpointShape(cluster, endpoint));
+      }
+      case 'DescribeDBClusterEndpoints': {
+        checkCluster(text('DBClusterIdentifier'));
+        const id = text('DBClusterEndpointIdentifier');
+        const all = clusterEndpointShapes(cluster, plane.endpoints());
+        return success(action, { DBClusterEndpoints: id === undefined ? all : all.filter((endpoint) => endpoint.DBClusterEndpointIdentifier === id) });
+      }
+      case 'DeleteDBClusterEndpoint': {
+        const endpoint = await plane.deleteEndpoint(required('DBClusterEndpointIdentifier'));
+        return success(action, { ...endpointShape(cluster, endpoint), Status: 'deleting' });
       }
       default:
         return queryError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);

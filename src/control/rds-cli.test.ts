@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterEndpointsCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { BIN, clusterPorts } from '../testing/fleet.js';
 
@@ -189,11 +189,41 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     assert.deepStrictEqual(members.map((member) => `${member.DBInstanceIdentifier} ${member.DBClusterParameterGroupStatus}`).sort(), ['boreal-instance-2 pending-reboot', 'reporting-1 in-sync']);
     const sdkGroups = (await rds.send(new DescribeDBClusterParameterGroupsCommand({}))).DBClusterParameterGroups ?? [];
     assert.deepStrictEqual(sdkGroups.map((group) => group.DBClusterParameterGroupName).sort(), ['default.aurora-postgresql15', 'tight']);
+
+    // Custom endpoints: a READER one over boreal-instance-2, an ANY one over the writer.
+    const analytics = await json<{ BorealPort: number; CustomEndpointType: string }>(['create-db-cluster-endpoint', ...at, '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'analytics', '--endpoint-type', 'READER', '--static-members', 'boreal-instance-2']);
+    assert.equal(analytics.CustomEndpointType, 'READER');
+    const readWrite = await json<{ BorealPort: number }>(['create-db-cluster-endpoint', ...at, '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'all-rw', '--endpoint-type', 'ANY', '--static-members', 'reporting-1']);
+    assert.notEqual(analytics.BorealPort, readWrite.BorealPort);
+    await expectFault(['create-db-cluster-endpoint', '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'analytics', '--endpoint-type', 'READER'], 'DBClusterEndpointAlreadyExistsFault');
+    await expectFault(['create-db-cluster-endpoint', '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'e3', '--endpoint-type', 'WRITER'], 'InvalidParameterValue');
+    await expectFault(['create-db-cluster-endpoint', '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'e4', '--endpoint-type', 'ANY', '--static-members', 'ghost'], 'DBInstanceNotFound');
+    const viaEndpoint = async (port: number, sql: string): Promise<unknown[]> => {
+      for (let attempt = 0; ; attempt++) {
+        const client = new pg.Client(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`);
+        try {
+          await client.connect();
+          return (await client.query(sql)).rows;
+        } catch (error) {
+          if (attempt >= 50) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      }
+    };
+    assert.deepEqual(await viaEndpoint(analytics.BorealPort, 'SHOW transaction_read_only'), [{ transaction_read_only: 'on' }]);
+    assert.deepEqual(await viaEndpoint(readWrite.BorealPort, "INSERT INTO item VALUES (1002, 'via a custom endpoint') RETURNING id"), [{ id: 1002 }]);
+    const sdkEndpoints = (await rds.send(new DescribeDBClusterEndpointsCommand({ DBClusterIdentifier: 'boreal-cluster' }))).DBClusterEndpoints ?? [];
+    assert.deepStrictEqual(sdkEndpoints.map((endpoint) => `${endpoint.EndpointType} ${endpoint.DBClusterEndpointIdentifier ?? ''} ${endpoint.CustomEndpointType ?? ''} ${(endpoint.StaticMembers ?? []).join(',')}`), ['WRITER   ', 'READER   ', 'CUSTOM all-rw ANY reporting-1', 'CUSTOM analytics READER boreal-instance-2']);
+    await json(['delete-db-cluster-endpoint', ...at, '--db-cluster-endpoint-identifier', 'all-rw']);
+    const left2 = (await json<{ DBClusterEndpoints: Array<{ EndpointType: string; DBClusterEndpointIdentifier?: string }> }>(['describe-db-cluster-endpoints', ...at])).DBClusterEndpoints;
+    assert.deepStrictEqual(left2.map((endpoint) => endpoint.DBClusterEndpointIdentifier ?? endpoint.EndpointType), ['WRITER', 'READER', 'analytics']);
     rds.destroy();
 
     const final = new pg.Client(writerUrl);
     await final.connect();
-    assert.deepEqual((await final.query('SELECT count(*)::int AS n FROM item')).rows, [{ n: 1001 }]);
+    assert.deepEqual((await final.query('SELECT count(*)::int AS n FROM item')).rows, [{ n: 1002 }]);
     await final.end();
   } finally {
     await boreal(['down', ...at]);

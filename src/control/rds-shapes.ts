@@ -2,7 +2,7 @@
 // DBInstance, Event), as the CLI prints them and the AWS SDK reads them.
 
 import { Settings } from '../sql/settings.js';
-import { DEFAULT_PARAMETER_GROUP, MODIFIABLE_PARAMETERS, type ClusterRecord, type EventRecord, type InstanceStatus, type ParameterGroupRecord } from './control-plane.js';
+import { DEFAULT_PARAMETER_GROUP, MODIFIABLE_PARAMETERS, type ClusterRecord, type EndpointRecord, type EventRecord, type InstanceStatus, type ParameterGroupRecord } from './control-plane.js';
 
 export const ENGINE = 'aurora-postgresql';
 export const ENGINE_VERSION = '15.8';
@@ -84,4 +84,25 @@ export function parametersShape(group: ParameterGroupRecord): Array<Record<strin
       ApplyMethod: 'pending-reboot',
     };
   });
+}
+
+/** The cluster's endpoints as describe-db-cluster-endpoints lists them: WRITER, READER, then custom ones. */
+export function clusterEndpointShapes(cluster: ClusterRecord, endpoints: EndpointRecord[]): Array<Record<string, unknown>> {
+  const builtIn = (type: 'WRITER' | 'READER', port: number): Record<string, unknown> => ({ DBClusterIdentifier: cluster.id, Endpoint: '127.0.0.1', Status: 'available', EndpointType: type, BorealPort: port });
+  return [builtIn('WRITER', cluster.port), builtIn('READER', cluster.readerPort), ...endpoints.map((endpoint) => endpointShape(cluster, endpoint))];
+}
+
+export function endpointShape(cluster: ClusterRecord, endpoint: EndpointRecord): Record<string, unknown> {
+  return {
+    DBClusterEndpointIdentifier: endpoint.id,
+    DBClusterIdentifier: cluster.id,
+    DBClusterEndpointResourceIdentifier: `cluster-endpoint-${endpoint.id}`,
+    Endpoint: '127.0.0.1',
+    Status: 'available',
+    EndpointType: 'CUSTOM',
+    CustomEndpointType: endpoint.type,
+    StaticMembers: endpoint.staticMembers,
+    ExcludedMembers: endpoint.excludedMembers,
+    BorealPort: endpoint.port,
+  };
 }

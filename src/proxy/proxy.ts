@@ -5,7 +5,8 @@
 // Rules (each has a test in proxy.test.ts or cluster.test.ts):
 //   X1. A connection to the cluster endpoint reaches the instance that is the writer when it
 //       is routed; the reader endpoint spreads connections over the readers (round robin)
-//       and falls back to the writer when there is none.
+//       and falls back to the writer when there is none; a custom endpoint spreads them over
+//       its available members only (and waits, X2, while it has none).
 //   X2. While there is no instance to route to (a failover in progress) or the chosen one
 //       refuses the connection, the client waits, up to waitMs, for the next topology; it
 //       gets an ErrorResponse (57P03) only when that runs out. A connection attempt is never
@@ -37,18 +38,31 @@ export interface RouteTarget {
   address: Address;
 }
 
+export interface CustomEndpoint {
+  /** DBClusterEndpointIdentifier. */
+  id: string;
+  port: number;
+  /** The available instances it spreads connections over (round robin). */
+  targets: RouteTarget[];
+}
+
 export interface Topology {
   /** Increases with every change the control plane makes. */
   version: number;
   writer: RouteTarget | undefined;
   readers: RouteTarget[];
+  /** Custom endpoints (create-db-cluster-endpoint): the proxy listens on each one's port. */
+  custom?: CustomEndpoint[];
 }
 
-export type EndpointKind = 'writer' | 'reader';
+/** 'writer', 'reader', or `custom:<id>` for a custom endpoint. */
+export type EndpointKind = 'writer' | 'reader' | `custom:${string}`;
 
 export interface ProxyOptions {
   /** How long a connection attempt waits for an instance to route to (X2). */
   waitMs: number;
+  /** Where custom endpoints listen (the host of the proxy's other endpoints). */
+  customHost?: string;
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
@@ -66,6 +80,7 @@ interface Routed {
 export class Proxy {
   private topology: Topology = { version: 0, writer: undefined, readers: [] };
   private readonly servers: net.Server[] = [];
+  private readonly customServers = new Map<string, { port: number; server: net.Server }>();
   private readonly routed = new Set<Routed>();
   private readonly waiting = new Set<() => void>();
   private readonly cancelKeys = new Map<string, Address>();
@@ -93,10 +108,14 @@ export class Proxy {
   setTopology(next: Topology): void {
     if (next.version < this.topology.version) return;
     this.topology = next;
+    this.syncCustomListeners();
     for (const connection of [...this.routed]) {
-      const stillThere = connection.kind === 'writer'
-        ? sameTarget(next.writer, connection.target)
-        : next.readers.some((reader) => sameTarget(reader, connection.target)) || sameTarget(next.writer, connection.target);
+      const custom = this.customTargets(connection.kind);
+      const stillThere = custom !== undefined
+        ? custom.some((target) => sameTarget(target, connection.target))
+        : connection.kind === 'writer'
+          ? sameTarget(next.writer, connection.target)
+          : next.readers.some((reader) => sameTarget(reader, connection.target)) || sameTarget(next.writer, connection.target);
       if (!stillThere) {
         this.stats.droppedOnSwitch++;
         this.drop(connection);
@@ -105,8 +124,35 @@ export class Proxy {
     for (const wake of [...this.waiting]) wake();
   }
 
+  /** The targets of a custom endpoint's kind; undefined for the cluster and reader endpoints. */
+  private customTargets(kind: EndpointKind): RouteTarget[] | undefined {
+    if (!kind.startsWith('custom:')) return undefined;
+    return this.topology.custom?.find((endpoint) => `custom:${endpoint.id}` === kind)?.targets ?? [];
+  }
+
+  /** Listens on each custom endpoint's port; stops listening for the ones that are gone. */
+  private syncCustomListeners(): void {
+    if (this.closed) return;
+    const wanted = new Map((this.topology.custom ?? []).map((endpoint) => [endpoint.id, endpoint.port]));
+    for (const [id, entry] of [...this.customServers]) {
+      if (wanted.get(id) === entry.port) continue;
+      this.customServers.delete(id);
+      entry.server.close();
+      for (const connection of [...this.routed]) if (connection.kind === `custom:${id}`) this.drop(connection);
+    }
+    for (const [id, port] of wanted) {
+      if (this.customServers.has(id)) continue;
+      const server = net.createServer((client) => this.accept(`custom:${id}`, client));
+      server.on('error', (error) => console.error(`custom endpoint ${id} on port ${port}: ${error.message}`));
+      this.customServers.set(id, { port, server });
+      server.listen(port, this.options.customHost ?? '127.0.0.1');
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const { server } of this.customServers.values()) this.servers.push(server);
+    this.customServers.clear();
     for (const connection of [...this.routed]) this.drop(connection);
     for (const wake of [...this.waiting]) wake();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -121,6 +167,11 @@ export class Proxy {
 
   private choose(kind: EndpointKind, avoid: Set<string>): RouteTarget | undefined {
     const { writer, readers } = this.topology;
+    const custom = this.customTargets(kind);
+    if (custom !== undefined) {
+      const candidates = custom.filter((target) => !avoid.has(target.id));
+      return candidates.length > 0 ? candidates[this.nextReader++ % candidates.length] : undefined;
+    }
     if (kind === 'reader') {
       const candidates = readers.filter((reader) => !avoid.has(reader.id));
       if (candidates.length > 0) return candidates[this.nextReader++ % candidates.length];
@@ -209,7 +260,7 @@ export class Proxy {
     const remaining = deadline - Date.now();
     if (remaining <= 0 || this.closed) {
       this.stats.refusedNoTarget++;
-      client.end(fatalError('57P03', kind === 'writer' ? 'no writer instance is available (a failover may be in progress)' : 'no instance is available for the reader endpoint'));
+      client.end(fatalError('57P03', kind === 'writer' ? 'no writer instance is available (a failover may be in progress)' : kind === 'reader' ? 'no instance is available for the reader endpoint' : `no instance of custom endpoint ${kind.slice(7)} is available`));
       return;
     }
     let timer: NodeJS.Timeout | undefined;
