@@ -554,9 +554,12 @@ export class ControlPlane {
       await this.launch(old);
     } else {
       await this.stopProcess(candidate);
-      await this.save({ ...old, role: 'reader' });
+      // Both roles change in one commit: a crash here leaves exactly one writer in the store.
       const promoted: InstanceRecord = { ...candidate, role: 'writer' };
-      await this.save(promoted);
+      const demoted: InstanceRecord = { ...old, role: 'reader' };
+      await this.store.putMany([[`instance/${promoted.id}`, promoted], [`instance/${demoted.id}`, demoted]]);
+      this.instances.set(promoted.id, promoted);
+      this.instances.set(demoted.id, demoted);
       await this.launch(promoted);
     }
     const writer = this.writerRecord();

@@ -29,6 +29,13 @@ export class ControlStore {
     await this.root.put(key, value);
   }
 
+  /** Several documents in one durable commit: all of them or none survive a crash. */
+  async putMany(entries: Array<[string, unknown]>): Promise<void> {
+    await this.root.transaction(() => {
+      for (const [key, value] of entries) void this.root.put(key, value);
+    });
+  }
+
   async remove(key: string): Promise<void> {
     await this.root.remove(key);
   }
