@@ -375,8 +375,9 @@ async function waitForEndpoints(ports: Ports, timeoutMs: number, children: Map<s
   }
 }
 
-export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+/** A JSON GET of the control plane's API (timeoutMs covers a long poll). */
+async function fetchJson<T>(url: string, timeoutMs = 5000): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   const body = (await response.json()) as T & { code?: string; message?: string };
   if (!response.ok) throw new Error(`${body.code ?? response.status}: ${body.message ?? ''}`);
   return body;
@@ -553,7 +554,7 @@ async function proxyCommand(flags: Flags): Promise<void> {
   void (async () => {
     while (!stopped) {
       try {
-        const topology = await fetchJsonLong<Topology>(`${control}/v1/topology?after=${proxy.currentTopology.version}`);
+        const topology = await fetchJson<Topology>(`${control}/v1/topology?after=${proxy.currentTopology.version}`, 30000);
         proxy.setTopology(topology);
       } catch {
         await sleep(200);
@@ -569,11 +570,6 @@ async function proxyCommand(flags: Flags): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-async function fetchJsonLong<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(30000) });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return (await response.json()) as T;
-}
 
 async function instance(flags: Flags): Promise<void> {
   checkFlags(flags, ['role', 'metadata', 'peers', 'host', 'port', 'replication-port', 'status-port', 'writer', 'cache-mb', 'master-user', 'master-password', 'max-connections', 'parameters']);
@@ -887,6 +883,7 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
     const flags = parseFlags(rest);
+    if ((RDS_VERBS as readonly string[]).includes(command ?? '')) return await rdsCommand(command as RdsVerb, flags);
     switch (command) {
       case 'up':
         return await up(flags);
@@ -904,22 +901,6 @@ export async function main(argv: string[]): Promise<void> {
         return await createVolumeCommand(flags);
       case 'proxy':
         return await proxyCommand(flags);
-      case 'describe-db-clusters':
-      case 'describe-db-instances':
-      case 'create-db-instance':
-      case 'delete-db-instance':
-      case 'reboot-db-instance':
-      case 'failover-db-cluster':
-      case 'describe-events':
-      case 'modify-db-cluster':
-      case 'create-db-cluster-parameter-group':
-      case 'describe-db-cluster-parameter-groups':
-      case 'modify-db-cluster-parameter-group':
-      case 'describe-db-cluster-parameters':
-      case 'create-db-cluster-endpoint':
-      case 'describe-db-cluster-endpoints':
-      case 'delete-db-cluster-endpoint':
-        return await rdsCommand(command, flags);
       case undefined:
       case 'help':
       case '--help':
