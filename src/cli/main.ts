@@ -363,13 +363,18 @@ function startLogged(dir: string, args: string[], masterPassword: string): Child
   return child;
 }
 
-/** Ready when the cluster endpoint reaches a writer: a SQL startup through the proxy gets an answer. */
+/**
+ * Ready when the control plane reports a writer and every instance available, and the proxy
+ * listens (a connection made before the proxy has the topology waits for it, X2).
+ */
 async function waitForEndpoints(ports: Ports, timeoutMs: number, children: Map<string, ChildProcess>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const [name, child] of children) if (child.exitCode !== null) throw new Error(`${name} exited during start-up (see its process.log)`);
     const status = await fetchJson<{ instances: Array<{ role: string; state: string }> }>(`http://127.0.0.1:${ports.api}/v1/status`).catch(() => undefined);
-    if (status !== undefined && status.instances.every((instance) => instance.state === 'available') && (await portFree('127.0.0.1', ports.cluster)) === false) return;
+    // Every instance available (the list is empty while the control plane is still loading its store).
+    const ready = status !== undefined && status.instances.some((instance) => instance.role === 'writer') && status.instances.every((instance) => instance.state === 'available');
+    if (ready && (await portFree('127.0.0.1', ports.cluster)) === false) return;
     if (Date.now() > deadline) throw new Error(`the cluster did not become available within ${timeoutMs / 1000} s`);
     await sleep(100);
   }
