@@ -38,16 +38,24 @@ export async function freePort(): Promise<number> {
 /**
  * Ports for a `boreal up` in a test: a storage-port-base whose ports at the given offsets are
  * free (the nodes at +0..+5, the control plane at +99, redo streams at +101.., status ports at
- * +151..), and a SQL port with room above it for the reader endpoint and the instances.
+ * +151..), and a SQL port with the ports above it free too (reader endpoint +1, custom
+ * endpoints +2.., instances +11..). Both lie below Linux's ephemeral range (32768-60999), so
+ * that no outgoing connection of another test takes one of them between the check and `up`.
  */
 export async function clusterPorts(instances = 4): Promise<{ storageBase: number; sqlPort: number }> {
-  const offsets = [0, 1, 2, 3, 4, 5, 99, ...Array.from({ length: instances }, (_, index) => [101 + index, 151 + index]).flat()];
+  const storageOffsets = [0, 1, 2, 3, 4, 5, 99, ...Array.from({ length: instances }, (_, index) => [101 + index, 151 + index]).flat()];
+  const sqlOffsets = [0, 1, 2, 3, 4, 5, 6, ...Array.from({ length: instances }, (_, index) => 11 + index)];
+  const pick = async (offsets: number[], span: number): Promise<number> => {
+    for (;;) {
+      const base = 10000 + Math.floor(Math.random() * (32000 - span - 10000));
+      if ((await Promise.all(offsets.map((offset) => portFree('127.0.0.1', base + offset)))).every(Boolean)) return base;
+    }
+  };
   for (;;) {
-    const storageBase = 20000 + Math.floor(Math.random() * 30000);
-    if (!(await Promise.all(offsets.map((offset) => portFree('127.0.0.1', storageBase + offset)))).every(Boolean)) continue;
-    const sqlPort = await freePort();
-    if (sqlPort > 65000) continue;
-    return { storageBase, sqlPort };
+    const storageBase = await pick(storageOffsets, 200);
+    const sqlPort = await pick(sqlOffsets, 20);
+    // The two ranges must not overlap.
+    if (sqlPort + 20 < storageBase || sqlPort > storageBase + 200) return { storageBase, sqlPort };
   }
 }
 
