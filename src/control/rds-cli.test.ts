@@ -4,27 +4,15 @@
 // control plane killed with SIGKILL that comes back with all of its metadata.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterEndpointsCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
-import { BIN, clusterPorts } from '../testing/fleet.js';
+import { clusterPorts, runBoreal } from '../testing/fleet.js';
 
-const run = promisify(execFile);
-
-async function boreal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 120000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const boreal = (args: string[]): ReturnType<typeof runBoreal> => runBoreal(args);
 
 async function json<T>(args: string[]): Promise<T> {
   const result = await boreal(args);

@@ -1,13 +1,14 @@
 // Real storage-node processes on loopback for tests and benchmarks: start, kill -9,
 // restart, stop. Every process started here is ended here, by pid.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { portFree } from '../net/listen.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { epoch, nodeId, type NodeId } from '../common/index.js';
 import { queryNodeStatus } from '../cli/node-status.js';
 import { writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
@@ -56,6 +57,17 @@ export async function clusterPorts(instances = 4): Promise<{ storageBase: number
     const sqlPort = await pick(sqlOffsets, 20);
     // The two ranges must not overlap.
     if (sqlPort + 20 < storageBase || sqlPort > storageBase + 200) return { storageBase, sqlPort };
+  }
+}
+
+/** Runs the `boreal` command as a user would: its exit code and output (never throws). */
+export async function runBoreal(args: string[], timeoutMs = 120000): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: timeoutMs });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
 
