@@ -150,10 +150,6 @@ async function waitForNodes(nodes: ClusterFile['nodes'], children: Map<number, C
 }
 
 /** First start of a data directory: write the volume's metadata and create its segments. */
-async function createVolumeIfNeeded(dataDir: string, nodes: ClusterFile['nodes']): Promise<boolean> {
-  return createVolume(path.join(dataDir, 'volume.json'), nodes);
-}
-
 /** First start of a volume: write its metadata and create its segments (false: it exists). */
 async function createVolume(metadataPath: string, nodes: Array<{ id: number; availabilityZone: string; host: string; port: number }>): Promise<boolean> {
   if (fs.existsSync(metadataPath)) return false;
@@ -167,7 +163,7 @@ async function createVolume(metadataPath: string, nodes: Array<{ id: number; ava
   };
   fs.mkdirSync(path.dirname(metadataPath), { recursive: true });
   writeMetadataSync(metadataPath, metadata);
-  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }])) });
+  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: addressMap(nodes) });
   try {
     await withTimeout(connection.open(), 15000, 'creating the volume');
   } finally {
@@ -188,7 +184,7 @@ async function createVolumeCommand(flags: Flags): Promise<void> {
   console.log(created ? `created the volume (${metadataPath})` : `the volume exists already (${metadataPath})`);
 }
 
-export function addressMap(nodes: ClusterFile['nodes']): Map<NodeId, { host: string; port: number }> {
+export function addressMap(nodes: Array<{ id: number; host: string; port: number }>): Map<NodeId, { host: string; port: number }> {
   return new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }]));
 }
 
@@ -271,7 +267,7 @@ async function up(flags: Flags): Promise<void> {
     for (const node of nodes) startNode(node);
     writeClusterFile(cluster);
     await waitForNodes(nodes, new Map(nodes.map((node) => [node.id, children.get(`node-${node.id}`)!])), 20000);
-    const created = await createVolumeIfNeeded(dataDir, nodes);
+    const created = await createVolume(path.join(dataDir, 'volume.json'), nodes);
     console.log(created ? `created a new volume in ${dataDir}` : `reopened the volume in ${dataDir}`);
     startControlPlane();
     startProxy();

@@ -24,6 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { listenOn, portFree } from '../net/listen.js';
 import type { RouteTarget, Topology } from '../proxy/index.js';
 import { Settings } from '../sql/settings.js';
@@ -722,9 +723,6 @@ export function processAlive(pid: number | null | undefined): boolean {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 
 async function portAnswers(host: string, port: number): Promise<boolean> {
