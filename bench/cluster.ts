@@ -30,9 +30,11 @@ const ROW_BYTES = 2000;
 /** create-db-instance, then the first query answered on the new instance: ms. */
 async function addReader(api: string, id: string, probe: string): Promise<{ totalMs: number; availableMs: number; queryMs: number }> {
   const started = performance.now();
-  const response = await fetch(`${api}/v1/instances`, { method: 'POST', body: JSON.stringify({ id, clusterId: 'boreal-cluster' }) });
+  // The RDS Query API's CreateDBInstance, answered in JSON (what `boreal create-db-instance` sends).
+  const request = new URLSearchParams({ Action: 'CreateDBInstance', Version: '2014-10-31', DBClusterIdentifier: 'boreal-cluster', DBInstanceIdentifier: id });
+  const response = await fetch(`${api}/`, { method: 'POST', body: request, headers: { accept: 'application/json' } });
   if (!response.ok) throw new Error(`create-db-instance ${id}: ${await response.text()}`);
-  const { port } = (await response.json()) as { port: number };
+  const port = ((await response.json()) as { DBInstance: { Endpoint: { Port: number } } }).DBInstance.Endpoint.Port;
   for (;;) {
     const status = (await (await fetch(`${api}/v1/status`)).json()) as { instances: Array<{ id: string; state: string }> };
     if (status.instances.find((instance) => instance.id === id)?.state === 'available') break;

@@ -21,7 +21,7 @@ import { queryNodeStatus } from './node-status.js';
 import { runInstance } from '../instance/process.js';
 import { processAlive } from '../control/index.js';
 import { portFree } from '../net/listen.js';
-import { clusterEndpointShapes, ControlPlane, dbClusterShape, dbInstanceShape, endpointShape, ENGINE, eventShape, parameterGroupShape, parametersShape, ProcessLauncher, type ClusterRecord, type EndpointRecord, type EventRecord, type InstanceRecord, type InstanceStatus, type ParameterGroupRecord } from '../control/index.js';
+import { ACTION_PARAMETERS, ControlPlane, ProcessLauncher, type Action, type InstanceRecord, type InstanceStatus } from '../control/index.js';
 import { Proxy, type Topology } from '../proxy/index.js';
 
 const ZONES = ['az-a', 'az-b', 'az-c'];
@@ -648,8 +648,20 @@ async function storageNode(flags: Flags): Promise<void> {
 
 // ---------------------------------------------------------------- aws rds verbs
 
-const RDS_VERBS = ['describe-db-clusters', 'describe-db-instances', 'create-db-instance', 'delete-db-instance', 'reboot-db-instance', 'failover-db-cluster', 'describe-events', 'modify-db-cluster', 'create-db-cluster-parameter-group', 'describe-db-cluster-parameter-groups', 'modify-db-cluster-parameter-group', 'describe-db-cluster-parameters', 'create-db-cluster-endpoint', 'describe-db-cluster-endpoints', 'delete-db-cluster-endpoint'] as const;
-type RdsVerb = (typeof RDS_VERBS)[number];
+/** describe-db-clusters for DescribeDBClusters, and so on. */
+function verbOf(action: string): string {
+  return action.replace(/DB/g, 'Db').replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+/** --db-cluster-identifier for DBClusterIdentifier, and so on. */
+function flagOf(parameter: string): string {
+  return verbOf(parameter.replace(/\[\]$/, ''));
+}
+
+const RDS_VERBS = new Map(Object.keys(ACTION_PARAMETERS).map((action) => [verbOf(action), action as Action]));
+
+/** Flags of every aws rds verb that are not parameters of the call. */
+const COMMON_RDS_FLAGS = ['data-dir', 'endpoint-url', 'output', 'region', 'profile'];
 
 /** An RDS API error as the AWS CLI reports it: exit 254 and the fault's code and message. */
 class RdsError extends Error {
@@ -658,41 +670,23 @@ class RdsError extends Error {
   }
 }
 
-const OPERATIONS: Record<RdsVerb, string> = {
-  'describe-db-clusters': 'DescribeDBClusters',
-  'describe-db-instances': 'DescribeDBInstances',
-  'create-db-instance': 'CreateDBInstance',
-  'delete-db-instance': 'DeleteDBInstance',
-  'reboot-db-instance': 'RebootDBInstance',
-  'failover-db-cluster': 'FailoverDBCluster',
-  'describe-events': 'DescribeEvents',
-  'modify-db-cluster': 'ModifyDBCluster',
-  'create-db-cluster-parameter-group': 'CreateDBClusterParameterGroup',
-  'describe-db-cluster-parameter-groups': 'DescribeDBClusterParameterGroups',
-  'modify-db-cluster-parameter-group': 'ModifyDBClusterParameterGroup',
-  'describe-db-cluster-parameters': 'DescribeDBClusterParameters',
-  'create-db-cluster-endpoint': 'CreateDBClusterEndpoint',
-  'describe-db-cluster-endpoints': 'DescribeDBClusterEndpoints',
-  'delete-db-cluster-endpoint': 'DeleteDBClusterEndpoint',
-};
-
 /**
  * --parameters as the AWS CLI takes it: "ParameterName=a,ParameterValue=1,ApplyMethod=pending-reboot"
  * (several separated by spaces), or a JSON list of {ParameterName, ParameterValue, ApplyMethod}.
  */
-function parseParameterList(text: string): Array<{ name: string; value: string }> {
+function parseParameterList(text: string): Array<Record<string, string>> {
   if (text.trim().startsWith('[')) {
-    const list = JSON.parse(text) as Array<{ ParameterName?: string; ParameterValue?: string }>;
-    return list.map((entry) => ({ name: String(entry.ParameterName ?? ''), value: String(entry.ParameterValue ?? '') }));
+    const list = JSON.parse(text) as Array<Record<string, unknown>>;
+    return list.map((entry) => Object.fromEntries(Object.entries(entry).map(([key, value]) => [key, String(value)])));
   }
   return text.trim().split(/\s+/).map((group) => {
-    const fields = new Map(group.split(',').map((pair) => {
+    const fields = Object.fromEntries(group.split(',').map((pair) => {
       const at = pair.indexOf('=');
       if (at < 0) throw new UsageError(`--parameters: expected Name=Value pairs, got "${pair}"`);
       return [pair.slice(0, at), pair.slice(at + 1)] as const;
     }));
-    if (!fields.has('ParameterName')) throw new UsageError(`--parameters: each parameter needs ParameterName=…, got "${group}"`);
-    return { name: fields.get('ParameterName')!, value: fields.get('ParameterValue') ?? '' };
+    if (fields.ParameterName === undefined) throw new UsageError(`--parameters: each parameter needs ParameterName=…, got "${group}"`);
+    return fields;
   });
 }
 
@@ -706,137 +700,42 @@ function controlUrl(flags: Flags): string {
   return `http://127.0.0.1:${cluster.controlPlane.port}`;
 }
 
-async function controlCall<T>(flags: Flags, operation: string, method: string, route: string, body?: unknown): Promise<T> {
+/**
+ * An aws rds verb: its flags become the action's Query API parameters, the control plane
+ * answers in JSON (the RDS shapes), printed as the AWS CLI prints them; one implementation
+ * of each action serves the SDK and the CLI (control/rds-api.ts).
+ */
+async function rdsCommand(action: Action, flags: Flags): Promise<void> {
+  const accepted: readonly string[] = ACTION_PARAMETERS[action];
+  checkFlags(flags, [...COMMON_RDS_FLAGS, ...accepted.map(flagOf), ...(accepted.includes('ApplyImmediately') ? ['no-apply-immediately'] : []), ...(accepted.includes('SkipFinalSnapshot') ? ['no-skip-final-snapshot'] : [])]);
+  const params = new URLSearchParams({ Action: action, Version: '2014-10-31' });
+  for (const parameter of accepted) {
+    const name = parameter.replace(/\[\]$/, '');
+    const flag = flagOf(parameter);
+    const value = flags.get(flag);
+    if (flags.has(`no-${flag}`)) params.set(name, 'false');
+    if (value === undefined) continue;
+    if (value === true) {
+      // A boolean switch (--apply-immediately); a flag that needs a value says so.
+      if (name === 'ApplyImmediately' || name === 'SkipFinalSnapshot') params.set(name, 'true');
+      else throw new UsageError(`--${flag} needs a value`);
+    } else if (name === 'Parameters') {
+      parseParameterList(value).forEach((fields, index) => {
+        for (const [key, field] of Object.entries(fields)) params.set(`Parameters.member.${index + 1}.${key}`, field);
+      });
+    } else if (parameter.endsWith('[]')) {
+      value.split(/[\s,]+/).filter((member) => member !== '').forEach((member, index) => params.set(`${name}.member.${index + 1}`, member));
+    } else params.set(name, value);
+  }
   let response: Response;
   try {
-    response = await fetch(`${controlUrl(flags)}${route}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}), signal: AbortSignal.timeout(60000) });
+    response = await fetch(`${controlUrl(flags)}/`, { method: 'POST', body: params, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(60000) });
   } catch (error) {
     throw new Error(`could not reach the control plane at ${controlUrl(flags)}: ${(error as Error).message}`);
   }
-  const answer = (await response.json()) as T & { code?: string; message?: string };
-  if (!response.ok) throw new RdsError(answer.code ?? 'InternalFailure', answer.message ?? `HTTP ${response.status}`, operation);
-  return answer;
-}
-
-async function rdsCommand(verb: RdsVerb, flags: Flags): Promise<void> {
-  const common = ['data-dir', 'endpoint-url', 'output', 'region', 'profile'];
-  const operation = OPERATIONS[verb];
-  const status = async (): Promise<{ cluster: ClusterRecord; instances: InstanceStatus[] }> => controlCall(flags, operation, 'GET', '/v1/status');
-  const print = (value: unknown): void => console.log(JSON.stringify(value, null, 4));
-  const clusterNamed = (cluster: ClusterRecord, flag: string, required: boolean): void => {
-    const name = required ? stringFlag(flags, flag) : flags.get(flag);
-    if (typeof name === 'string' && name !== cluster.id) throw new RdsError('DBClusterNotFoundFault', `DBCluster ${name} not found.`, operation);
-  };
-  switch (verb) {
-    case 'describe-db-clusters': {
-      checkFlags(flags, [...common, 'db-cluster-identifier']);
-      const { cluster, instances } = await status();
-      clusterNamed(cluster, 'db-cluster-identifier', false);
-      return print({ DBClusters: [dbClusterShape(cluster, instances)] });
-    }
-    case 'describe-db-instances': {
-      checkFlags(flags, [...common, 'db-instance-identifier']);
-      const { instances } = await status();
-      const name = flags.get('db-instance-identifier');
-      const chosen = typeof name === 'string' ? instances.filter((instance) => instance.id === name) : instances;
-      if (typeof name === 'string' && chosen.length === 0) throw new RdsError('DBInstanceNotFound', `DBInstance ${name} not found.`, operation);
-      return print({ DBInstances: chosen.map(dbInstanceShape) });
-    }
-    case 'create-db-instance': {
-      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-instance-identifier', 'promotion-tier', 'availability-zone', 'db-instance-class', 'engine']);
-      const engine = flags.get('engine');
-      if (typeof engine === 'string' && engine !== ENGINE) throw new RdsError('InvalidParameterCombination', `The engine of a DB instance must match its cluster's (${ENGINE}).`, operation);
-      const tier = flags.has('promotion-tier') ? numberFlag(flags, 'promotion-tier') : undefined;
-      const zone = flags.get('availability-zone');
-      const created = await controlCall<InstanceRecord>(flags, operation, 'POST', '/v1/instances', {
-        id: stringFlag(flags, 'db-instance-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'),
-        ...(tier !== undefined ? { promotionTier: tier } : {}), ...(typeof zone === 'string' ? { availabilityZone: zone } : {}),
-      });
-      return print({ DBInstance: dbInstanceShape({ ...created, state: 'creating', servingSinceMs: null, replicaLagMs: null, replicaLag: null, parameterStatus: 'in-sync' }) });
-    }
-    case 'delete-db-instance': {
-      checkFlags(flags, [...common, 'db-instance-identifier', 'skip-final-snapshot']);
-      const id = stringFlag(flags, 'db-instance-identifier');
-      const deleted = await controlCall<InstanceRecord>(flags, operation, 'DELETE', `/v1/instances/${encodeURIComponent(id)}`);
-      return print({ DBInstance: dbInstanceShape({ ...deleted, state: 'deleting', servingSinceMs: null, replicaLagMs: null, replicaLag: null, parameterStatus: 'in-sync' }) });
-    }
-    case 'reboot-db-instance': {
-      checkFlags(flags, [...common, 'db-instance-identifier']);
-      const id = stringFlag(flags, 'db-instance-identifier');
-      await controlCall<InstanceRecord>(flags, operation, 'POST', `/v1/instances/${encodeURIComponent(id)}/reboot`);
-      const { instances } = await status();
-      return print({ DBInstance: dbInstanceShape(instances.find((instance) => instance.id === id)!) });
-    }
-    case 'failover-db-cluster': {
-      checkFlags(flags, [...common, 'db-cluster-identifier', 'target-db-instance-identifier']);
-      clusterNamed((await status()).cluster, 'db-cluster-identifier', true);
-      const target = flags.get('target-db-instance-identifier');
-      await controlCall(flags, operation, 'POST', `/v1/failover${typeof target === 'string' ? `?target=${encodeURIComponent(target)}` : ''}`);
-      const { cluster, instances } = await status();
-      return print({ DBCluster: dbClusterShape(cluster, instances) });
-    }
-    case 'modify-db-cluster': {
-      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-parameter-group-name', 'apply-immediately', 'no-apply-immediately']);
-      const group = flags.get('db-cluster-parameter-group-name');
-      await controlCall(flags, operation, 'POST', '/v1/cluster', { clusterId: stringFlag(flags, 'db-cluster-identifier'), ...(typeof group === 'string' ? { parameterGroup: group } : {}) });
-      const { cluster, instances } = await status();
-      return print({ DBCluster: dbClusterShape(cluster, instances) });
-    }
-    case 'create-db-cluster-parameter-group': {
-      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'db-parameter-group-family', 'description']);
-      const group = await controlCall<ParameterGroupRecord>(flags, operation, 'POST', '/v1/parameter-groups', { name: stringFlag(flags, 'db-cluster-parameter-group-name'), family: stringFlag(flags, 'db-parameter-group-family'), description: stringFlag(flags, 'description') });
-      return print({ DBClusterParameterGroup: parameterGroupShape(group) });
-    }
-    case 'describe-db-cluster-parameter-groups': {
-      checkFlags(flags, [...common, 'db-cluster-parameter-group-name']);
-      const name = flags.get('db-cluster-parameter-group-name');
-      const groups = typeof name === 'string' ? [await controlCall<ParameterGroupRecord>(flags, operation, 'GET', `/v1/parameter-groups/${encodeURIComponent(name)}`)] : await controlCall<ParameterGroupRecord[]>(flags, operation, 'GET', '/v1/parameter-groups');
-      return print({ DBClusterParameterGroups: groups.map(parameterGroupShape) });
-    }
-    case 'modify-db-cluster-parameter-group': {
-      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'parameters']);
-      const name = stringFlag(flags, 'db-cluster-parameter-group-name');
-      await controlCall(flags, operation, 'POST', `/v1/parameter-groups/${encodeURIComponent(name)}`, { parameters: parseParameterList(stringFlag(flags, 'parameters')) });
-      return print({ DBClusterParameterGroupName: name });
-    }
-    case 'describe-db-cluster-parameters': {
-      checkFlags(flags, [...common, 'db-cluster-parameter-group-name', 'source']);
-      const group = await controlCall<ParameterGroupRecord>(flags, operation, 'GET', `/v1/parameter-groups/${encodeURIComponent(stringFlag(flags, 'db-cluster-parameter-group-name'))}`);
-      const source = flags.get('source');
-      return print({ Parameters: parametersShape(group).filter((parameter) => typeof source !== 'string' || parameter.Source === source) });
-    }
-    case 'create-db-cluster-endpoint': {
-      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-endpoint-identifier', 'endpoint-type', 'static-members', 'excluded-members']);
-      const members = (name: string): string[] => (flags.has(name) ? stringFlag(flags, name).split(/[\s,]+/).filter((member) => member !== '') : []);
-      const endpoint = await controlCall<EndpointRecord>(flags, operation, 'POST', '/v1/endpoints', {
-        id: stringFlag(flags, 'db-cluster-endpoint-identifier'), clusterId: stringFlag(flags, 'db-cluster-identifier'), type: stringFlag(flags, 'endpoint-type'),
-        staticMembers: members('static-members'), excludedMembers: members('excluded-members'),
-      });
-      return print(endpointShape((await status()).cluster, endpoint));
-    }
-    case 'describe-db-cluster-endpoints': {
-      checkFlags(flags, [...common, 'db-cluster-identifier', 'db-cluster-endpoint-identifier']);
-      const { cluster } = await status();
-      clusterNamed(cluster, 'db-cluster-identifier', false);
-      const endpoints = await controlCall<EndpointRecord[]>(flags, operation, 'GET', '/v1/endpoints');
-      const id = flags.get('db-cluster-endpoint-identifier');
-      return print({ DBClusterEndpoints: clusterEndpointShapes(cluster, endpoints).filter((endpoint) => typeof id !== 'string' || endpoint.DBClusterEndpointIdentifier === id) });
-    }
-    case 'delete-db-cluster-endpoint': {
-      checkFlags(flags, [...common, 'db-cluster-endpoint-identifier']);
-      const endpoint = await controlCall<EndpointRecord>(flags, operation, 'DELETE', `/v1/endpoints/${encodeURIComponent(stringFlag(flags, 'db-cluster-endpoint-identifier'))}`);
-      return print({ ...endpointShape((await status()).cluster, endpoint), Status: 'deleting' });
-    }
-    case 'describe-events': {
-      checkFlags(flags, [...common, 'source-identifier', 'source-type', 'max-records']);
-      const events = await controlCall<EventRecord[]>(flags, operation, 'GET', '/v1/events');
-      const source = flags.get('source-identifier');
-      const type = flags.get('source-type');
-      let chosen = events.filter((event) => (typeof source !== 'string' || event.sourceId === source) && (typeof type !== 'string' || event.sourceType === type));
-      if (flags.has('max-records')) chosen = chosen.slice(-numberFlag(flags, 'max-records'));
-      return print({ Events: chosen.map(eventShape) });
-    }
-  }
+  const answer = (await response.json()) as Record<string, unknown> & { Error?: { Code: string; Message: string } };
+  if (!response.ok) throw new RdsError(answer.Error?.Code ?? 'InternalFailure', answer.Error?.Message ?? `HTTP ${response.status}`, action);
+  if (Object.keys(answer).length > 0) console.log(JSON.stringify(answer, null, 4));
 }
 
 function usage(): string {
@@ -853,6 +752,8 @@ function usage(): string {
     '  boreal describe-db-clusters [--db-cluster-identifier C]',
     '  boreal describe-db-instances [--db-instance-identifier I]',
     '  boreal create-db-instance --db-cluster-identifier C --db-instance-identifier R [--promotion-tier 0-15] [--availability-zone AZ]',
+    '                  [--db-parameter-group-name G]',
+    '  boreal modify-db-instance --db-instance-identifier I [--promotion-tier 0-15] [--db-parameter-group-name G]   (the group at its next reboot)',
     '  boreal delete-db-instance --db-instance-identifier R',
     '  boreal reboot-db-instance --db-instance-identifier I',
     '  boreal failover-db-cluster --db-cluster-identifier C [--target-db-instance-identifier R]',
@@ -866,6 +767,10 @@ function usage(): string {
     '  boreal describe-db-cluster-parameter-groups [--db-cluster-parameter-group-name G]',
     '  boreal modify-db-cluster-parameter-group --db-cluster-parameter-group-name G --parameters "ParameterName=statement_timeout,ParameterValue=5s,ApplyMethod=pending-reboot"',
     '  boreal describe-db-cluster-parameters --db-cluster-parameter-group-name G [--source user|engine-default]',
+    '  boreal delete-db-cluster-parameter-group --db-cluster-parameter-group-name G   (not while the cluster uses it)',
+    '  boreal create-db-parameter-group, describe-db-parameter-groups, modify-db-parameter-group, describe-db-parameters,',
+    '         delete-db-parameter-group: the same for DB (instance) parameter groups (--db-parameter-group-name G);',
+    '         an instance\'s own group overrides its cluster group where both set a parameter',
     '',
     'processes (started by up; usable on their own hosts):',
     '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
@@ -884,7 +789,8 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
     const flags = parseFlags(rest);
-    if ((RDS_VERBS as readonly string[]).includes(command ?? '')) return await rdsCommand(command as RdsVerb, flags);
+    const action = RDS_VERBS.get(command ?? '');
+    if (action !== undefined) return await rdsCommand(action, flags);
     switch (command) {
       case 'up':
         return await up(flags);

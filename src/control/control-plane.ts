@@ -47,6 +47,8 @@ export interface InstanceRecord {
   statusPort: number;
   createdAt: string;
   pid: number | null;
+  /** The instance's DB parameter group (DEFAULT_PARAMETER_GROUP when none was chosen). */
+  parameterGroup?: string;
 }
 
 export interface ClusterRecord {
@@ -72,7 +74,7 @@ export interface EndpointRecord {
 /** Custom endpoints a cluster may have, as in Aurora. */
 export const CUSTOM_ENDPOINTS_MAX = 5;
 
-/** A DB cluster parameter group: setting defaults for every instance's sessions. */
+/** A parameter group (cluster or DB): setting defaults for the sessions of the instances that use it. */
 export interface ParameterGroupRecord {
   name: string;
   family: string;
@@ -80,6 +82,15 @@ export interface ParameterGroupRecord {
   parameters: Record<string, string>;
   /** Bumped by every change; an instance started under an older one is pending-reboot. */
   version: number;
+}
+
+/** Cluster groups hold every instance's defaults; an instance's own (DB) group overrides them. */
+export type ParameterGroupKind = 'cluster' | 'instance';
+
+const GROUP_PREFIX: Record<ParameterGroupKind, string> = { cluster: 'parameter-group/', instance: 'db-parameter-group/' };
+
+function defaultGroup(kind: ParameterGroupKind): ParameterGroupRecord {
+  return { name: DEFAULT_PARAMETER_GROUP, family: PARAMETER_GROUP_FAMILY, description: `Default ${kind === 'cluster' ? 'cluster ' : ''}parameter group for aurora-postgresql15`, parameters: {}, version: 0 };
 }
 
 export const PARAMETER_GROUP_FAMILY = 'aurora-postgresql15';
@@ -200,7 +211,7 @@ export class ControlPlane {
   listInstances(): InstanceStatus[] {
     return [...this.instances.values()].map((instance) => {
       const runtime = this.runtime.get(instance.id)!;
-      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: instance.role === 'reader' ? runtime.lag?.lastMs ?? null : null, replicaLag: instance.role === 'reader' ? runtime.lag : null, parameterStatus: runtime.parameters === undefined || runtime.parameters === this.parameterStamp() ? 'in-sync' : 'pending-reboot' };
+      return { ...instance, state: runtime.state, servingSinceMs: runtime.since === undefined ? null : Date.now() - runtime.since, replicaLagMs: instance.role === 'reader' ? runtime.lag?.lastMs ?? null : null, replicaLag: instance.role === 'reader' ? runtime.lag : null, parameterStatus: runtime.parameters === undefined || runtime.parameters === this.effectiveParameters(instance).stamp ? 'in-sync' : 'pending-reboot' };
     });
   }
 
@@ -226,12 +237,12 @@ export class ControlPlane {
   }
 
   /** create-db-instance: a reader on the shared volume (no data is copied). */
-  async createInstance(request: { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string }): Promise<InstanceRecord> {
+  async createInstance(request: { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string; parameterGroup?: string }): Promise<InstanceRecord> {
     validIdentifier(request.id, 'DBInstanceIdentifier');
     if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
     if (this.instances.has(request.id)) throw new ControlError('DBInstanceAlreadyExists', `DB instance ${request.id} already exists.`);
-    const tier = request.promotionTier ?? 1;
-    if (!Number.isInteger(tier) || tier < 0 || tier > 15) throw new ControlError('InvalidParameterValue', `PromotionTier must be an integer from 0 to 15, got ${request.promotionTier}.`);
+    const tier = validTier(request.promotionTier ?? 1);
+    if (request.parameterGroup !== undefined) this.parameterGroupNamed('instance', request.parameterGroup);
     const zones = this.options.availabilityZones;
     if (request.availabilityZone !== undefined && !zones.includes(request.availabilityZone)) {
       throw new ControlError('InvalidParameterValue', `AvailabilityZone ${request.availabilityZone} is not one of ${zones.join(', ')}.`);
@@ -250,6 +261,7 @@ export class ControlPlane {
     const record: InstanceRecord = {
       id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
       port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, statusPort: this.options.statusPortBase + index, createdAt: new Date().toISOString(), pid: null,
+      ...(request.parameterGroup !== undefined ? { parameterGroup: request.parameterGroup } : {}),
     };
     this.runtime.set(record.id, { state: 'creating', child: undefined, since: undefined, retryAt: Infinity, lag: null, parameters: undefined });
     await this.save(record);
@@ -334,44 +346,43 @@ export class ControlPlane {
 
   // ---------------------------------------------------------------- parameter groups
 
-  parameterGroups(): ParameterGroupRecord[] {
-    return [this.defaultGroup(), ...this.store.list<ParameterGroupRecord>('parameter-group/')];
+  /** Every group of a kind: the default one first, then those created. */
+  parameterGroups(kind: ParameterGroupKind): ParameterGroupRecord[] {
+    return [defaultGroup(kind), ...this.store.list<ParameterGroupRecord>(GROUP_PREFIX[kind])];
   }
 
-  parameterGroupNamed(name: string): ParameterGroupRecord {
-    const group = name === DEFAULT_PARAMETER_GROUP ? this.defaultGroup() : this.store.get<ParameterGroupRecord>(`parameter-group/${name}`);
-    if (group === undefined) throw new ControlError('DBParameterGroupNotFound', `DBClusterParameterGroup not found: ${name}`);
+  parameterGroupNamed(kind: ParameterGroupKind, name: string): ParameterGroupRecord {
+    const group = name === DEFAULT_PARAMETER_GROUP ? defaultGroup(kind) : this.store.get<ParameterGroupRecord>(`${GROUP_PREFIX[kind]}${name}`);
+    if (group === undefined) throw new ControlError('DBParameterGroupNotFound', `${kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'} not found: ${name}`);
     return group;
   }
 
-  private defaultGroup(): ParameterGroupRecord {
-    return { name: DEFAULT_PARAMETER_GROUP, family: PARAMETER_GROUP_FAMILY, description: 'Default cluster parameter group for aurora-postgresql15', parameters: {}, version: 0 };
+  /**
+   * What an instance's sessions start with: the cluster group's parameters, then its own
+   * (DB) group's, which win where both set one (as in Aurora). The stamp names both groups'
+   * versions: an instance started under another stamp is pending-reboot.
+   */
+  private effectiveParameters(instance: InstanceRecord): { parameters: Record<string, string>; stamp: string } {
+    const cluster = this.parameterGroupNamed('cluster', this.cluster.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
+    const own = this.parameterGroupNamed('instance', instance.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
+    return { parameters: { ...cluster.parameters, ...own.parameters }, stamp: `${cluster.name}@${cluster.version}/${own.name}@${own.version}` };
   }
 
-  private parameterGroup(): ParameterGroupRecord {
-    return this.parameterGroupNamed(this.cluster.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
-  }
-
-  private parameterStamp(): string {
-    const group = this.parameterGroup();
-    return `${group.name}@${group.version}`;
-  }
-
-  async createParameterGroup(request: { name: string; family: string; description: string }): Promise<ParameterGroupRecord> {
-    validIdentifier(request.name, 'DBClusterParameterGroupName');
+  async createParameterGroup(kind: ParameterGroupKind, request: { name: string; family: string; description: string }): Promise<ParameterGroupRecord> {
+    validIdentifier(request.name, kind === 'cluster' ? 'DBClusterParameterGroupName' : 'DBParameterGroupName');
     if (request.family !== PARAMETER_GROUP_FAMILY) throw new ControlError('InvalidParameterValue', `DBParameterGroupFamily ${request.family} is not supported; use ${PARAMETER_GROUP_FAMILY}.`);
-    if (request.name === DEFAULT_PARAMETER_GROUP || this.store.get(`parameter-group/${request.name}`) !== undefined) {
+    if (request.name === DEFAULT_PARAMETER_GROUP || this.store.get(`${GROUP_PREFIX[kind]}${request.name}`) !== undefined) {
       throw new ControlError('DBParameterGroupAlreadyExists', `Parameter group ${request.name} already exists`);
     }
     const group: ParameterGroupRecord = { name: request.name, family: request.family, description: request.description, parameters: {}, version: 1 };
-    await this.store.put(`parameter-group/${group.name}`, group);
+    await this.store.put(`${GROUP_PREFIX[kind]}${group.name}`, group);
     return group;
   }
 
   /** Changes apply to instances when they next start (their status shows pending-reboot). */
-  async modifyParameterGroup(name: string, changes: Array<{ name: string; value: string }>): Promise<ParameterGroupRecord> {
+  async modifyParameterGroup(kind: ParameterGroupKind, name: string, changes: Array<{ name: string; value: string }>): Promise<ParameterGroupRecord> {
     if (name === DEFAULT_PARAMETER_GROUP) throw new ControlError('InvalidDBParameterGroupState', 'Default parameter groups cannot be modified.');
-    const group = this.parameterGroupNamed(name);
+    const group = this.parameterGroupNamed(kind, name);
     if (changes.length === 0 || changes.length > 20) throw new ControlError('InvalidParameterValue', 'Parameters must name from 1 to 20 parameters.');
     const parameters = { ...group.parameters };
     for (const change of changes) {
@@ -380,15 +391,41 @@ export class ControlPlane {
       parameters[key] = validParameterValue(key, change.value);
     }
     const next: ParameterGroupRecord = { ...group, parameters, version: group.version + 1 };
-    await this.store.put(`parameter-group/${name}`, next);
+    await this.store.put(`${GROUP_PREFIX[kind]}${name}`, next);
     return next;
+  }
+
+  /** A group in use (by the cluster, or by an instance) cannot be deleted, nor a default one. */
+  async deleteParameterGroup(kind: ParameterGroupKind, name: string): Promise<void> {
+    if (name === DEFAULT_PARAMETER_GROUP) throw new ControlError('InvalidDBParameterGroupState', 'Default parameter groups cannot be deleted.');
+    this.parameterGroupNamed(kind, name);
+    const user = kind === 'cluster'
+      ? (this.cluster.parameterGroup === name ? this.cluster.id : undefined)
+      : [...this.instances.values()].find((instance) => instance.parameterGroup === name)?.id;
+    if (user !== undefined) throw new ControlError('InvalidDBParameterGroupState', `Parameter group ${name} is in use by ${user}.`);
+    await this.store.remove(`${GROUP_PREFIX[kind]}${name}`);
+  }
+
+  /** modify-db-instance: its promotion tier (now) and its DB parameter group (at its next start). */
+  async modifyInstance(request: { id: string; parameterGroup?: string; promotionTier?: number }): Promise<InstanceRecord> {
+    const instance = this.instances.get(request.id);
+    if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${request.id} not found.`);
+    if (request.parameterGroup !== undefined) this.parameterGroupNamed('instance', request.parameterGroup);
+    if (request.promotionTier !== undefined) validTier(request.promotionTier);
+    await this.enqueue(async () => {
+      const current = this.instances.get(request.id);
+      if (current === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${request.id} not found.`);
+      await this.save({ ...current, ...(request.parameterGroup !== undefined ? { parameterGroup: request.parameterGroup } : {}), ...(request.promotionTier !== undefined ? { promotionTier: request.promotionTier } : {}) });
+      if (request.parameterGroup !== undefined) await this.event('db-instance', request.id, `DB parameter group changed to ${request.parameterGroup} (applies at the instance's next reboot)`);
+    });
+    return this.instances.get(request.id)!;
   }
 
   /** modify-db-cluster: the cluster's parameter group (applied at each instance's next start). */
   async modifyCluster(request: { clusterId: string; parameterGroup?: string }): Promise<ClusterRecord> {
     if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
     if (request.parameterGroup !== undefined) {
-      this.parameterGroupNamed(request.parameterGroup);
+      this.parameterGroupNamed('cluster', request.parameterGroup);
       this.cluster = { ...this.cluster, parameterGroup: request.parameterGroup };
       await this.store.put('cluster', this.cluster);
       await this.event('db-cluster', this.cluster.id, `DB cluster parameter group changed to ${request.parameterGroup} (applies at each instance's next reboot)`);
@@ -450,9 +487,9 @@ export class ControlPlane {
     this.publish();
     const writer = instance.role === 'reader' ? this.writerRecord() : undefined;
     let child: ChildProcess;
-    const stamp = this.parameterStamp();
+    const { parameters, stamp } = this.effectiveParameters(instance);
     try {
-      child = await this.options.launcher.start(instance, writer, this.parameterGroup().parameters);
+      child = await this.options.launcher.start(instance, writer, parameters);
     } catch (error) {
       runtime.state = 'failed';
       runtime.retryAt = Date.now() + 2000;
@@ -608,9 +645,12 @@ export class ControlPlane {
     try {
       if (url.pathname === '/' && (request.method === 'POST' || url.searchParams.has('Action'))) {
         // The RDS Query API (rds-api.ts): form fields in the body, or in the query string.
+        // XML as RDS answers; JSON (the same shapes) for a client that accepts only JSON,
+        // which is how the CLI's aws-rds verbs call it.
         const params = request.method === 'POST' ? new URLSearchParams(await readBody(request)) : url.searchParams;
-        const answer = await handleQuery(this, params).catch((error: Error) => queryError('InternalFailure', error.message));
-        response.writeHead(answer.status, { 'content-type': 'text/xml' });
+        const format = request.headers.accept === 'application/json' ? 'json' : 'xml';
+        const answer = await handleQuery(this, params, format).catch((error: Error) => queryError('InternalFailure', error.message, format));
+        response.writeHead(answer.status, { 'content-type': format === 'json' ? 'application/json' : 'text/xml' });
         response.end(answer.body);
         return;
       }
@@ -633,30 +673,6 @@ export class ControlPlane {
       }
       if (request.method === 'GET' && url.pathname === '/v1/status') return reply(200, { cluster: this.cluster, instances: this.listInstances(), topology: this.topology });
       if (request.method === 'GET' && url.pathname === '/v1/events') return reply(200, this.listEvents());
-      if (request.method === 'POST' && url.pathname === '/v1/instances') {
-        const body = JSON.parse(await readBody(request)) as { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string };
-        return reply(200, await this.createInstance(body));
-      }
-      const instancePath = /^\/v1\/instances\/([^/]+)(\/reboot)?$/.exec(url.pathname);
-      if (instancePath !== null && request.method === 'DELETE' && instancePath[2] === undefined) return reply(200, await this.deleteInstance(decodeURIComponent(instancePath[1]!)));
-      if (instancePath !== null && request.method === 'POST' && instancePath[2] !== undefined) return reply(200, await this.rebootInstance(decodeURIComponent(instancePath[1]!)));
-      if (request.method === 'GET' && url.pathname === '/v1/endpoints') return reply(200, this.endpoints());
-      if (request.method === 'POST' && url.pathname === '/v1/endpoints') return reply(200, await this.createEndpoint(JSON.parse(await readBody(request)) as { id: string; clusterId: string; type: string; staticMembers?: string[]; excludedMembers?: string[] }));
-      const endpointPath = /^\/v1\/endpoints\/([^/]+)$/.exec(url.pathname);
-      if (endpointPath !== null && request.method === 'DELETE') return reply(200, await this.deleteEndpoint(decodeURIComponent(endpointPath[1]!)));
-      if (request.method === 'GET' && url.pathname === '/v1/parameter-groups') return reply(200, this.parameterGroups());
-      if (request.method === 'POST' && url.pathname === '/v1/parameter-groups') return reply(200, await this.createParameterGroup(JSON.parse(await readBody(request)) as { name: string; family: string; description: string }));
-      const groupPath = /^\/v1\/parameter-groups\/([^/]+)$/.exec(url.pathname);
-      if (groupPath !== null && request.method === 'GET') return reply(200, this.parameterGroupNamed(decodeURIComponent(groupPath[1]!)));
-      if (groupPath !== null && request.method === 'POST') {
-        const body = JSON.parse(await readBody(request)) as { parameters: Array<{ name: string; value: string }> };
-        return reply(200, await this.modifyParameterGroup(decodeURIComponent(groupPath[1]!), body.parameters));
-      }
-      if (request.method === 'POST' && url.pathname === '/v1/cluster') return reply(200, await this.modifyCluster(JSON.parse(await readBody(request)) as { clusterId: string; parameterGroup?: string }));
-      if (request.method === 'POST' && url.pathname === '/v1/failover') {
-        await this.failover(url.searchParams.get('target') ?? undefined);
-        return reply(200, { writer: this.writerRecord().id });
-      }
       reply(404, { code: 'UnknownOperation', message: `no such operation: ${request.method} ${url.pathname}` });
     } catch (error) {
       if (error instanceof ControlError) return reply(400, { code: error.code, message: error.message });
@@ -697,6 +713,12 @@ function validParameterValue(name: string, value: string): string {
   } catch (error) {
     throw new ControlError('InvalidParameterValue', `invalid value for parameter ${name}: "${value}" (${(error as Error).message})`);
   }
+}
+
+/** A promotion tier: an integer from 0 (promoted first) to 15. */
+function validTier(tier: number): number {
+  if (!Number.isInteger(tier) || tier < 0 || tier > 15) throw new ControlError('InvalidParameterValue', `PromotionTier must be an integer from 0 to 15, got ${tier}.`);
+  return tier;
 }
 
 /** RDS identifier rules: 1-63 letters, digits or hyphens; a letter first; no trailing or double hyphen. */

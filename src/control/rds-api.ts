@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ControlPlane } from './control-plane.js';
 import { ControlError } from './control-plane.js';
-import { clusterEndpointShapes, dbClusterShape, dbInstanceShape, endpointShape, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
+import { clusterEndpointShapes, dbClusterShape, dbInstanceShape, endpointShape, ENGINE, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
 
 const NAMESPACE = 'http://rds.amazonaws.com/doc/2014-10-31/';
 
@@ -20,6 +20,7 @@ const LIST_MEMBERS: Record<string, string> = {
   AvailabilityZones: 'AvailabilityZone',
   EventCategories: 'EventCategory',
   DBClusterParameterGroups: 'DBClusterParameterGroup',
+  DBParameterGroups: 'DBParameterGroup',
   Parameters: 'Parameter',
   DBClusterEndpoints: 'DBClusterEndpointList',
 };
@@ -48,7 +49,10 @@ export interface QueryResponse {
   body: string;
 }
 
-function success(action: string, result: Record<string, unknown>): QueryResponse {
+export type QueryFormat = 'xml' | 'json';
+
+function success(action: string, result: Record<string, unknown>, format: QueryFormat): QueryResponse {
+  if (format === 'json') return { status: 200, body: JSON.stringify(result) };
   const inner = Object.entries(result).map(([key, value]) => toXml(key, value)).join('');
   return {
     status: 200,
@@ -56,23 +60,95 @@ function success(action: string, result: Record<string, unknown>): QueryResponse
   };
 }
 
-export function queryError(code: string, message: string): QueryResponse {
+export function queryError(code: string, message: string, format: QueryFormat = 'xml'): QueryResponse {
+  const status = NOT_FOUND.has(code) ? 404 : 400;
+  if (format === 'json') return { status, body: JSON.stringify({ Error: { Code: code, Message: message } }) };
   return {
-    status: NOT_FOUND.has(code) ? 404 : 400,
+    status,
     body: `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${NAMESPACE}"><Error><Type>Sender</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
   };
 }
 
+/**
+ * The actions this API answers and the parameters each takes (the CLI's verbs are these in
+ * kebab case, its flags these parameters: --db-cluster-identifier is DBClusterIdentifier).
+ * List parameters (Name.member.N) and Parameters (Parameters.member.N.ParameterName) are
+ * marked; ApplyImmediately, SkipFinalSnapshot and DBInstanceClass are accepted and ignored
+ * (every change here applies at the next reboot; no snapshots; one instance class).
+ */
+export const ACTION_PARAMETERS = {
+  DescribeDBClusters: ['DBClusterIdentifier'],
+  ModifyDBCluster: ['DBClusterIdentifier', 'DBClusterParameterGroupName', 'ApplyImmediately'],
+  FailoverDBCluster: ['DBClusterIdentifier', 'TargetDBInstanceIdentifier'],
+  DescribeDBInstances: ['DBInstanceIdentifier'],
+  CreateDBInstance: ['DBClusterIdentifier', 'DBInstanceIdentifier', 'PromotionTier', 'AvailabilityZone', 'DBParameterGroupName', 'DBInstanceClass', 'Engine'],
+  ModifyDBInstance: ['DBInstanceIdentifier', 'PromotionTier', 'DBParameterGroupName', 'ApplyImmediately'],
+  DeleteDBInstance: ['DBInstanceIdentifier', 'SkipFinalSnapshot'],
+  RebootDBInstance: ['DBInstanceIdentifier'],
+  DescribeEvents: ['SourceIdentifier', 'SourceType', 'MaxRecords'],
+  CreateDBClusterParameterGroup: ['DBClusterParameterGroupName', 'DBParameterGroupFamily', 'Description'],
+  DescribeDBClusterParameterGroups: ['DBClusterParameterGroupName'],
+  ModifyDBClusterParameterGroup: ['DBClusterParameterGroupName', 'Parameters[]'],
+  DeleteDBClusterParameterGroup: ['DBClusterParameterGroupName'],
+  DescribeDBClusterParameters: ['DBClusterParameterGroupName', 'Source'],
+  CreateDBParameterGroup: ['DBParameterGroupName', 'DBParameterGroupFamily', 'Description'],
+  DescribeDBParameterGroups: ['DBParameterGroupName'],
+  ModifyDBParameterGroup: ['DBParameterGroupName', 'Parameters[]'],
+  DeleteDBParameterGroup: ['DBParameterGroupName'],
+  DescribeDBParameters: ['DBParameterGroupName', 'Source'],
+  CreateDBClusterEndpoint: ['DBClusterIdentifier', 'DBClusterEndpointIdentifier', 'EndpointType', 'StaticMembers[]', 'ExcludedMembers[]'],
+  DescribeDBClusterEndpoints: ['DBClusterIdentifier', 'DBClusterEndpointIdentifier'],
+  DeleteDBClusterEndpoint: ['DBClusterEndpointIdentifier'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type Action = keyof typeof ACTION_PARAMETERS;
+
 /** One Query API call; `params` are the request's form fields (or query string). */
-export async function handleQuery(plane: ControlPlane, params: URLSearchParams): Promise<QueryResponse> {
+export async function handleQuery(plane: ControlPlane, params: URLSearchParams, format: QueryFormat = 'xml'): Promise<QueryResponse> {
   const action = params.get('Action') ?? '';
   const version = params.get('Version');
-  if (version !== null && version !== '2014-10-31') return queryError('InvalidParameterValue', `Version ${version} is not supported; use 2014-10-31.`);
+  if (version !== null && version !== '2014-10-31') return queryError('InvalidParameterValue', `Version ${version} is not supported; use 2014-10-31.`, format);
+  if (!Object.hasOwn(ACTION_PARAMETERS, action)) return queryError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`, format);
+  try {
+    return success(action, await runAction(plane, action as Action, params), format);
+  } catch (error) {
+    if (error instanceof ControlError) return queryError(error.code, error.message, format);
+    throw error;
+  }
+}
+
+/** An action's result in the RDS shapes (one implementation for the Query API and the CLI). */
+async function runAction(plane: ControlPlane, action: Action, params: URLSearchParams): Promise<Record<string, unknown>> {
   const text = (name: string): string | undefined => params.get(name) ?? undefined;
   const required = (name: string): string => {
     const value = text(name);
     if (value === undefined || value === '') throw new ControlError('MissingParameter', `The request must contain the parameter ${name}.`);
     return value;
+  };
+  const integer = (name: string): number | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    if (!/^-?\d+$/.test(value)) throw new ControlError('InvalidParameterValue', `${name} must be an integer, got "${value}".`);
+    return Number(value);
+  };
+  /** A list parameter: Name.member.1, Name.member.2, … (or Name.<Item>.N, as some SDKs send). */
+  const list = (prefix: string, item = 'member'): string[] => {
+    const values: string[] = [];
+    for (let index = 1; ; index++) {
+      const value = text(`${prefix}.member.${index}`) ?? text(`${prefix}.${item}.${index}`);
+      if (value === undefined) return values;
+      values.push(value);
+    }
+  };
+  /** Parameters.member.N.ParameterName / .ParameterValue (ModifyDB[Cluster]ParameterGroup). */
+  const parameterChanges = (): Array<{ name: string; value: string }> => {
+    const changes: Array<{ name: string; value: string }> = [];
+    for (let index = 1; ; index++) {
+      const field = (key: string): string | undefined => text(`Parameters.Parameter.${index}.${key}`) ?? text(`Parameters.member.${index}.${key}`);
+      const parameterName = field('ParameterName');
+      if (parameterName === undefined) return changes;
+      changes.push({ name: parameterName, value: field('ParameterValue') ?? '' });
+    }
   };
   const cluster = plane.clusterRecord;
   const checkCluster = (name: string | undefined): void => {
@@ -83,107 +159,110 @@ export async function handleQuery(plane: ControlPlane, params: URLSearchParams):
     if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${id} not found.`);
     return dbInstanceShape(instance);
   };
-  try {
-    switch (action) {
-      case 'DescribeDBClusters':
-        checkCluster(text('DBClusterIdentifier'));
-        return success(action, { DBClusters: [dbClusterShape(cluster, plane.listInstances())] });
-      case 'DescribeDBInstances': {
-        const id = text('DBInstanceIdentifier');
-        return success(action, { DBInstances: id === undefined ? plane.listInstances().map(dbInstanceShape) : [instanceShape(id)] });
-      }
-      case 'CreateDBInstance': {
-        const tier = text('PromotionTier');
-        const zone = text('AvailabilityZone');
-        const engine = text('Engine');
-        if (engine !== undefined && engine !== 'aurora-postgresql') throw new ControlError('InvalidParameterCombination', "The engine of a DB instance must match its cluster's (aurora-postgresql).");
-        const created = await plane.createInstance({
-          id: required('DBInstanceIdentifier'),
-          clusterId: required('DBClusterIdentifier'),
-          ...(tier !== undefined ? { promotionTier: Number(tier) } : {}),
-          ...(zone !== undefined ? { availabilityZone: zone } : {}),
-        });
-        return success(action, { DBInstance: instanceShape(created.id) });
-      }
-      case 'DeleteDBInstance': {
-        const id = required('DBInstanceIdentifier');
-        const shape = { ...instanceShape(id), DBInstanceStatus: 'deleting' };
-        await plane.deleteInstance(id);
-        return success(action, { DBInstance: shape });
-      }
-      case 'RebootDBInstance': {
-        const id = required('DBInstanceIdentifier');
-        await plane.rebootInstance(id);
-        return success(action, { DBInstance: instanceShape(id) });
-      }
-      case 'FailoverDBCluster': {
-        checkCluster(required('DBClusterIdentifier'));
-        await plane.failover(text('TargetDBInstanceIdentifier'));
-        return success(action, { DBCluster: dbClusterShape(cluster, plane.listInstances()) });
-      }
-      case 'DescribeEvents': {
-        const source = text('SourceIdentifier');
-        const type = text('SourceType');
-        const max = text('MaxRecords');
-        let events = plane.listEvents().filter((event) => (source === undefined || event.sourceId === source) && (type === undefined || event.sourceType === type));
-        if (max !== undefined) {
-          const count = Number(max);
-          if (!Number.isInteger(count) || count < 20 || count > 100) throw new ControlError('InvalidParameterValue', 'MaxRecords must be an integer from 20 to 100.');
-          events = events.slice(-count);
-        }
-        return success(action, { Events: events.map(eventShape) });
-      }
-      case 'CreateDBClusterParameterGroup': {
-        const group = await plane.createParameterGroup({ name: required('DBClusterParameterGroupName'), family: required('DBParameterGroupFamily'), description: required('Description') });
-        return success(action, { DBClusterParameterGroup: parameterGroupShape(group) });
-      }
-      case 'DescribeDBClusterParameterGroups': {
-        const name = text('DBClusterParameterGroupName');
-        return success(action, { DBClusterParameterGroups: (name === undefined ? plane.parameterGroups() : [plane.parameterGroupNamed(name)]).map(parameterGroupShape) });
-      }
-      case 'DescribeDBClusterParameters':
-        return success(action, { Parameters: parametersShape(plane.parameterGroupNamed(required('DBClusterParameterGroupName'))) });
-      case 'ModifyDBClusterParameterGroup': {
-        const name = required('DBClusterParameterGroupName');
-        const changes: Array<{ name: string; value: string }> = [];
-        for (let index = 1; ; index++) {
-          const field = (key: string): string | undefined => text(`Parameters.Parameter.${index}.${key}`) ?? text(`Parameters.member.${index}.${key}`);
-          const parameterName = field('ParameterName');
-          if (parameterName === undefined) break;
-          changes.push({ name: parameterName, value: field('ParameterValue') ?? '' });
-        }
-        await plane.modifyParameterGroup(name, changes);
-        return success(action, { DBClusterParameterGroupName: name });
-      }
-      case 'ModifyDBCluster': {
-        const group = text('DBClusterParameterGroupName');
-        await plane.modifyCluster({ clusterId: required('DBClusterIdentifier'), ...(group !== undefined ? { parameterGroup: group } : {}) });
-        return success(action, { DBCluster: dbClusterShape(plane.clusterRecord, plane.listInstances()) });
-      }
-      case 'CreateDBClusterEndpoint': {
-        const list = (prefix: string): string[] => {
-          const values: string[] = [];
-          for (let index = 1; text(`${prefix}.member.${index}`) !== undefined; index++) values.push(text(`${prefix}.member.${index}`)!);
-          return values;
-        };
-        const endpoint = await plane.createEndpoint({ id: required('DBClusterEndpointIdentifier'), clusterId: required('DBClusterIdentifier'), type: required('EndpointType'), staticMembers: list('StaticMembers'), excludedMembers: list('ExcludedMembers') });
-        return success(action, endpointShape(cluster, endpoint));
-      }
-      case 'DescribeDBClusterEndpoints': {
-        checkCluster(text('DBClusterIdentifier'));
-        const id = text('DBClusterEndpointIdentifier');
-        const all = clusterEndpointShapes(cluster, plane.endpoints());
-        return success(action, { DBClusterEndpoints: id === undefined ? all : all.filter((endpoint) => endpoint.DBClusterEndpointIdentifier === id) });
-      }
-      case 'DeleteDBClusterEndpoint': {
-        const endpoint = await plane.deleteEndpoint(required('DBClusterEndpointIdentifier'));
-        return success(action, { ...endpointShape(cluster, endpoint), Status: 'deleting' });
-      }
-      default:
-        return queryError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+  const clusterShape = (): Record<string, unknown> => dbClusterShape(plane.clusterRecord, plane.listInstances());
+  const groupKind = action.includes('DBCluster') ? 'cluster' : 'instance';
+  const groupName = groupKind === 'cluster' ? 'DBClusterParameterGroupName' : 'DBParameterGroupName';
+  switch (action) {
+    case 'DescribeDBClusters':
+      checkCluster(text('DBClusterIdentifier'));
+      return { DBClusters: [clusterShape()] };
+    case 'ModifyDBCluster': {
+      const group = text('DBClusterParameterGroupName');
+      await plane.modifyCluster({ clusterId: required('DBClusterIdentifier'), ...(group !== undefined ? { parameterGroup: group } : {}) });
+      return { DBCluster: clusterShape() };
     }
-  } catch (error) {
-    if (error instanceof ControlError) return queryError(error.code, error.message);
-    throw error;
+    case 'FailoverDBCluster':
+      checkCluster(required('DBClusterIdentifier'));
+      await plane.failover(text('TargetDBInstanceIdentifier'));
+      return { DBCluster: clusterShape() };
+    case 'DescribeDBInstances': {
+      const id = text('DBInstanceIdentifier');
+      return { DBInstances: id === undefined ? plane.listInstances().map(dbInstanceShape) : [instanceShape(id)] };
+    }
+    case 'CreateDBInstance': {
+      const tier = integer('PromotionTier');
+      const zone = text('AvailabilityZone');
+      const group = text('DBParameterGroupName');
+      const engine = text('Engine');
+      if (engine !== undefined && engine !== ENGINE) throw new ControlError('InvalidParameterCombination', `The engine of a DB instance must match its cluster's (${ENGINE}).`);
+      const created = await plane.createInstance({
+        id: required('DBInstanceIdentifier'),
+        clusterId: required('DBClusterIdentifier'),
+        ...(tier !== undefined ? { promotionTier: tier } : {}),
+        ...(zone !== undefined ? { availabilityZone: zone } : {}),
+        ...(group !== undefined ? { parameterGroup: group } : {}),
+      });
+      return { DBInstance: instanceShape(created.id) };
+    }
+    case 'ModifyDBInstance': {
+      const tier = integer('PromotionTier');
+      const group = text('DBParameterGroupName');
+      const id = required('DBInstanceIdentifier');
+      await plane.modifyInstance({ id, ...(tier !== undefined ? { promotionTier: tier } : {}), ...(group !== undefined ? { parameterGroup: group } : {}) });
+      return { DBInstance: instanceShape(id) };
+    }
+    case 'DeleteDBInstance': {
+      const id = required('DBInstanceIdentifier');
+      const shape = { ...instanceShape(id), DBInstanceStatus: 'deleting' };
+      await plane.deleteInstance(id);
+      return { DBInstance: shape };
+    }
+    case 'RebootDBInstance': {
+      const id = required('DBInstanceIdentifier');
+      await plane.rebootInstance(id);
+      return { DBInstance: instanceShape(id) };
+    }
+    case 'DescribeEvents': {
+      const source = text('SourceIdentifier');
+      const type = text('SourceType');
+      const max = integer('MaxRecords');
+      let events = plane.listEvents().filter((event) => (source === undefined || event.sourceId === source) && (type === undefined || event.sourceType === type));
+      if (max !== undefined) {
+        if (max < 20 || max > 100) throw new ControlError('InvalidParameterValue', 'MaxRecords must be an integer from 20 to 100.');
+        events = events.slice(-max);
+      }
+      return { Events: events.map(eventShape) };
+    }
+    case 'CreateDBClusterParameterGroup':
+    case 'CreateDBParameterGroup': {
+      const group = await plane.createParameterGroup(groupKind, { name: required(groupName), family: required('DBParameterGroupFamily'), description: required('Description') });
+      return { [groupKind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup']: parameterGroupShape(groupKind, group) };
+    }
+    case 'DescribeDBClusterParameterGroups':
+    case 'DescribeDBParameterGroups': {
+      const name = text(groupName);
+      const groups = name === undefined ? plane.parameterGroups(groupKind) : [plane.parameterGroupNamed(groupKind, name)];
+      return { [groupKind === 'cluster' ? 'DBClusterParameterGroups' : 'DBParameterGroups']: groups.map((group) => parameterGroupShape(groupKind, group)) };
+    }
+    case 'DescribeDBClusterParameters':
+    case 'DescribeDBParameters': {
+      const source = text('Source');
+      const parameters = parametersShape(plane.parameterGroupNamed(groupKind, required(groupName)));
+      return { Parameters: parameters.filter((parameter) => source === undefined || parameter.Source === source) };
+    }
+    case 'ModifyDBClusterParameterGroup':
+    case 'ModifyDBParameterGroup': {
+      const name = required(groupName);
+      await plane.modifyParameterGroup(groupKind, name, parameterChanges());
+      return { [groupName]: name };
+    }
+    case 'DeleteDBClusterParameterGroup':
+    case 'DeleteDBParameterGroup':
+      await plane.deleteParameterGroup(groupKind, required(groupName));
+      return {};
+    case 'CreateDBClusterEndpoint': {
+      const endpoint = await plane.createEndpoint({ id: required('DBClusterEndpointIdentifier'), clusterId: required('DBClusterIdentifier'), type: required('EndpointType'), staticMembers: list('StaticMembers'), excludedMembers: list('ExcludedMembers') });
+      return endpointShape(cluster, endpoint);
+    }
+    case 'DescribeDBClusterEndpoints': {
+      checkCluster(text('DBClusterIdentifier'));
+      const id = text('DBClusterEndpointIdentifier');
+      const all = clusterEndpointShapes(cluster, plane.endpoints());
+      return { DBClusterEndpoints: id === undefined ? all : all.filter((endpoint) => endpoint.DBClusterEndpointIdentifier === id) };
+    }
+    case 'DeleteDBClusterEndpoint': {
+      const endpoint = await plane.deleteEndpoint(required('DBClusterEndpointIdentifier'));
+      return { ...endpointShape(cluster, endpoint), Status: 'deleting' };
+    }
   }
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterEndpointsCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterEndpointsCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeDBParameterGroupsCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { clusterPorts, runBoreal } from '../testing/fleet.js';
 
@@ -177,6 +177,33 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     assert.deepStrictEqual(members.map((member) => `${member.DBInstanceIdentifier} ${member.DBClusterParameterGroupStatus}`).sort(), ['boreal-instance-2 pending-reboot', 'reporting-1 in-sync']);
     const sdkGroups = (await rds.send(new DescribeDBClusterParameterGroupsCommand({}))).DBClusterParameterGroups ?? [];
     assert.deepStrictEqual(sdkGroups.map((group) => group.DBClusterParameterGroupName).sort(), ['default.aurora-postgresql15', 'tight']);
+
+    // A DB (instance) parameter group overrides the cluster group's values on the instances
+    // that use it, from their next start; groups in use cannot be deleted.
+    await json(['create-db-parameter-group', ...at, '--db-parameter-group-name', 'reporting', '--db-parameter-group-family', 'aurora-postgresql15', '--description', 'longer timeout']);
+    await json(['modify-db-parameter-group', ...at, '--db-parameter-group-name', 'reporting', '--parameters', 'ParameterName=statement_timeout,ParameterValue=2500ms,ApplyMethod=pending-reboot']);
+    await expectFault(['modify-db-instance', '--db-instance-identifier', 'boreal-instance-2', '--db-parameter-group-name', 'nope'], 'DBParameterGroupNotFound');
+    const repointed = await json<{ DBInstance: DBInstance & { DBParameterGroups: Array<{ DBParameterGroupName: string; ParameterApplyStatus: string }> } }>(['modify-db-instance', ...at, '--db-instance-identifier', 'boreal-instance-2', '--db-parameter-group-name', 'reporting', '--apply-immediately']);
+    assert.deepStrictEqual(repointed.DBInstance.DBParameterGroups, [{ DBParameterGroupName: 'reporting', ParameterApplyStatus: 'pending-reboot' }]);
+    await expectFault(['delete-db-parameter-group', '--db-parameter-group-name', 'reporting'], 'InvalidDBParameterGroupState');
+    await expectFault(['delete-db-cluster-parameter-group', '--db-cluster-parameter-group-name', 'tight'], 'InvalidDBParameterGroupState');
+    await expectFault(['delete-db-parameter-group', '--db-parameter-group-name', 'default.aurora-postgresql15'], 'InvalidDBParameterGroupState');
+    await json(['reboot-db-instance', ...at, '--db-instance-identifier', 'boreal-instance-2']);
+    const second = (await json<{ DBInstances: Array<DBInstance & { DBParameterGroups: Array<{ DBParameterGroupName: string; ParameterApplyStatus: string }> }> }>(['describe-db-instances', ...at, '--db-instance-identifier', 'boreal-instance-2'])).DBInstances[0]!;
+    assert.deepStrictEqual(second.DBParameterGroups, [{ DBParameterGroupName: 'reporting', ParameterApplyStatus: 'in-sync' }]);
+    const ownGroup = new pg.Client(`postgres://postgres:postgres@127.0.0.1:${second.Endpoint.Port}/postgres`);
+    await ownGroup.connect();
+    assert.deepEqual((await ownGroup.query('SHOW statement_timeout')).rows, [{ statement_timeout: '2500ms' }], 'the DB parameter group wins');
+    assert.deepEqual((await ownGroup.query('SHOW max_connections')).rows, [{ max_connections: '50' }], 'the cluster group still applies where the DB group is silent');
+    await ownGroup.end();
+    const dbParameters = (await json<{ Parameters: Array<{ ParameterName: string; ParameterValue: string }> }>(['describe-db-parameters', ...at, '--db-parameter-group-name', 'reporting', '--source', 'user'])).Parameters;
+    assert.deepStrictEqual(dbParameters.map((parameter) => `${parameter.ParameterName}=${parameter.ParameterValue}`), ['statement_timeout=2500ms']);
+    await json(['create-db-parameter-group', ...at, '--db-parameter-group-name', 'spare', '--db-parameter-group-family', 'aurora-postgresql15', '--description', 'unused']);
+    const spareDeleted = await boreal(['delete-db-parameter-group', ...at, '--db-parameter-group-name', 'spare']);
+    assert.equal(spareDeleted.code, 0, spareDeleted.stderr);
+    await expectFault(['describe-db-parameter-groups', '--db-parameter-group-name', 'spare'], 'DBParameterGroupNotFound');
+    const sdkDbGroups = (await rds.send(new DescribeDBParameterGroupsCommand({}))).DBParameterGroups ?? [];
+    assert.deepStrictEqual(sdkDbGroups.map((group) => group.DBParameterGroupName).sort(), ['default.aurora-postgresql15', 'reporting']);
 
     // Custom endpoints: a READER one over boreal-instance-2, an ANY one over the writer.
     const analytics = await json<{ BorealPort: number; CustomEndpointType: string }>(['create-db-cluster-endpoint', ...at, '--db-cluster-identifier', 'boreal-cluster', '--db-cluster-endpoint-identifier', 'analytics', '--endpoint-type', 'READER', '--static-members', 'boreal-instance-2']);

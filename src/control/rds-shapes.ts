@@ -2,7 +2,7 @@
 // DBInstance, Event), as the CLI prints them and the AWS SDK reads them.
 
 import { Settings } from '../sql/settings.js';
-import { DEFAULT_PARAMETER_GROUP, MODIFIABLE_PARAMETERS, type ClusterRecord, type EndpointRecord, type EventRecord, type InstanceStatus, type ParameterGroupRecord } from './control-plane.js';
+import { DEFAULT_PARAMETER_GROUP, MODIFIABLE_PARAMETERS, type ClusterRecord, type EndpointRecord, type EventRecord, type InstanceStatus, type ParameterGroupKind, type ParameterGroupRecord } from './control-plane.js';
 
 export const ENGINE = 'aurora-postgresql';
 export const ENGINE_VERSION = '15.8';
@@ -28,6 +28,7 @@ export function dbInstanceShape(instance: InstanceStatus): Record<string, unknow
     PromotionTier: instance.promotionTier,
     InstanceCreateTime: instance.createdAt,
     MasterUsername: 'postgres',
+    DBParameterGroups: [{ DBParameterGroupName: instance.parameterGroup ?? DEFAULT_PARAMETER_GROUP, ParameterApplyStatus: instance.parameterStatus }],
     // Not an RDS field: which role the instance has now (RDS tells it through DBClusterMembers).
     BorealRole: instance.role,
     BorealProcessId: instance.pid,
@@ -60,7 +61,10 @@ export function eventShape(event: EventRecord): Record<string, unknown> {
   return { SourceIdentifier: event.sourceId, SourceType: event.sourceType, Message: event.message, Date: event.time, EventCategories: [] };
 }
 
-export function parameterGroupShape(group: ParameterGroupRecord): Record<string, unknown> {
+export function parameterGroupShape(kind: ParameterGroupKind, group: ParameterGroupRecord): Record<string, unknown> {
+  if (kind === 'instance') {
+    return { DBParameterGroupName: group.name, DBParameterGroupFamily: group.family, Description: group.description, DBParameterGroupArn: `arn:boreal:rds:local:000000000000:pg:${group.name}` };
+  }
   return {
     DBClusterParameterGroupName: group.name,
     DBParameterGroupFamily: group.family,
@@ -69,7 +73,7 @@ export function parameterGroupShape(group: ParameterGroupRecord): Record<string,
   };
 }
 
-/** describe-db-cluster-parameters: every modifiable parameter, the group's value or the default. */
+/** describe-db-[cluster-]parameters: every modifiable parameter, the group's value or the default. */
 export function parametersShape(group: ParameterGroupRecord): Array<Record<string, unknown>> {
   const defaults = new Settings();
   return MODIFIABLE_PARAMETERS.map((name) => {
