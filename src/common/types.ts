@@ -12,7 +12,11 @@ export type NodeId = Brand<number, 'NodeId'>;
 export type Epoch = Brand<number, 'Epoch'>;
 /** Index of a protection group inside a volume. */
 export type ProtectionGroupId = Brand<number, 'ProtectionGroupId'>;
-/** A segment is one copy of one protection group on one node: "pg<N>@node<M>". */
+/**
+ * A segment is one copy of one protection group of one volume on one node:
+ * "pg<N>@node<M>" for the fleet's first volume, "<volume>/pg<N>@node<M>" for any other, so
+ * that one node hosts segments of many volumes (clusters) without their names meeting.
+ */
 export type SegmentId = Brand<string, 'SegmentId'>;
 export type AvailabilityZone = Brand<string, 'AvailabilityZone'>;
 
@@ -21,17 +25,22 @@ export const nodeId = (value: number): NodeId => value as NodeId;
 export const epoch = (value: number): Epoch => value as Epoch;
 export const protectionGroupId = (value: number): ProtectionGroupId => value as ProtectionGroupId;
 export const availabilityZone = (value: string): AvailabilityZone => value as AvailabilityZone;
-export const segmentId = (group: ProtectionGroupId, node: NodeId): SegmentId =>
-  `pg${group}@node${node}` as SegmentId;
+export const segmentId = (group: ProtectionGroupId, node: NodeId, volume?: string): SegmentId =>
+  `${volume === undefined ? '' : `${volume}/`}pg${group}@node${node}` as SegmentId;
 
-/** The PG and node a segment id names ("pg<N>@node<M>"); a malformed id is a programmer error. */
-function parseSegment(segment: SegmentId): { group: number; node: number } {
-  const match = /^pg(\d+)@node(\d+)$/.exec(segment);
+/** Volume names: lower-case letters, digits and hyphens, a letter first (at most 63). */
+export const VOLUME_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** The volume, PG and node a segment id names; a malformed id is a programmer error. */
+function parseSegment(segment: SegmentId): { volume: string | undefined; group: number; node: number } {
+  const match = /^(?:([a-z][a-z0-9-]{0,62})\/)?pg(\d+)@node(\d+)$/.exec(segment);
   assert(match !== null, `bad segment id ${segment}`);
-  return { group: Number(match[1]), node: Number(match[2]) };
+  return { volume: match[1], group: Number(match[2]), node: Number(match[3]) };
 }
 export const nodeOfSegment = (segment: SegmentId): NodeId => parseSegment(segment).node as NodeId;
 export const groupOfSegment = (segment: SegmentId): number => parseSegment(segment).group;
+/** The volume a segment belongs to (undefined: the fleet's first volume). */
+export const volumeOfSegment = (segment: SegmentId): string | undefined => parseSegment(segment).volume;
 
 export const LSN_ZERO: Lsn = 0n;
 

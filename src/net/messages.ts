@@ -216,6 +216,25 @@ export interface StatusReply {
   segments: Array<{ segment: SegmentId; dataEpoch: Epoch; scl: Lsn; gcLsn: Lsn; hydrating: boolean; repairing: boolean }>;
 }
 
+/**
+ * Drops every segment of a volume on the receiving node (delete-db-cluster): durable before
+ * the ack, which says how many segments went (0 when they were gone already).
+ */
+export interface DropVolume {
+  kind: 'drop-volume';
+  from: Address;
+  requestId: number;
+  volume: string;
+}
+
+export interface DropVolumeAck {
+  kind: 'drop-volume-ack';
+  requestId: number;
+  volume: string;
+  status: AckStatus;
+  dropped: number;
+}
+
 export interface Hello {
   kind: 'hello';
   from: Address;
@@ -238,6 +257,8 @@ export type Message =
   | HydrateRequest
   | HydrateChunk
   | StatusRequest
+  | DropVolume
+  | DropVolumeAck
   | StatusReply
   | Hello;
 
@@ -262,6 +283,8 @@ const kindCodes: Record<MessageKind, number> = {
   'status-reply': 16,
   hello: 17,
   'repair-target': 18,
+  'drop-volume': 19,
+  'drop-volume-ack': 20,
 };
 const kindsByCode = new Map<number, MessageKind>(Object.entries(kindCodes).map(([kind, code]) => [code, kind as MessageKind]));
 

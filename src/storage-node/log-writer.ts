@@ -3,7 +3,7 @@
 //
 // Frame on disk: u32 frameBytes | u32 checksum(rest) | u8 type | u16 segmentBytes | segment
 // | payload. Type 1 payload: one redo record. Type 2 payload: a segment's control state
-// (JSON). Replay stops at the first frame that does not check out in a file: what follows
+// (JSON). Type 4: the segment was dropped (no payload). Replay stops at the first frame that does not check out in a file: what follows
 // a torn write was never acknowledged, because acknowledgement waits for the sync.
 //
 // State machine of one flush:  idle --flush()--> appending --append ok--> syncing
@@ -19,6 +19,8 @@ export const enum LogFrameType {
   Control = 2,
   /** Ends every flushed group: frames before a commit frame were synced and may be acknowledged. */
   Commit = 3,
+  /** The segment was dropped with its volume (empty payload): replay forgets it. */
+  Drop = 4,
 }
 
 export interface LogFrame {

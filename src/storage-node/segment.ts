@@ -21,7 +21,7 @@
 // lower epoch are refused from then on); a truncate raises dataEpoch to fencedEpoch and
 // discards every record above the recovered VDL written under an older epoch.
 
-import { assert, concatBytes, groupOfSegment, lsnMax, lsnMin, nodeOfSegment, PAGE_BYTES, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { assert, concatBytes, groupOfSegment, lsnMax, lsnMin, nodeOfSegment, PAGE_BYTES, protectionGroupId, segmentId, volumeOfSegment, type Epoch, type Lsn, type NodeId, type PageId, type SegmentId, type StorageLimits } from '../common/index.js';
 import { fromJson, toJson } from '../common/json.js';
 import { applyRedo, decodeRedo, emptyPage, encodeRedo, isCpl, sealPage, unsealPage, type RedoRecord } from '../page/index.js';
 import type {
@@ -144,6 +144,8 @@ export class Segment {
   private hydration: { peer: SegmentId; session: number; atLsn: Lsn; chainLsn: Lsn; afterPageId: number; sentMs: number; finishing: boolean } | undefined;
   private lastCoalesceMs = 0;
   private lastPullMs = -Infinity;
+  /** Dropped with its volume: runs no more store jobs; its log frames are released. */
+  private dropped = false;
 
   constructor(
     private readonly services: SegmentServices,
@@ -1065,7 +1067,7 @@ export class Segment {
   }
 
   private runStoreJobs(): void {
-    if (this.services.environment.nowMs() < this.storeRetryAtMs) return;
+    if (this.dropped || this.services.environment.nowMs() < this.storeRetryAtMs) return;
     while (!this.storeBusy && this.storeJobs.length > 0) {
       const job = this.storeJobs.shift()!;
       const work = job();
@@ -1086,6 +1088,24 @@ export class Segment {
 
   get storeIdle(): boolean {
     return !this.storeBusy && this.storeJobs.length === 0;
+  }
+
+  /** Whether no page store commit of this segment is in flight (a dropped one starts none). */
+  get storeQuiet(): boolean {
+    return !this.storeBusy;
+  }
+
+  /**
+   * The segment's volume was dropped and the node no longer routes to it: it starts no more
+   * store jobs, and lets go of every hot log frame it held, so the files can go.
+   */
+  detach(): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    this.storeJobs.length = 0;
+    for (const lsn of [...this.tail.keys()]) this.dropTailEntry(lsn);
+    for (const [file] of this.controlFrames) this.services.log.release(file);
+    this.controlFrames = [];
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1196,8 +1216,9 @@ export class Segment {
   }
 }
 
+/** The same protection group's segment (of the same volume) on another node. */
 function peerSegment(mine: SegmentId, peer: NodeId): SegmentId {
-  return `pg${groupOfSegment(mine)}@node${peer}` as SegmentId;
+  return segmentId(protectionGroupId(groupOfSegment(mine)), peer, volumeOfSegment(mine));
 }
 
 function sameNodes(a: readonly NodeId[], b: readonly NodeId[]): boolean {

@@ -236,3 +236,65 @@ test('records covered by a version at or below the GC point never reach the page
   assert.deepStrictEqual(unsealPage(read(10n).page), expected);
   assert.equal(read(5n).status, 'not_readable');
 });
+
+test('dropping a volume removes its segments and their store keys, durably, and leaves the other volumes alone', () => {
+  const harness = new Harness();
+  const orders0 = segmentId(protectionGroupId(0), nodeId(1), 'orders');
+  const orders1 = segmentId(protectionGroupId(1), nodeId(1), 'orders');
+  for (const segment of [segmentA, orders0, orders1]) harness.create(segment);
+  for (const segment of [segmentA, orders0, orders1]) harness.write([record(1n, 0n), record(2n, 1n)], { segment, vdlHint: 2n, retentionLsn: 2n });
+  harness.run(100); // coalesced into the page store
+  harness.write([record(3n, 2n)], { segment: orders0 }); // and one still in the hot log only
+  assert.ok(harness.storeKeys(`m/${orders0}`).length > 0 && harness.storeKeys(`p/${orders1}`).length > 0);
+
+  harness.deliver({ kind: 'drop-volume', from: CLIENT, requestId: 5, volume: 'orders' });
+  const ack = harness.lastOf('drop-volume-ack');
+  assert.deepStrictEqual([ack.status, ack.dropped, ack.volume], ['ok', 2, 'orders']);
+  harness.write([record(4n, 3n)], { segment: orders0 });
+  assert.equal(harness.lastOf('write-ack').status, 'unknown_segment', 'a dropped segment takes no writes');
+  harness.run(100);
+  for (const kind of ['m', 'v', 'p', 'l']) assert.deepEqual(harness.storeKeys(`${kind}/orders/`), [], `no ${kind}/ keys of the dropped volume`);
+
+  const readA = (): Uint8Array | undefined => {
+    harness.deliver({ kind: 'get-page', from: CLIENT, requestId: 9, segment: segmentA, epoch: epoch(1), pageId: pageId(3), atLsn: 2n, requiredScl: 2n });
+    const reply = harness.lastOf('page');
+    assert.equal(reply.status, 'ok');
+    return unsealPage(reply.page);
+  };
+  const expected = emptyPage();
+  for (const lsn of [1n, 2n]) applyRedo(expected, record(lsn, lsn - 1n));
+  assert.deepStrictEqual(readA(), expected, 'the other volume still serves');
+
+  // After a crash the drop holds: the segments do not come back from the hot log.
+  harness.crashAndRestart();
+  harness.run(100);
+  harness.write([record(4n, 3n)], { segment: orders0 });
+  assert.equal(harness.lastOf('write-ack').status, 'unknown_segment');
+  for (const kind of ['m', 'v', 'p', 'l']) assert.deepEqual(harness.storeKeys(`${kind}/orders/`), []);
+  assert.deepStrictEqual(readA(), expected);
+
+  // Dropping again is a no-op; a malformed name is refused.
+  harness.deliver({ kind: 'drop-volume', from: CLIENT, requestId: 6, volume: 'orders' });
+  assert.deepStrictEqual([harness.lastOf('drop-volume-ack').status, harness.lastOf('drop-volume-ack').dropped], ['ok', 0]);
+  harness.deliver({ kind: 'drop-volume', from: CLIENT, requestId: 7, volume: '../x' });
+  assert.equal(harness.lastOf('drop-volume-ack').status, 'malformed');
+});
+
+test('a drop interrupted by a crash before its store keys were deleted finishes after the restart', () => {
+  const harness = new Harness();
+  const orders0 = segmentId(protectionGroupId(0), nodeId(1), 'orders');
+  harness.create(orders0);
+  harness.write([record(1n, 0n), record(2n, 1n)], { segment: orders0, vdlHint: 2n, retentionLsn: 2n });
+  harness.run(100);
+  assert.ok(harness.storeKeys(`p/${orders0}`).length > 0);
+  // The drop is acknowledged (its frame synced); the crash comes before any store commit lands.
+  harness.node.receive({ kind: 'drop-volume', from: CLIENT, requestId: 5, volume: 'orders' });
+  for (let step = 0; step < 1000 && !harness.sent.some((message) => message.kind === 'drop-volume-ack'); step++) harness.events.step(harness.events.nowMs + 1) || (harness.events.nowMs += 1);
+  assert.equal(harness.lastOf('drop-volume-ack').status, 'ok');
+  assert.ok(harness.storeKeys(`p/${orders0}`).length > 0, 'the keys are still there when the node crashes');
+  harness.crashAndRestart();
+  harness.run(100);
+  for (const kind of ['m', 'v', 'p', 'l']) assert.deepEqual(harness.storeKeys(`${kind}/orders/`), [], `no ${kind}/ keys after the restart`);
+  harness.write([record(3n, 2n)], { segment: orders0 });
+  assert.equal(harness.lastOf('write-ack').status, 'unknown_segment');
+});

@@ -5,12 +5,12 @@
 // States: starting (incarnation bump, hot log replay) -> serving. Messages that arrive
 // while starting are dropped: senders retry, and nothing was acknowledged for them.
 
-import { assert, groupOfSegment, type Epoch, type NodeId, type SegmentId, type StorageLimits } from '../common/index.js';
+import { assert, groupOfSegment, VOLUME_NAME, volumeOfSegment, type Epoch, type NodeId, type SegmentId, type StorageLimits } from '../common/index.js';
 import { fromJson } from '../common/json.js';
 import { decodeRedo } from '../page/index.js';
-import type { AckStatus, Message } from '../net/messages.js';
+import type { AckStatus, DropVolume, Message } from '../net/messages.js';
 import type { LogDisk, NodeEnvironment, OrderedStore } from './environment.js';
-import { decodeLogFile, LogFrameType, LogWriter, logFileSequence } from './log-writer.js';
+import { decodeLogFile, encodeLogFrames, LogFrameType, LogWriter, logFileSequence } from './log-writer.js';
 import { Segment, type SegmentControl } from './segment.js';
 import * as keys from './store-keys.js';
 
@@ -32,12 +32,28 @@ export interface StorageNodeOptions {
 
 const textDecoder = new TextDecoder();
 
+/** Page store keys deleted per commit while a dropped volume's segments are cleaned up. */
+const DROP_DELETES_PER_COMMIT = 10_000;
+
+/**
+ * A dropped volume's segments on their way out: their Drop frames are durable (replay
+ * forgets them); their page store keys are deleted in the background, and the Drop frames
+ * are released (so the log file can go) only once that has committed.
+ */
+interface DropCleanup {
+  segments: Segment[];
+  file: string;
+  frameCount: number;
+  running: boolean;
+}
+
 export class StorageNode {
   private readonly segments = new Map<SegmentId, Segment>();
   private log!: LogWriter;
   private incarnation = 0;
   private serving = false;
   private lastGossipMs = 0;
+  private readonly cleanups: DropCleanup[] = [];
 
   constructor(
     private readonly environment: NodeEnvironment,
@@ -104,6 +120,13 @@ export class StorageNode {
   }
 
   private replayFrame(type: LogFrameType, id: SegmentId, payload: Uint8Array, file: string): void {
+    if (type === LogFrameType.Drop) {
+      // Dropped before the crash: forgotten now; its store keys may still need deleting.
+      const segment = this.segments.get(id) ?? new Segment(this.services(), Segment.fresh(id, groupOfSegment(id)));
+      this.segments.delete(id);
+      this.cleanups.push({ segments: [segment], file, frameCount: 1, running: false });
+      return;
+    }
     if (type === LogFrameType.Control) {
       const control = fromJson<SegmentControl>(textDecoder.decode(payload));
       this.segmentOrCreate(id, control.group).replayControl(control, file);
@@ -140,6 +163,8 @@ export class StorageNode {
           incarnation: this.incarnation,
           segments: [...this.segments.values()].map((segment) => segment.status()),
         });
+      case 'drop-volume':
+        return this.dropVolume(message);
       case 'membership': {
         const segment = this.segments.get(message.segment);
         if (segment === undefined) return this.createSegment(message);
@@ -161,6 +186,7 @@ export class StorageNode {
       case 'truncate-ack':
       case 'membership-ack':
       case 'status-reply':
+      case 'drop-volume-ack':
       case 'hello':
         this.environment.log('unexpected_message', { kind: message.kind });
         return;
@@ -237,6 +263,72 @@ export class StorageNode {
     }
   }
 
+  /**
+   * Drops every segment of a volume (S-drop): they leave the node's routing at once (later
+   * messages get unknown_segment), their Drop frames go to the hot log behind everything
+   * they appended before, and the ack follows the sync. Idempotent: a volume with no
+   * segments here is acknowledged with dropped 0.
+   */
+  private dropVolume(message: DropVolume): void {
+    const reply = (status: AckStatus, dropped: number): void =>
+      this.environment.send(message.from, { kind: 'drop-volume-ack', requestId: message.requestId, volume: message.volume, status, dropped });
+    if (typeof message.volume !== 'string' || !VOLUME_NAME.test(message.volume)) return reply('malformed', 0);
+    const segments = [...this.segments.values()].filter((segment) => volumeOfSegment(segment.id) === message.volume);
+    if (segments.length === 0) return reply('ok', 0);
+    for (const segment of segments) this.segments.delete(segment.id);
+    const restore = (): void => {
+      for (const segment of segments) this.segments.set(segment.id, segment);
+    };
+    const frames = segments.map((segment) => encodeLogFrames(LogFrameType.Drop, segment.id, [new Uint8Array(0)]));
+    const queued = this.log.append(frames, (error, file) => {
+      if (error) {
+        restore();
+        this.environment.log('drop_volume_failed', { volume: message.volume, error: error.message });
+        return reply('disk_error', 0);
+      }
+      this.environment.log('volume_dropped', { volume: message.volume, segments: segments.length });
+      reply('ok', segments.length);
+      this.cleanups.push({ segments, file, frameCount: frames.length, running: false });
+      this.runCleanups();
+    });
+    if (!queued) {
+      restore();
+      reply('overloaded', 0);
+    }
+  }
+
+  /** Deletes dropped segments' page store keys once none of their commits is in flight. */
+  private runCleanups(): void {
+    for (const cleanup of this.cleanups) {
+      if (cleanup.running || !cleanup.segments.every((segment) => segment.storeQuiet)) continue;
+      cleanup.running = true;
+      for (const segment of cleanup.segments) segment.detach();
+      const deletes: string[] = [];
+      for (const segment of cleanup.segments) {
+        const id = segment.id;
+        if (this.store.has(keys.metaKey(id))) deletes.push(keys.metaKey(id));
+        for (const range of [keys.versionsOfSegment(id), keys.recordsOfSegment(id), keys.ordersOfSegment(id)]) deletes.push(...this.store.rangeKeys(range));
+      }
+      const next = (at: number): void => {
+        if (at >= deletes.length) {
+          this.cleanups.splice(this.cleanups.indexOf(cleanup), 1);
+          this.log.release(cleanup.file, cleanup.frameCount);
+          return;
+        }
+        this.store.commit([], deletes.slice(at, at + DROP_DELETES_PER_COMMIT), (error) => {
+          if (error) {
+            // Tried again from the start on a later tick (deleting what is gone is harmless).
+            this.environment.log('drop_cleanup_failed', { error: error.message });
+            cleanup.running = false;
+            return;
+          }
+          next(at + DROP_DELETES_PER_COMMIT);
+        });
+      };
+      next(0);
+    }
+  }
+
   private createSegment(message: Extract<Message, { kind: 'membership' }>): void {
     const group = groupOfSegment(message.segment);
     this.segmentOrCreate(message.segment, group).initialize(message);
@@ -245,6 +337,7 @@ export class StorageNode {
 
   tick(): void {
     if (!this.serving) return;
+    this.runCleanups();
     const now = this.environment.nowMs();
     const gossipDue = now - this.lastGossipMs >= this.options.gossipIntervalMs;
     if (gossipDue) this.lastGossipMs = now;

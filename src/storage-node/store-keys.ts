@@ -19,6 +19,8 @@ export const versionKey = (segment: SegmentId, page: number, lsn: Lsn): string =
 export const versionPrefix = (segment: SegmentId, page: number): string => `v/${segment}/${hexPage(page)}/`;
 export const versionsOfSegment = (segment: SegmentId): { start: string; end: string } => ({ start: `v/${segment}/`, end: `v/${segment}0` });
 export const recordKey = (segment: SegmentId, page: number, lsn: Lsn): string => `p/${segment}/${hexPage(page)}/${hexLsn(lsn)}`;
+export const recordsOfSegment = (segment: SegmentId): { start: string; end: string } => ({ start: `p/${segment}/`, end: `p/${segment}0` });
+export const ordersOfSegment = (segment: SegmentId): { start: string; end: string } => ({ start: `l/${segment}/`, end: `l/${segment}0` });
 export const recordPrefix = (segment: SegmentId, page: number): string => `p/${segment}/${hexPage(page)}/`;
 export const orderKey = (segment: SegmentId, lsn: Lsn): string => `l/${segment}/${hexLsn(lsn)}`;
 export const orderPrefix = (segment: SegmentId): string => `l/${segment}/`;

@@ -48,6 +48,8 @@ export interface GroupMembership {
 }
 
 export interface VolumeMetadata {
+  /** The volume's name, which its segment names carry; absent for a fleet's first volume. */
+  volume?: string;
   /** The epoch of the last writer that opened the volume (or is opening it). */
   epoch: Epoch;
   history: TruncationEntry[];
@@ -217,7 +219,7 @@ export class VolumeClient {
     if (segments === undefined) {
       const membership = this.metadata.groups[group]!;
       const nodes = new Set([...membership.members, ...(membership.next ?? [])]);
-      segments = cache.byGroup[group] = [...nodes].map((node) => segmentId(protectionGroupId(group), node));
+      segments = cache.byGroup[group] = [...nodes].map((node) => segmentId(protectionGroupId(group), node, this.metadata.volume));
     }
     return segments;
   }
@@ -281,7 +283,7 @@ export class VolumeClient {
             kind: 'membership',
             from,
             requestId: 0,
-            segment: segmentId(protectionGroupId(group), node),
+            segment: segmentId(protectionGroupId(group), node, metadata.volume),
             peers: membership.members,
             history: metadata.history,
             bootstrap: true,
@@ -664,7 +666,7 @@ export class VolumeClient {
   /** k-th highest SCL among segments of the set at this epoch (k = write quorum). */
   private quorumPointOf(group: number, nodes: readonly NodeId[]): Lsn {
     const scls = nodes
-      .map((node) => this.segments.get(segmentId(protectionGroupId(group), node)))
+      .map((node) => this.segments.get(segmentId(protectionGroupId(group), node, this.metadata.volume)))
       .map((view) => (view !== undefined && view.dataEpoch === this.metadata.epoch && !view.repairing ? view.scl : -1n))
       .sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
     return scls[this.options.writeQuorum - 1] ?? -1n;
@@ -841,7 +843,7 @@ export class VolumeClient {
     const change = this.membershipChanges.get(group);
     const membership = this.metadata.groups[group]!;
     if (change === undefined || membership.next === undefined) return;
-    const view = this.segments.get(segmentId(protectionGroupId(group), change.newNode));
+    const view = this.segments.get(segmentId(protectionGroupId(group), change.newNode, this.metadata.volume));
     if (view === undefined || view.dataEpoch !== this.metadata.epoch || view.scl < change.catchUpLsn) return;
     const next: VolumeMetadata = structuredClone(this.metadata);
     next.groups[group] = { members: membership.next };
@@ -863,7 +865,7 @@ export class VolumeClient {
     this.metadata.groups.forEach((membership, group) => {
       if (membership.next !== undefined || this.membershipChanges.has(group)) return;
       for (const node of membership.members) {
-        const view = this.segments.get(segmentId(protectionGroupId(group), node));
+        const view = this.segments.get(segmentId(protectionGroupId(group), node, this.metadata.volume));
         if (view === undefined || now - view.lastHeardMs < this.options.repairAfterMs) continue;
         const zone = this.metadata.nodes.find((entry) => entry.node === node)?.availabilityZone;
         const spares = this.metadata.nodes.filter(
