@@ -87,7 +87,7 @@ test('up --detach, status --json, down, and the same volume on the next up', { t
 
     const second = await boreal(['up', '--data-dir', dataDir, '--master-password', 'cli secret', '--detach']);
     assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, /reopened the volume/);
+    assert.match(second.stdout, /reopened the data directory/);
     const again2 = new pg.Client({ connectionString: `postgres://postgres:cli%20secret@127.0.0.1:${sqlPort}/postgres` });
     await again2.connect();
     assert.deepEqual((await again2.query('SELECT id, note FROM kept')).rows, [{ id: 1, note: 'survives down and up' }]);

@@ -16,8 +16,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeId, type NodeId } from '../common/index.js';
 import { parsePeers, runStorageNode } from '../storage-node/process.js';
-import { connectVolume, writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
-import { queryNodeStatus } from './node-status.js';
+import { createVolume, type FleetNode } from '../volume-client/index.js';
+import { queryNodeStatus } from '../net/node-request.js';
 import { runInstance } from '../instance/process.js';
 import { processAlive } from '../control/index.js';
 import { portFree } from '../net/listen.js';
@@ -149,29 +149,6 @@ async function waitForNodes(nodes: ClusterFile['nodes'], children: Map<number, C
   }
 }
 
-/** First start of a data directory: write the volume's metadata and create its segments. */
-/** First start of a volume: write its metadata and create its segments (false: it exists). */
-async function createVolume(metadataPath: string, nodes: Array<{ id: number; availabilityZone: string; host: string; port: number }>): Promise<boolean> {
-  if (fs.existsSync(metadataPath)) return false;
-  const metadata: VolumeMetadata = {
-    epoch: 0 as VolumeMetadata['epoch'],
-    history: [],
-    // 131072 pages of 8 KiB = 1 GiB per protection group; 4 groups.
-    pagesPerGroup: 131072,
-    groups: Array.from({ length: 4 }, () => ({ members: nodes.map((node) => nodeId(node.id)) })),
-    nodes: nodes.map((node) => ({ node: nodeId(node.id), availabilityZone: node.availabilityZone })),
-  };
-  fs.mkdirSync(path.dirname(metadataPath), { recursive: true });
-  writeMetadataSync(metadataPath, metadata);
-  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: addressMap(nodes) });
-  try {
-    await withTimeout(connection.open(), 15000, 'creating the volume');
-  } finally {
-    await connection.close();
-  }
-  return true;
-}
-
 /** `boreal create-volume`: the bootstrap step of a cluster whose processes run on many hosts. */
 async function createVolumeCommand(flags: Flags): Promise<void> {
   checkFlags(flags, ['metadata', 'peers', 'azs']);
@@ -182,10 +159,6 @@ async function createVolumeCommand(flags: Flags): Promise<void> {
   const metadataPath = path.resolve(stringFlag(flags, 'metadata'));
   const created = await createVolume(metadataPath, nodes);
   console.log(created ? `created the volume (${metadataPath})` : `the volume exists already (${metadataPath})`);
-}
-
-export function addressMap(nodes: Array<{ id: number; host: string; port: number }>): Map<NodeId, { host: string; port: number }> {
-  return new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }]));
 }
 
 /** Ports of a local cluster, derived from --port and --storage-port-base. */
@@ -199,6 +172,9 @@ interface Ports {
 
 /** Instance k's status port is replicationBase + 50 + k (so --storage-port-base + 150 + k). */
 const STATUS_PORT_OFFSET = 50;
+
+/** Clusters made by create-db-cluster get their endpoints at --port + 60 and up, in pairs. */
+const CLUSTER_PORT_OFFSET = 60;
 
 function portsFor(sqlPort: number, portBase: number): Ports {
   return { cluster: sqlPort, reader: sqlPort + 1, api: portBase + 99, instanceBase: sqlPort + 10, replicationBase: portBase + 100 };
@@ -267,8 +243,11 @@ async function up(flags: Flags): Promise<void> {
     for (const node of nodes) startNode(node);
     writeClusterFile(cluster);
     await waitForNodes(nodes, new Map(nodes.map((node) => [node.id, children.get(`node-${node.id}`)!])), 20000);
-    const created = await createVolume(path.join(dataDir, 'volume.json'), nodes);
-    console.log(created ? `created a new volume in ${dataDir}` : `reopened the volume in ${dataDir}`);
+    // The first cluster's volume, made on the first up of a data directory (not again after
+    // delete-db-cluster removed it: the control plane's store remembers the cluster is gone).
+    const firstUp = !fs.existsSync(path.join(dataDir, 'control'));
+    const created = firstUp ? await createVolume(path.join(dataDir, 'volume.json'), nodes) : false;
+    console.log(created ? `created a new volume in ${dataDir}` : `reopened the data directory ${dataDir}`);
     startControlPlane();
     startProxy();
     writeClusterFile(cluster);
@@ -367,9 +346,10 @@ async function waitForEndpoints(ports: Ports, timeoutMs: number, children: Map<s
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const [name, child] of children) if (child.exitCode !== null) throw new Error(`${name} exited during start-up (see its process.log)`);
-    const status = await fetchJson<{ instances: Array<{ role: string; state: string }> }>(`http://127.0.0.1:${ports.api}/v1/status`).catch(() => undefined);
-    // Every instance available (the list is empty while the control plane is still loading its store).
-    const ready = status !== undefined && status.instances.some((instance) => instance.role === 'writer') && status.instances.every((instance) => instance.state === 'available');
+    const status = await fetchJson<{ started: boolean; instances: Array<{ role: string; state: string }> }>(`http://127.0.0.1:${ports.api}/v1/status`).catch(() => undefined);
+    // The control plane has loaded its store and every instance is available (there may be
+    // none: delete-db-cluster may have removed every cluster).
+    const ready = status !== undefined && status.started && status.instances.every((instance) => instance.state === 'available');
     if (ready && (await portFree('127.0.0.1', ports.cluster)) === false) return;
     if (Date.now() > deadline) throw new Error(`the cluster did not become available within ${timeoutMs / 1000} s`);
     await sleep(100);
@@ -515,16 +495,24 @@ async function controlPlaneCommand(flags: Flags): Promise<void> {
   };
   const peers = standalone ? stringFlag(flags, 'peers') : peersArgument(cluster!.nodes);
   const metadataPath = standalone ? path.resolve(stringFlag(flags, 'metadata')) : path.join(dataDir, 'volume.json');
-  const zones = standalone && flags.has('azs') ? [...new Set(stringFlag(flags, 'azs').split(','))] : ZONES;
+  const nodeZones = standalone && flags.has('azs') ? stringFlag(flags, 'azs').split(',') : undefined;
+  const zones = nodeZones !== undefined ? [...new Set(nodeZones)] : ZONES;
+  // The fleet, for the volumes of clusters made by create-db-cluster.
+  const fleet: FleetNode[] = standalone
+    ? [...parsePeers(peers).entries()].map(([id, address], index) => ({ id: Number(id), availabilityZone: nodeZones?.[index] ?? ZONES[Math.floor(index / 2) % ZONES.length]!, host: address.host, port: address.port }))
+    : cluster!.nodes.map((node) => ({ id: node.id, availabilityZone: node.availabilityZone, host: node.host, port: node.port }));
   const instanceHost = stringFlag(flags, 'instance-host', '127.0.0.1');
   const instance = (index: number, role: 'writer' | 'reader', zone: string): Omit<InstanceRecord, 'createdAt' | 'pid'> => ({
     id: `boreal-instance-${index}`, clusterId: 'boreal-cluster', role, availabilityZone: zone, promotionTier: 1, host: instanceHost, port: ports.instanceBase + index, replicationPort: ports.replicationBase + index, statusPort: ports.replicationBase + STATUS_PORT_OFFSET + index,
   });
   const plane = new ControlPlane({
     dataDir,
-    launcher: new ProcessLauncher({ cliEntry: cliEntry(), dataDir, metadataPath, peers, masterPassword: process.env.BOREAL_MASTER_PASSWORD ?? 'postgres', cacheMb: numberFlag(flags, 'cache-mb', 128) }),
+    launcher: new ProcessLauncher({ cliEntry: cliEntry(), dataDir, peers, masterPassword: process.env.BOREAL_MASTER_PASSWORD ?? 'postgres', cacheMb: numberFlag(flags, 'cache-mb', 128) }),
     initialInstances: [instance(1, 'writer', zones[0]!), instance(2, 'reader', zones[1 % zones.length]!)],
-    cluster: { id: 'boreal-cluster', port: ports.cluster, readerPort: ports.reader },
+    cluster: { id: 'boreal-cluster', port: ports.cluster, readerPort: ports.reader, metadataPath },
+    nodes: fleet,
+    volumesDir: path.join(dataDir, 'volumes'),
+    clusterPortBase: ports.cluster + CLUSTER_PORT_OFFSET,
     healthIntervalMs: 100,
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     instancePortBase: ports.instanceBase,
@@ -749,12 +737,16 @@ function usage(): string {
     '  boreal down [--data-dir DIR]                 stops a cluster started with up --detach',
     '',
     'management (the verbs and flags of `aws rds`; JSON shaped like the RDS API; --data-dir DIR or --endpoint-url URL):',
+    '  boreal create-db-cluster --db-cluster-identifier C --engine aurora-postgresql [--master-user-password P] [--port N]',
+    '                  [--db-cluster-parameter-group-name G]   (a new volume on the same storage nodes; no instances yet:',
+    '                  its first create-db-instance is its writer; endpoints on --port + 60 and up unless --port)',
+    '  boreal delete-db-cluster --db-cluster-identifier C --skip-final-snapshot   (once its instances are deleted; drops its volume)',
     '  boreal describe-db-clusters [--db-cluster-identifier C]',
     '  boreal describe-db-instances [--db-instance-identifier I]',
     '  boreal create-db-instance --db-cluster-identifier C --db-instance-identifier R [--promotion-tier 0-15] [--availability-zone AZ]',
     '                  [--db-parameter-group-name G]',
     '  boreal modify-db-instance --db-instance-identifier I [--promotion-tier 0-15] [--db-parameter-group-name G]   (the group at its next reboot)',
-    '  boreal delete-db-instance --db-instance-identifier R',
+    '  boreal delete-db-instance --db-instance-identifier R   (the writer fails over to a reader first, unless it is the last)',
     '  boreal reboot-db-instance --db-instance-identifier I',
     '  boreal failover-db-cluster --db-cluster-identifier C [--target-db-instance-identifier R]',
     '  boreal describe-events [--source-identifier ID] [--source-type db-cluster|db-instance] [--max-records N]',
@@ -846,16 +838,5 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 

@@ -21,13 +21,16 @@
 //                  available --failover/reboot--> stopping --> creating
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listenOn, portFree } from '../net/listen.js';
 import type { RouteTarget, Topology } from '../proxy/index.js';
+import { dropVolumeOnNode } from '../net/node-request.js';
 import { Settings } from '../sql/settings.js';
+import { createVolume, type FleetNode } from '../volume-client/process.js';
 import { handleQuery, queryError } from './rds-api.js';
 import { ControlStore } from './store.js';
 
@@ -54,15 +57,24 @@ export interface InstanceRecord {
 export interface ClusterRecord {
   id: string;
   createdAt: string;
+  /** The proxy's cluster (writer) endpoint and reader endpoint for this cluster. */
   port: number;
   readerPort: number;
   /** The cluster parameter group (DEFAULT_PARAMETER_GROUP when none was chosen). */
   parameterGroup?: string;
+  /** The cluster's volume: its metadata file, and its name (absent: the fleet's first volume). */
+  metadataPath: string;
+  volume?: string;
+  /** deleting: delete-db-cluster is dropping its volume on the storage nodes. */
+  status: 'available' | 'deleting';
+  /** The master user's password for this cluster's instances (absent: the control plane's). */
+  masterPassword?: string;
 }
 
 /** A custom endpoint (create-db-cluster-endpoint): a port that reaches a chosen set of instances. */
 export interface EndpointRecord {
   id: string;
+  clusterId: string;
   /** READER: only its members that are readers; ANY: the writer too. */
   type: 'READER' | 'ANY';
   /** The members; empty means every instance not excluded. */
@@ -73,6 +85,9 @@ export interface EndpointRecord {
 
 /** Custom endpoints a cluster may have, as in Aurora. */
 export const CUSTOM_ENDPOINTS_MAX = 5;
+
+/** Ports for custom endpoints (of every cluster): customEndpointPortBase and the next ones. */
+const CUSTOM_ENDPOINT_PORTS = 8;
 
 /** A parameter group (cluster or DB): setting defaults for the sessions of the instances that use it. */
 export interface ParameterGroupRecord {
@@ -120,15 +135,21 @@ export interface InstanceStatus extends InstanceRecord {
 
 /** Starts and stops instance processes (real processes in production; tests may stub). */
 export interface InstanceLauncher {
-  start(instance: InstanceRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess>;
+  start(instance: InstanceRecord, cluster: ClusterRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess>;
 }
 
 export interface ControlPlaneOptions {
   dataDir: string;
   launcher: InstanceLauncher;
-  /** Instances a fresh cluster starts with. */
+  /** The cluster a fresh control plane starts with, and its instances (never made again once deleted). */
   initialInstances: Array<Omit<InstanceRecord, 'createdAt' | 'pid'>>;
-  cluster: Omit<ClusterRecord, 'createdAt'>;
+  cluster: Omit<ClusterRecord, 'createdAt' | 'status'>;
+  /** The storage fleet: create-db-cluster makes each new cluster's volume on it. */
+  nodes: FleetNode[];
+  /** Where create-db-cluster puts new volumes' metadata files. */
+  volumesDir: string;
+  /** Clusters made by create-db-cluster get endpoint ports from here up, in pairs (cluster, reader). */
+  clusterPortBase: number;
   healthIntervalMs: number;
   log: (line: string) => void;
   /** Instance k listens on instancePortBase + k (SQL) and replicationPortBase + k (redo stream). */
@@ -142,6 +163,9 @@ export interface ControlPlaneOptions {
 
 /** Readers a cluster may have, as in Aurora. */
 export const READERS_MAX = 15;
+
+/** Clusters one control plane manages (create-db-cluster beyond it: DBClusterQuotaExceededFault). */
+export const CLUSTERS_MAX = 10;
 
 interface Runtime {
   state: InstanceState;
@@ -166,7 +190,7 @@ export class ControlPlane {
   private readonly store: ControlStore;
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly runtime = new Map<string, Runtime>();
-  private cluster!: ClusterRecord;
+  private readonly clusters = new Map<string, ClusterRecord>();
   private topology: Topology = { version: 0, writer: undefined, readers: [] };
   private readonly topologyWaiters = new Set<() => void>();
   private queue: Promise<void> = Promise.resolve();
@@ -179,28 +203,36 @@ export class ControlPlane {
     this.store = new ControlStore(path.join(options.dataDir, 'control'));
   }
 
-  /** Loads the store (or creates the cluster), then brings every instance up (C1). */
+  /** Loads the store (or, the first time, creates the initial cluster), then brings every instance up (C1). */
   async start(): Promise<void> {
     const events = this.store.list<EventRecord>('event/');
     this.nextEvent = (events.at(-1)?.sequence ?? 0) + 1;
-    const cluster = this.store.get<ClusterRecord>('cluster');
-    if (cluster === undefined) {
-      this.cluster = { ...this.options.cluster, createdAt: new Date().toISOString() };
-      await this.store.put('cluster', this.cluster);
-      for (const instance of this.options.initialInstances) await this.save({ ...instance, createdAt: new Date().toISOString(), pid: null });
-      await this.event('db-cluster', this.cluster.id, 'DB cluster created');
-    } else {
-      this.cluster = cluster;
-      for (const instance of this.store.list<InstanceRecord>('instance/')) this.instances.set(instance.id, instance);
+    // A store from before clusters were many holds one record under 'cluster'.
+    const single = this.store.get<ClusterRecord>('cluster');
+    if (single !== undefined) {
+      await this.store.putMany([[`cluster/${single.id}`, { ...single, metadataPath: single.metadataPath ?? this.options.cluster.metadataPath, status: 'available' }], ['initialized', true]]);
+      await this.store.remove('cluster');
     }
-    const writers = [...this.instances.values()].filter((instance) => instance.role === 'writer');
-    if (writers.length !== 1) throw new Error(`the store names ${writers.length} writers; expected exactly one`);
+    if (this.store.get<boolean>('initialized') === undefined) {
+      const cluster: ClusterRecord = { ...this.options.cluster, createdAt: new Date().toISOString(), status: 'available' };
+      await this.store.putMany([[`cluster/${cluster.id}`, cluster], ['initialized', true]]);
+      for (const instance of this.options.initialInstances) await this.save({ ...instance, createdAt: new Date().toISOString(), pid: null });
+      await this.event('db-cluster', cluster.id, 'DB cluster created');
+    }
+    for (const cluster of this.store.list<ClusterRecord>('cluster/')) this.clusters.set(cluster.id, cluster);
+    for (const instance of this.store.list<InstanceRecord>('instance/')) this.instances.set(instance.id, instance);
+    for (const cluster of this.clusters.values()) {
+      const writers = this.membersOf(cluster.id).filter((instance) => instance.role === 'writer');
+      if (writers.length > 1) throw new Error(`the store names ${writers.length} writers of ${cluster.id}; expected at most one`);
+    }
     for (const instance of this.instances.values()) this.runtime.set(instance.id, { state: 'failed', child: undefined, since: undefined, retryAt: Infinity, lag: null, parameters: undefined });
-    // The writer first: readers attach to its redo stream.
+    // Writers first: readers attach to their writer's redo stream.
     await this.enqueue(async () => {
-      await this.bringUp(writers[0]!);
+      await Promise.all([...this.instances.values()].filter((instance) => instance.role === 'writer').map((writer) => this.bringUp(writer)));
       await Promise.all([...this.instances.values()].filter((instance) => instance.role === 'reader').map((reader) => this.bringUp(reader)));
     });
+    // A delete-db-cluster that a crash interrupted goes on.
+    for (const cluster of this.clusters.values()) if (cluster.status === 'deleting') void this.enqueue(() => this.finishClusterDeletion(cluster.id)).catch(() => undefined);
     this.health = setInterval(() => this.checkHealth(), this.options.healthIntervalMs);
   }
 
@@ -219,27 +251,47 @@ export class ControlPlane {
     return this.store.list<EventRecord>('event/');
   }
 
-  get clusterRecord(): ClusterRecord {
-    return this.cluster;
+  listClusters(): ClusterRecord[] {
+    return [...this.clusters.values()];
+  }
+
+  clusterNamed(id: string): ClusterRecord {
+    const cluster = this.clusters.get(id);
+    if (cluster === undefined) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${id} not found.`);
+    return cluster;
+  }
+
+  private membersOf(clusterId: string): InstanceRecord[] {
+    return [...this.instances.values()].filter((instance) => instance.clusterId === clusterId);
+  }
+
+  private writerOf(clusterId: string): InstanceRecord | undefined {
+    return this.membersOf(clusterId).find((instance) => instance.role === 'writer');
   }
 
   /** failover-db-cluster: stop the writer and promote a reader (the given one, or the best). */
-  failover(targetId?: string): Promise<void> {
+  failover(clusterId: string, targetId?: string): Promise<void> {
+    this.clusterNamed(clusterId);
     if (targetId !== undefined) {
       const target = this.instances.get(targetId);
-      if (target === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${targetId} not found.`);
+      if (target === undefined || target.clusterId !== clusterId) throw new ControlError('DBInstanceNotFound', `DBInstance ${targetId} not found.`);
       if (target.role !== 'reader') throw new ControlError('InvalidParameterValue', `${targetId} is already the writer.`);
     }
-    if (![...this.instances.values()].some((instance) => instance.role === 'reader' && this.runtime.get(instance.id)!.state === 'available')) {
+    if (this.writerOf(clusterId) === undefined) throw new ControlError('InvalidDBClusterStateFault', `DBCluster ${clusterId} has no writer instance.`);
+    if (!this.membersOf(clusterId).some((instance) => instance.role === 'reader' && this.runtime.get(instance.id)!.state === 'available')) {
       throw new ControlError('InvalidDBClusterStateFault', 'the cluster has no available reader to promote');
     }
-    return this.enqueue(() => this.doFailover('requested', targetId));
+    return this.enqueue(() => this.doFailover(clusterId, 'requested', targetId));
   }
 
-  /** create-db-instance: a reader on the shared volume (no data is copied). */
+  /**
+   * create-db-instance: the cluster's writer if it has none (a cluster made by
+   * create-db-cluster starts empty), else a reader on the shared volume (no data is copied).
+   */
   async createInstance(request: { id: string; clusterId: string; promotionTier?: number; availabilityZone?: string; parameterGroup?: string }): Promise<InstanceRecord> {
     validIdentifier(request.id, 'DBInstanceIdentifier');
-    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    const cluster = this.clusterNamed(request.clusterId);
+    if (cluster.status !== 'available') throw new ControlError('InvalidDBClusterStateFault', `DBCluster ${cluster.id} is ${cluster.status}.`);
     if (this.instances.has(request.id)) throw new ControlError('DBInstanceAlreadyExists', `DB instance ${request.id} already exists.`);
     const tier = validTier(request.promotionTier ?? 1);
     if (request.parameterGroup !== undefined) this.parameterGroupNamed('instance', request.parameterGroup);
@@ -247,10 +299,11 @@ export class ControlPlane {
     if (request.availabilityZone !== undefined && !zones.includes(request.availabilityZone)) {
       throw new ControlError('InvalidParameterValue', `AvailabilityZone ${request.availabilityZone} is not one of ${zones.join(', ')}.`);
     }
-    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader');
-    if (readers.length >= READERS_MAX) throw new ControlError('InstanceQuotaExceeded', `a cluster has at most ${READERS_MAX} readers.`);
+    const role: InstanceRole = this.writerOf(cluster.id) === undefined ? 'writer' : 'reader';
+    const readers = this.membersOf(cluster.id).filter((instance) => instance.role === 'reader');
+    if (role === 'reader' && readers.length >= READERS_MAX) throw new ControlError('InstanceQuotaExceeded', `a cluster has at most ${READERS_MAX} readers.`);
     // The least used zone, so that readers spread over the AZs.
-    const used = (zone: string): number => [...this.instances.values()].filter((instance) => instance.availabilityZone === zone).length;
+    const used = (zone: string): number => this.membersOf(cluster.id).filter((instance) => instance.availabilityZone === zone).length;
     const zone = request.availabilityZone ?? [...zones].sort((a, b) => used(a) - used(b))[0]!;
     // The next index whose three ports are free on this host (another program may hold one).
     let index = Math.max(0, ...[...this.instances.values()].map((instance) => instance.port - this.options.instancePortBase)) + 1;
@@ -259,7 +312,7 @@ export class ControlPlane {
       if ((await Promise.all(ports.map((port) => portFree('127.0.0.1', port)))).every(Boolean)) break;
     }
     const record: InstanceRecord = {
-      id: request.id, clusterId: this.cluster.id, role: 'reader', availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
+      id: request.id, clusterId: cluster.id, role, availabilityZone: zone, promotionTier: tier, host: '127.0.0.1',
       port: this.options.instancePortBase + index, replicationPort: this.options.replicationPortBase + index, statusPort: this.options.statusPortBase + index, createdAt: new Date().toISOString(), pid: null,
       ...(request.parameterGroup !== undefined ? { parameterGroup: request.parameterGroup } : {}),
     };
@@ -272,14 +325,20 @@ export class ControlPlane {
     return record;
   }
 
-  /** delete-db-instance: a reader goes at once; the writer only by failing over first. */
+  /**
+   * delete-db-instance: a reader goes at once; the writer fails over to a reader first (as in
+   * Aurora), or, as its cluster's last instance, simply stops.
+   */
   async deleteInstance(id: string): Promise<InstanceRecord> {
     const instance = this.instances.get(id);
     if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${id} not found.`);
-    if (instance.role === 'writer') throw new ControlError('InvalidDBInstanceState', `${id} is the cluster's writer; fail over to a reader before deleting it.`);
     await this.enqueue(async () => {
+      if (this.instances.get(id)?.role === 'writer' && this.membersOf(instance.clusterId).length > 1) {
+        if (this.chooseCandidate(instance.clusterId, id) === undefined) throw new ControlError('InvalidDBInstanceState', `${id} is the writer and no reader of ${instance.clusterId} is available to take over.`);
+        await this.doFailover(instance.clusterId, `deleting ${id}`);
+      }
       this.runtime.get(id)!.state = 'deleting';
-      await this.stopProcess(instance);
+      await this.stopProcess(this.instances.get(id)!);
       this.instances.delete(id);
       this.runtime.delete(id);
       this.publish();
@@ -303,34 +362,35 @@ export class ControlPlane {
 
   // ---------------------------------------------------------------- custom endpoints
 
+  /** Custom endpoints (of every cluster; a record from before clusters were many is the first cluster's). */
   endpoints(): EndpointRecord[] {
-    return this.store.list<EndpointRecord>('endpoint/');
+    return this.store.list<EndpointRecord>('endpoint/').map((endpoint) => ({ ...endpoint, clusterId: endpoint.clusterId ?? this.options.cluster.id }));
   }
 
   async createEndpoint(request: { id: string; clusterId: string; type: string; staticMembers?: string[]; excludedMembers?: string[] }): Promise<EndpointRecord> {
     validIdentifier(request.id, 'DBClusterEndpointIdentifier');
-    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    const cluster = this.clusterNamed(request.clusterId);
     const existing = this.endpoints();
     if (existing.some((endpoint) => endpoint.id === request.id)) throw new ControlError('DBClusterEndpointAlreadyExistsFault', `DB cluster endpoint ${request.id} already exists.`);
-    if (existing.length >= CUSTOM_ENDPOINTS_MAX) throw new ControlError('DBClusterEndpointQuotaExceededFault', `a cluster has at most ${CUSTOM_ENDPOINTS_MAX} custom endpoints.`);
+    if (existing.filter((endpoint) => endpoint.clusterId === cluster.id).length >= CUSTOM_ENDPOINTS_MAX) throw new ControlError('DBClusterEndpointQuotaExceededFault', `a cluster has at most ${CUSTOM_ENDPOINTS_MAX} custom endpoints.`);
     const type = request.type.toUpperCase();
     if (type !== 'READER' && type !== 'ANY') throw new ControlError('InvalidParameterValue', `EndpointType must be READER or ANY, got ${request.type}.`);
     const staticMembers = request.staticMembers ?? [];
     const excludedMembers = request.excludedMembers ?? [];
     if (staticMembers.length > 0 && excludedMembers.length > 0) throw new ControlError('InvalidParameterCombination', 'StaticMembers and ExcludedMembers cannot both be given.');
     for (const member of [...staticMembers, ...excludedMembers]) {
-      if (!this.instances.has(member)) throw new ControlError('DBInstanceNotFound', `DBInstance ${member} not found.`);
+      if (this.instances.get(member)?.clusterId !== cluster.id) throw new ControlError('DBInstanceNotFound', `DBInstance ${member} not found.`);
     }
     // The next port no endpoint has and nothing on this host holds (the proxy listens on it).
     const used = new Set(existing.map((endpoint) => endpoint.port));
     let port = this.options.customEndpointPortBase;
     while (used.has(port) || !(await portFree('127.0.0.1', port))) {
       port++;
-      if (port >= this.options.customEndpointPortBase + 8) throw new ControlError('DBClusterEndpointQuotaExceededFault', 'no free port for another custom endpoint.');
+      if (port >= this.options.customEndpointPortBase + CUSTOM_ENDPOINT_PORTS) throw new ControlError('DBClusterEndpointQuotaExceededFault', 'no free port for another custom endpoint.');
     }
-    const record: EndpointRecord = { id: request.id, type, staticMembers, excludedMembers, port };
+    const record: EndpointRecord = { id: request.id, clusterId: cluster.id, type, staticMembers, excludedMembers, port };
     await this.store.put(`endpoint/${record.id}`, record);
-    await this.event('db-cluster', this.cluster.id, `custom endpoint ${record.id} created (${type}, port ${port})`);
+    await this.event('db-cluster', cluster.id, `custom endpoint ${record.id} created (${type}, port ${port})`);
     this.publish();
     return record;
   }
@@ -339,7 +399,7 @@ export class ControlPlane {
     const endpoint = this.endpoints().find((candidate) => candidate.id === id);
     if (endpoint === undefined) throw new ControlError('DBClusterEndpointNotFoundFault', `DB cluster endpoint ${id} not found.`);
     await this.store.remove(`endpoint/${id}`);
-    await this.event('db-cluster', this.cluster.id, `custom endpoint ${id} deleted`);
+    await this.event('db-cluster', endpoint.clusterId, `custom endpoint ${id} deleted`);
     this.publish();
     return endpoint;
   }
@@ -363,7 +423,7 @@ export class ControlPlane {
    * versions: an instance started under another stamp is pending-reboot.
    */
   private effectiveParameters(instance: InstanceRecord): { parameters: Record<string, string>; stamp: string } {
-    const cluster = this.parameterGroupNamed('cluster', this.cluster.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
+    const cluster = this.parameterGroupNamed('cluster', this.clusters.get(instance.clusterId)?.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
     const own = this.parameterGroupNamed('instance', instance.parameterGroup ?? DEFAULT_PARAMETER_GROUP);
     return { parameters: { ...cluster.parameters, ...own.parameters }, stamp: `${cluster.name}@${cluster.version}/${own.name}@${own.version}` };
   }
@@ -400,7 +460,7 @@ export class ControlPlane {
     if (name === DEFAULT_PARAMETER_GROUP) throw new ControlError('InvalidDBParameterGroupState', 'Default parameter groups cannot be deleted.');
     this.parameterGroupNamed(kind, name);
     const user = kind === 'cluster'
-      ? (this.cluster.parameterGroup === name ? this.cluster.id : undefined)
+      ? [...this.clusters.values()].find((cluster) => cluster.parameterGroup === name)?.id
       : [...this.instances.values()].find((instance) => instance.parameterGroup === name)?.id;
     if (user !== undefined) throw new ControlError('InvalidDBParameterGroupState', `Parameter group ${name} is in use by ${user}.`);
     await this.store.remove(`${GROUP_PREFIX[kind]}${name}`);
@@ -423,15 +483,100 @@ export class ControlPlane {
 
   /** modify-db-cluster: the cluster's parameter group (applied at each instance's next start). */
   async modifyCluster(request: { clusterId: string; parameterGroup?: string }): Promise<ClusterRecord> {
-    if (request.clusterId !== this.cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${request.clusterId} not found.`);
+    const cluster = this.clusterNamed(request.clusterId);
     if (request.parameterGroup !== undefined) {
       this.parameterGroupNamed('cluster', request.parameterGroup);
-      this.cluster = { ...this.cluster, parameterGroup: request.parameterGroup };
-      await this.store.put('cluster', this.cluster);
-      await this.event('db-cluster', this.cluster.id, `DB cluster parameter group changed to ${request.parameterGroup} (applies at each instance's next reboot)`);
+      const next = { ...cluster, parameterGroup: request.parameterGroup };
+      await this.store.put(`cluster/${cluster.id}`, next);
+      this.clusters.set(cluster.id, next);
+      await this.event('db-cluster', cluster.id, `DB cluster parameter group changed to ${request.parameterGroup} (applies at each instance's next reboot)`);
     }
-    return this.cluster;
+    return this.clusters.get(cluster.id)!;
   }
+
+  // ---------------------------------------------------------------- clusters
+
+  /**
+   * create-db-cluster: a new volume on the same storage fleet (its segments carry its name)
+   * and endpoints on the proxy; no instances yet: the first create-db-instance is its writer.
+   */
+  async createCluster(request: { id: string; parameterGroup?: string; port?: number; masterPassword?: string }): Promise<ClusterRecord> {
+    validIdentifier(request.id, 'DBClusterIdentifier');
+    if (this.clusters.has(request.id)) throw new ControlError('DBClusterAlreadyExistsFault', `DB cluster ${request.id} already exists.`);
+    if (this.clusters.size >= CLUSTERS_MAX) throw new ControlError('DBClusterQuotaExceededFault', `a control plane manages at most ${CLUSTERS_MAX} clusters.`);
+    if (request.parameterGroup !== undefined) this.parameterGroupNamed('cluster', request.parameterGroup);
+    if (request.masterPassword !== undefined && (request.masterPassword.length < 8 || request.masterPassword.length > 128 || /[/"@\s]/.test(request.masterPassword))) {
+      throw new ControlError('InvalidParameterValue', 'MasterUserPassword must be 8 to 128 printable characters other than /, ", @ and spaces.');
+    }
+    const taken = new Set([...this.clusters.values()].flatMap((cluster) => [cluster.port, cluster.readerPort]));
+    let port = request.port;
+    if (port !== undefined) {
+      if (!Number.isInteger(port) || port < 1150 || port > 65534) throw new ControlError('InvalidParameterValue', `Port must be an integer from 1150 to 65534, got ${port}.`);
+      if (taken.has(port) || taken.has(port + 1) || !(await portFree('127.0.0.1', port)) || !(await portFree('127.0.0.1', port + 1))) {
+        throw new ControlError('InvalidParameterValue', `Port ${port} (or ${port + 1}, its reader endpoint) is in use.`);
+      }
+    } else {
+      port = this.options.clusterPortBase;
+      while (taken.has(port) || taken.has(port + 1) || !(await portFree('127.0.0.1', port)) || !(await portFree('127.0.0.1', port + 1))) port += 2;
+    }
+    // A name no volume of this fleet had: the cluster's, lower-cased, and a random suffix.
+    const volume = `${request.id.toLowerCase().slice(0, 48)}-${randomBytes(4).toString('hex')}`;
+    const cluster: ClusterRecord = {
+      id: request.id, createdAt: new Date().toISOString(), port, readerPort: port + 1, metadataPath: path.join(this.options.volumesDir, `${volume}.json`), volume, status: 'available',
+      ...(request.parameterGroup !== undefined ? { parameterGroup: request.parameterGroup } : {}),
+      ...(request.masterPassword !== undefined ? { masterPassword: request.masterPassword } : {}),
+    };
+    await this.enqueue(async () => {
+      if (this.clusters.has(request.id)) throw new ControlError('DBClusterAlreadyExistsFault', `DB cluster ${request.id} already exists.`);
+      await createVolume(cluster.metadataPath, this.options.nodes, volume);
+      await this.store.put(`cluster/${cluster.id}`, cluster);
+      this.clusters.set(cluster.id, cluster);
+      this.publish();
+      await this.event('db-cluster', cluster.id, `DB cluster created (volume ${volume}, endpoints on ports ${port} and ${port + 1})`);
+    });
+    return cluster;
+  }
+
+  /**
+   * delete-db-cluster: only a cluster without instances (as in RDS). Its volume is dropped on
+   * every storage node (durably on each before the cluster's record goes); a node that does
+   * not answer keeps the cluster 'deleting', and the drop is retried until it does.
+   */
+  async deleteCluster(id: string): Promise<ClusterRecord> {
+    const cluster = this.clusterNamed(id);
+    if (this.membersOf(id).length > 0) throw new ControlError('InvalidDBClusterStateFault', `Cluster cannot be deleted, it still contains DB instances in non-deleting state.`);
+    const deleting: ClusterRecord = { ...cluster, status: 'deleting' };
+    await this.enqueue(async () => {
+      await this.store.put(`cluster/${id}`, deleting);
+      this.clusters.set(id, deleting);
+      for (const endpoint of this.endpoints().filter((candidate) => candidate.clusterId === id)) await this.store.remove(`endpoint/${endpoint.id}`);
+      this.publish();
+      await this.event('db-cluster', id, 'DB cluster deletion started');
+    });
+    void this.enqueue(() => this.finishClusterDeletion(id)).catch(() => undefined);
+    return deleting;
+  }
+
+  private async finishClusterDeletion(id: string): Promise<void> {
+    const cluster = this.clusters.get(id);
+    if (cluster === undefined || cluster.status !== 'deleting') return;
+    const acks = await Promise.all(this.options.nodes.map((node) => dropVolumeOnNode(node.host, node.port, cluster.volume ?? '', 5000)));
+    const missing = this.options.nodes.filter((_, index) => acks[index]?.status !== 'ok');
+    if (missing.length > 0) {
+      await this.event('db-cluster', id, `DB cluster deletion waits for storage node(s) ${missing.map((node) => node.id).join(', ')}; retrying`);
+      this.dropRetryAt.set(id, Date.now() + 2000);
+      return;
+    }
+    this.dropRetryAt.delete(id);
+    fs.rmSync(cluster.metadataPath, { force: true });
+    await this.store.remove(`cluster/${id}`);
+    this.clusters.delete(id);
+    this.publish();
+    await this.event('db-cluster', id, 'DB cluster deleted');
+  }
+
+  /** Clusters whose volume drop is retried, and when. */
+  private readonly dropRetryAt = new Map<string, number>();
 
   async close(): Promise<void> {
     this.stopping = true;
@@ -464,10 +609,6 @@ export class ControlPlane {
     await this.store.put(`event/${String(record.sequence).padStart(12, '0')}`, record);
   }
 
-  private writerRecord(): InstanceRecord {
-    return [...this.instances.values()].find((instance) => instance.role === 'writer')!;
-  }
-
   /** Adopts a live process of a previous control plane, or starts the instance (C1). */
   private async bringUp(instance: InstanceRecord): Promise<void> {
     const runtime = this.runtime.get(instance.id)!;
@@ -485,11 +626,12 @@ export class ControlPlane {
     runtime.state = 'creating';
     runtime.since = undefined;
     this.publish();
-    const writer = instance.role === 'reader' ? this.writerRecord() : undefined;
+    const cluster = this.clusterNamed(instance.clusterId);
+    const writer = instance.role === 'reader' ? this.writerOf(instance.clusterId) : undefined;
     let child: ChildProcess;
     const { parameters, stamp } = this.effectiveParameters(instance);
     try {
-      child = await this.options.launcher.start(instance, writer, parameters);
+      child = await this.options.launcher.start(instance, cluster, writer, parameters);
     } catch (error) {
       runtime.state = 'failed';
       runtime.retryAt = Date.now() + 2000;
@@ -537,6 +679,11 @@ export class ControlPlane {
           .then((report) => (runtime.lag = report.replicaLag), () => undefined);
       }
     }
+    for (const [id, at] of this.dropRetryAt) {
+      if (Date.now() < at) continue;
+      this.dropRetryAt.set(id, Infinity);
+      void this.enqueue(() => this.finishClusterDeletion(id)).catch(() => undefined);
+    }
     for (const instance of this.instances.values()) {
       const runtime = this.runtime.get(instance.id)!;
       if (runtime.state === 'failed' && Date.now() >= runtime.retryAt) {
@@ -563,7 +710,7 @@ export class ControlPlane {
     runtime.since = undefined;
     this.publish();
     this.options.log(`${instance.role} ${id} is gone`);
-    if (instance.role === 'writer') void this.enqueue(() => this.doFailover('writer lost')).catch(() => undefined);
+    if (instance.role === 'writer') void this.enqueue(() => this.doFailover(instance.clusterId, 'writer lost')).catch(() => undefined);
     else {
       void this.enqueue(async () => {
         await this.event('db-instance', id, 'DB instance restarted (its process was lost)');
@@ -573,22 +720,23 @@ export class ControlPlane {
     }
   }
 
-  private chooseCandidate(exclude: string, targetId?: string): InstanceRecord | undefined {
-    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader' && instance.id !== exclude && this.runtime.get(instance.id)!.state === 'available');
+  private chooseCandidate(clusterId: string, exclude: string, targetId?: string): InstanceRecord | undefined {
+    const readers = this.membersOf(clusterId).filter((instance) => instance.role === 'reader' && instance.id !== exclude && this.runtime.get(instance.id)!.state === 'available');
     if (targetId !== undefined) return readers.find((reader) => reader.id === targetId);
     readers.sort((a, b) => a.promotionTier - b.promotionTier || (this.runtime.get(a.id)!.since ?? Infinity) - (this.runtime.get(b.id)!.since ?? Infinity) || a.id.localeCompare(b.id));
     return readers[0];
   }
 
-  private async doFailover(reason: string, targetId?: string): Promise<void> {
-    const old = this.writerRecord();
+  private async doFailover(clusterId: string, reason: string, targetId?: string): Promise<void> {
+    const old = this.writerOf(clusterId);
+    if (old === undefined) return;
     const started = Date.now();
-    await this.event('db-cluster', this.cluster.id, `started failover (${reason})`);
+    await this.event('db-cluster', clusterId, `started failover (${reason})`);
     // C2: out of the topology before anything else.
     await this.stopProcess(old);
-    const candidate = this.chooseCandidate(old.id, targetId);
+    const candidate = this.chooseCandidate(clusterId, old.id, targetId);
     if (candidate === undefined) {
-      await this.event('db-cluster', this.cluster.id, `no reader to promote: restarting ${old.id} as the writer`);
+      await this.event('db-cluster', clusterId, `no reader to promote: restarting ${old.id} as the writer`);
       await this.launch(old);
     } else {
       await this.stopProcess(candidate);
@@ -600,10 +748,10 @@ export class ControlPlane {
       this.instances.set(demoted.id, demoted);
       await this.launch(promoted);
     }
-    const writer = this.writerRecord();
-    await this.event('db-cluster', this.cluster.id, `completed failover to DB instance ${writer.id} in ${Date.now() - started} ms`);
+    const writer = this.writerOf(clusterId)!;
+    await this.event('db-cluster', clusterId, `completed failover to DB instance ${writer.id} in ${Date.now() - started} ms`);
     // The readers follow the new writer's redo stream; the old writer comes back as a reader.
-    const readers = [...this.instances.values()].filter((instance) => instance.role === 'reader');
+    const readers = this.membersOf(clusterId).filter((instance) => instance.role === 'reader');
     await Promise.all(
       readers.map(async (reader) => {
         await this.stopProcess(reader);
@@ -614,17 +762,27 @@ export class ControlPlane {
 
   // ---------------------------------------------------------------- topology and API
 
+  /**
+   * The topology: the first cluster (the one on the proxy's own ports) as writer/readers,
+   * every other cluster with its two ports, and the custom endpoints with the available
+   * instances of their cluster that they cover.
+   */
   private publish(): void {
     const target = (instance: InstanceRecord): RouteTarget => ({ id: instance.id, address: { host: instance.host, port: instance.port } });
     const available = [...this.instances.values()].filter((instance) => this.runtime.get(instance.id)?.state === 'available');
-    const writer = available.find((instance) => instance.role === 'writer');
-    const readers = available.filter((instance) => instance.role === 'reader');
-    const custom = this.endpoints().map((endpoint) => ({
+    const routes = (clusterId: string): { writer: RouteTarget | undefined; readers: RouteTarget[] } => {
+      const writer = available.find((instance) => instance.clusterId === clusterId && instance.role === 'writer');
+      return { writer: writer ? target(writer) : undefined, readers: available.filter((instance) => instance.clusterId === clusterId && instance.role === 'reader').map(target) };
+    };
+    const live = [...this.clusters.values()].filter((cluster) => cluster.status === 'available');
+    const first = live.find((cluster) => cluster.port === this.options.cluster.port);
+    const custom = this.endpoints().filter((endpoint) => this.clusters.get(endpoint.clusterId)?.status === 'available').map((endpoint) => ({
       id: endpoint.id,
       port: endpoint.port,
-      targets: available.filter((instance) => endpointIncludes(endpoint, instance)).map(target),
+      targets: available.filter((instance) => instance.clusterId === endpoint.clusterId && endpointIncludes(endpoint, instance)).map(target),
     }));
-    const next: Topology = { version: Math.max(this.topology.version + 1, Date.now()), writer: writer ? target(writer) : undefined, readers: readers.map(target), custom };
+    const clusters = live.filter((cluster) => cluster !== first).map((cluster) => ({ id: cluster.id, port: cluster.port, readerPort: cluster.readerPort, ...routes(cluster.id) }));
+    const next: Topology = { version: Math.max(this.topology.version + 1, Date.now()), ...(first !== undefined ? routes(first.id) : { writer: undefined, readers: [] }), custom, clusters };
     if (JSON.stringify({ ...next, version: 0 }) === JSON.stringify({ ...this.topology, version: 0 })) return;
     this.topology = next;
     for (const wake of [...this.topologyWaiters]) wake();
@@ -671,7 +829,7 @@ export class ControlPlane {
         }
         return reply(200, this.topology);
       }
-      if (request.method === 'GET' && url.pathname === '/v1/status') return reply(200, { cluster: this.cluster, instances: this.listInstances(), topology: this.topology });
+      if (request.method === 'GET' && url.pathname === '/v1/status') return reply(200, { started: this.health !== undefined, clusters: this.listClusters().map(({ masterPassword: _, ...cluster }) => cluster), instances: this.listInstances(), topology: this.topology });
       if (request.method === 'GET' && url.pathname === '/v1/events') return reply(200, this.listEvents());
       reply(404, { code: 'UnknownOperation', message: `no such operation: ${request.method} ${url.pathname}` });
     } catch (error) {
@@ -764,10 +922,10 @@ async function portAnswers(host: string, port: number): Promise<boolean> {
 /** Starts instance processes of `boreal instance`, logging to <dir>/instances/<id>/process.log. */
 export class ProcessLauncher implements InstanceLauncher {
   constructor(
-    private readonly options: { cliEntry: string; dataDir: string; metadataPath: string; peers: string; masterPassword: string; cacheMb: number; nodeArgs?: string[] },
+    private readonly options: { cliEntry: string; dataDir: string; peers: string; masterPassword: string; cacheMb: number; nodeArgs?: string[] },
   ) {}
 
-  start(instance: InstanceRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess> {
+  start(instance: InstanceRecord, cluster: ClusterRecord, writer: InstanceRecord | undefined, parameters: Record<string, string>): Promise<ChildProcess> {
     const { max_connections: maxConnections, ...settings } = parameters;
     const dir = path.join(this.options.dataDir, 'instances', instance.id);
     fs.mkdirSync(dir, { recursive: true });
@@ -775,14 +933,14 @@ export class ProcessLauncher implements InstanceLauncher {
     const output = fs.openSync(logPath, 'a');
     const args = [
       ...(this.options.nodeArgs ?? []),
-      this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', this.options.metadataPath, '--peers', this.options.peers,
+      this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', cluster.metadataPath, '--peers', this.options.peers,
       '--host', instance.host, '--port', String(instance.port), '--cache-mb', String(this.options.cacheMb),
       '--status-port', String(instance.statusPort),
       ...(Object.keys(settings).length > 0 ? ['--parameters', JSON.stringify(settings)] : []),
       ...(maxConnections !== undefined ? ['--max-connections', maxConnections] : []),
       ...(instance.role === 'writer' ? ['--replication-port', String(instance.replicationPort)] : ['--writer', `${writer!.host}:${writer!.replicationPort}`]),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: this.options.masterPassword } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', output, output], env: { ...process.env, BOREAL_MASTER_PASSWORD: cluster.masterPassword ?? this.options.masterPassword } });
     fs.closeSync(output);
     // Ready when its log says so (it prints one JSON line with its pid when it serves).
     return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
 // private network) and any credentials are accepted, as the issue asks.
 
 import { randomUUID } from 'node:crypto';
-import type { ControlPlane } from './control-plane.js';
+import type { ClusterRecord, ControlPlane, InstanceStatus } from './control-plane.js';
 import { ControlError } from './control-plane.js';
 import { clusterEndpointShapes, dbClusterShape, dbInstanceShape, endpointShape, ENGINE, eventShape, parameterGroupShape, parametersShape } from './rds-shapes.js';
 
@@ -77,7 +77,9 @@ export function queryError(code: string, message: string, format: QueryFormat = 
  * (every change here applies at the next reboot; no snapshots; one instance class).
  */
 export const ACTION_PARAMETERS = {
+  CreateDBCluster: ['DBClusterIdentifier', 'Engine', 'EngineVersion', 'MasterUsername', 'MasterUserPassword', 'DBClusterParameterGroupName', 'Port'],
   DescribeDBClusters: ['DBClusterIdentifier'],
+  DeleteDBCluster: ['DBClusterIdentifier', 'SkipFinalSnapshot', 'FinalDBSnapshotIdentifier'],
   ModifyDBCluster: ['DBClusterIdentifier', 'DBClusterParameterGroupName', 'ApplyImmediately'],
   FailoverDBCluster: ['DBClusterIdentifier', 'TargetDBInstanceIdentifier'],
   DescribeDBInstances: ['DBInstanceIdentifier'],
@@ -150,31 +152,60 @@ async function runAction(plane: ControlPlane, action: Action, params: URLSearchP
       changes.push({ name: parameterName, value: field('ParameterValue') ?? '' });
     }
   };
-  const cluster = plane.clusterRecord;
-  const checkCluster = (name: string | undefined): void => {
-    if (name !== undefined && name !== cluster.id) throw new ControlError('DBClusterNotFoundFault', `DBCluster ${name} not found.`);
+  const members = (cluster: ClusterRecord): InstanceStatus[] => plane.listInstances().filter((instance) => instance.clusterId === cluster.id);
+  const clusterShape = (id: string): Record<string, unknown> => {
+    const cluster = plane.clusterNamed(id);
+    return dbClusterShape(cluster, members(cluster));
   };
   const instanceShape = (id: string): Record<string, unknown> => {
     const instance = plane.listInstances().find((candidate) => candidate.id === id);
     if (instance === undefined) throw new ControlError('DBInstanceNotFound', `DBInstance ${id} not found.`);
     return dbInstanceShape(instance);
   };
-  const clusterShape = (): Record<string, unknown> => dbClusterShape(plane.clusterRecord, plane.listInstances());
   const groupKind = action.includes('DBCluster') ? 'cluster' : 'instance';
   const groupName = groupKind === 'cluster' ? 'DBClusterParameterGroupName' : 'DBParameterGroupName';
   switch (action) {
-    case 'DescribeDBClusters':
-      checkCluster(text('DBClusterIdentifier'));
-      return { DBClusters: [clusterShape()] };
+    case 'CreateDBCluster': {
+      const engine = required('Engine');
+      if (engine !== ENGINE) throw new ControlError('InvalidParameterValue', `Engine ${engine} is not supported; use ${ENGINE}.`);
+      const version = text('EngineVersion');
+      if (version !== undefined && !/^15(\.\d+)?$/.test(version)) throw new ControlError('InvalidParameterCombination', `Cannot find version ${version} for ${ENGINE}; this engine is PostgreSQL 15 compatible.`);
+      const user = text('MasterUsername');
+      if (user !== undefined && user !== 'postgres') throw new ControlError('InvalidParameterValue', 'MasterUsername must be postgres (the only role Boreal has so far).');
+      const group = text('DBClusterParameterGroupName');
+      const password = text('MasterUserPassword');
+      const port = integer('Port');
+      const cluster = await plane.createCluster({
+        id: required('DBClusterIdentifier'),
+        ...(group !== undefined ? { parameterGroup: group } : {}),
+        ...(password !== undefined ? { masterPassword: password } : {}),
+        ...(port !== undefined ? { port } : {}),
+      });
+      return { DBCluster: clusterShape(cluster.id) };
+    }
+    case 'DescribeDBClusters': {
+      const id = text('DBClusterIdentifier');
+      return { DBClusters: (id === undefined ? plane.listClusters().map((cluster) => cluster.id) : [id]).map(clusterShape) };
+    }
+    case 'DeleteDBCluster': {
+      const id = required('DBClusterIdentifier');
+      if (text('SkipFinalSnapshot') !== 'true') {
+        throw new ControlError('InvalidParameterCombination', 'FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified, and Boreal takes no snapshots yet: give SkipFinalSnapshot (--skip-final-snapshot).');
+      }
+      const deleting = await plane.deleteCluster(id);
+      return { DBCluster: dbClusterShape(deleting, []) };
+    }
     case 'ModifyDBCluster': {
       const group = text('DBClusterParameterGroupName');
-      await plane.modifyCluster({ clusterId: required('DBClusterIdentifier'), ...(group !== undefined ? { parameterGroup: group } : {}) });
-      return { DBCluster: clusterShape() };
+      const id = required('DBClusterIdentifier');
+      await plane.modifyCluster({ clusterId: id, ...(group !== undefined ? { parameterGroup: group } : {}) });
+      return { DBCluster: clusterShape(id) };
     }
-    case 'FailoverDBCluster':
-      checkCluster(required('DBClusterIdentifier'));
-      await plane.failover(text('TargetDBInstanceIdentifier'));
-      return { DBCluster: clusterShape() };
+    case 'FailoverDBCluster': {
+      const id = required('DBClusterIdentifier');
+      await plane.failover(id, text('TargetDBInstanceIdentifier'));
+      return { DBCluster: clusterShape(id) };
+    }
     case 'DescribeDBInstances': {
       const id = text('DBInstanceIdentifier');
       return { DBInstances: id === undefined ? plane.listInstances().map(dbInstanceShape) : [instanceShape(id)] };
@@ -252,17 +283,18 @@ async function runAction(plane: ControlPlane, action: Action, params: URLSearchP
       return {};
     case 'CreateDBClusterEndpoint': {
       const endpoint = await plane.createEndpoint({ id: required('DBClusterEndpointIdentifier'), clusterId: required('DBClusterIdentifier'), type: required('EndpointType'), staticMembers: list('StaticMembers'), excludedMembers: list('ExcludedMembers') });
-      return endpointShape(cluster, endpoint);
+      return endpointShape(plane.clusterNamed(endpoint.clusterId), endpoint);
     }
     case 'DescribeDBClusterEndpoints': {
-      checkCluster(text('DBClusterIdentifier'));
+      const clusterId = text('DBClusterIdentifier');
+      const clusters = clusterId === undefined ? plane.listClusters() : [plane.clusterNamed(clusterId)];
       const id = text('DBClusterEndpointIdentifier');
-      const all = clusterEndpointShapes(cluster, plane.endpoints());
+      const all = clusters.flatMap((cluster) => clusterEndpointShapes(cluster, plane.endpoints().filter((endpoint) => endpoint.clusterId === cluster.id)));
       return { DBClusterEndpoints: id === undefined ? all : all.filter((endpoint) => endpoint.DBClusterEndpointIdentifier === id) };
     }
     case 'DeleteDBClusterEndpoint': {
       const endpoint = await plane.deleteEndpoint(required('DBClusterEndpointIdentifier'));
-      return { ...endpointShape(cluster, endpoint), Status: 'deleting' };
+      return { ...endpointShape(plane.clusterNamed(endpoint.clusterId), endpoint), Status: 'deleting' };
     }
   }
 }

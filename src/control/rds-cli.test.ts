@@ -85,7 +85,7 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', '1-bad--name'], 'InvalidParameterValue');
     await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', 'reporting-1'], 'DBInstanceAlreadyExists');
     await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', 'r9', '--promotion-tier', '16'], 'InvalidParameterValue');
-    await expectFault(['delete-db-instance', '--db-instance-identifier', 'boreal-instance-1'], 'InvalidDBInstanceState');
+    await expectFault(['delete-db-instance', '--db-instance-identifier', 'ghost'], 'DBInstanceNotFound');
     await expectFault(['failover-db-cluster', '--db-cluster-identifier', 'nope'], 'DBClusterNotFoundFault');
     const badFlag = await boreal(['describe-db-instances', '--db-instance-id', 'x', ...at]);
     assert.equal(badFlag.code, 2);
@@ -142,12 +142,13 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     assert.equal(sdkReader, 'available');
     const sdkFailover = await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'boreal-cluster', TargetDBInstanceIdentifier: 'sdk-reader' }));
     assert.deepStrictEqual(sdkFailover.DBCluster?.DBClusterMembers?.filter((member) => member.IsClusterWriter === true).map((member) => member.DBInstanceIdentifier), ['sdk-reader']);
-    await assert.rejects(rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'sdk-reader' })), (error: Error) => error.name === 'InvalidDBInstanceStateFault' || error.name === 'InvalidDBInstanceState');
-    await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'boreal-cluster', TargetDBInstanceIdentifier: 'reporting-1' }));
+    // Deleting the writer fails over first, to the best reader (reporting-1, tier 0), as in Aurora.
     const sdkDeleted = await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'sdk-reader' }));
     assert.equal(sdkDeleted.DBInstance?.DBInstanceStatus, 'deleting');
     const sdkInstances = (await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
     assert.deepStrictEqual(sdkInstances.map((instance) => instance.DBInstanceIdentifier).sort(), ['boreal-instance-2', 'reporting-1']);
+    assert.equal(sdkInstances.find((instance) => instance.DBInstanceIdentifier === 'reporting-1')?.DBClusterIdentifier, 'boreal-cluster');
+    assert.deepStrictEqual((await rds.send(new DescribeDBClustersCommand({}))).DBClusters?.[0]?.DBClusterMembers?.filter((member) => member.IsClusterWriter === true).map((member) => member.DBInstanceIdentifier), ['reporting-1']);
     assert.equal(sdkInstances.find((instance) => instance.DBInstanceIdentifier === 'reporting-1')?.Endpoint?.Port, reader!.Endpoint.Port);
     const sdkEvents = (await rds.send(new DescribeEventsCommand({ SourceType: 'db-cluster' }))).Events ?? [];
     assert.ok(sdkEvents.some((event) => /completed failover to DB instance sdk-reader/.test(event.Message ?? '')));

@@ -41,12 +41,14 @@ export function dbClusterShape(cluster: ClusterRecord, instances: InstanceStatus
   const writer = instances.find((instance) => instance.role === 'writer');
   return {
     DBClusterIdentifier: cluster.id,
-    Status: writer?.state === 'available' ? 'available' : 'failing-over',
+    // A cluster without instances (just made, or emptied before deletion) is available.
+    Status: cluster.status === 'deleting' ? 'deleting' : writer === undefined || writer.state === 'available' ? 'available' : 'failing-over',
     Engine: ENGINE,
     EngineVersion: ENGINE_VERSION,
     Endpoint: '127.0.0.1',
     ReaderEndpoint: '127.0.0.1',
     Port: cluster.port,
+    BorealVolume: cluster.volume ?? null,
     BorealReaderPort: cluster.readerPort,
     MasterUsername: 'postgres',
     MultiAZ: new Set(instances.map((instance) => instance.availabilityZone)).size > 1,

@@ -224,6 +224,7 @@ export interface DropVolume {
   kind: 'drop-volume';
   from: Address;
   requestId: number;
+  /** The volume's name; '' for a fleet's first volume, whose segment names carry none. */
   volume: string;
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { queryNodeStatus } from '../cli/node-status.js';
+import { queryNodeStatus } from './node-request.js';
 import { checksum } from '../common/index.js';
 import { Fleet } from '../testing/fleet.js';
 

@@ -6,7 +6,9 @@
 //   X1. A connection to the cluster endpoint reaches the instance that is the writer when it
 //       is routed; the reader endpoint spreads connections over the readers (round robin)
 //       and falls back to the writer when there is none; a custom endpoint spreads them over
-//       its available members only (and waits, X2, while it has none).
+//       its available members only (and waits, X2, while it has none). Each other cluster
+//       on the fleet (create-db-cluster) has a cluster and a reader endpoint of its own that
+//       follow the same rules over its own instances.
 //   X2. While there is no instance to route to (a failover in progress) or the chosen one
 //       refuses the connection, the client waits, up to waitMs, for the next topology; it
 //       gets an ErrorResponse (57P03) only when that runs out. A connection attempt is never
@@ -46,17 +48,32 @@ export interface CustomEndpoint {
   targets: RouteTarget[];
 }
 
+/** Another cluster on the same fleet (create-db-cluster): its own cluster and reader endpoints. */
+export interface ClusterEndpoints {
+  id: string;
+  port: number;
+  readerPort: number;
+  writer: RouteTarget | undefined;
+  readers: RouteTarget[];
+}
+
 export interface Topology {
   /** Increases with every change the control plane makes. */
   version: number;
+  /** The first cluster's writer and readers: the proxy's own --port and --reader-port. */
   writer: RouteTarget | undefined;
   readers: RouteTarget[];
   /** Custom endpoints (create-db-cluster-endpoint): the proxy listens on each one's port. */
   custom?: CustomEndpoint[];
+  /** Other clusters: the proxy listens on each one's two ports. */
+  clusters?: ClusterEndpoints[];
 }
 
-/** 'writer', 'reader', or `custom:<id>` for a custom endpoint. */
-export type EndpointKind = 'writer' | 'reader' | `custom:${string}`;
+/**
+ * 'writer' and 'reader' (the first cluster's endpoints), `cluster:<id>` and
+ * `cluster-reader:<id>` (another cluster's), or `custom:<id>` for a custom endpoint.
+ */
+export type EndpointKind = 'writer' | 'reader' | `cluster:${string}` | `cluster-reader:${string}` | `custom:${string}`;
 
 export interface ProxyOptions {
   /** How long a connection attempt waits for an instance to route to (X2). */
@@ -80,7 +97,8 @@ interface Routed {
 export class Proxy {
   private topology: Topology = { version: 0, writer: undefined, readers: [] };
   private readonly servers: net.Server[] = [];
-  private readonly customServers = new Map<string, { port: number; server: net.Server }>();
+  /** Listeners that follow the topology: custom endpoints and other clusters' endpoints. */
+  private readonly extraServers = new Map<EndpointKind, { port: number; server: net.Server }>();
   private readonly routed = new Set<Routed>();
   private readonly waiting = new Set<() => void>();
   private readonly cancelKeys = new Map<string, Address>();
@@ -108,14 +126,12 @@ export class Proxy {
   setTopology(next: Topology): void {
     if (next.version < this.topology.version) return;
     this.topology = next;
-    this.syncCustomListeners();
+    this.syncExtraListeners();
     for (const connection of [...this.routed]) {
       const custom = this.customTargets(connection.kind);
       const stillThere = custom !== undefined
         ? custom.some((target) => sameTarget(target, connection.target))
-        : connection.kind === 'writer'
-          ? sameTarget(next.writer, connection.target)
-          : next.readers.some((reader) => sameTarget(reader, connection.target)) || sameTarget(next.writer, connection.target);
+        : this.readersOf(connection.kind).some((reader) => sameTarget(reader, connection.target)) || sameTarget(this.writerOf(connection.kind), connection.target);
       if (!stillThere) {
         this.stats.droppedOnSwitch++;
         this.drop(connection);
@@ -130,29 +146,53 @@ export class Proxy {
     return this.topology.custom?.find((endpoint) => `custom:${endpoint.id}` === kind)?.targets ?? [];
   }
 
-  /** Listens on each custom endpoint's port; stops listening for the ones that are gone. */
-  private syncCustomListeners(): void {
+  /** The writer an endpoint reaches (a reader endpoint's fallback): its cluster's. */
+  private writerOf(kind: EndpointKind): RouteTarget | undefined {
+    if (kind === 'writer' || kind === 'reader') return this.topology.writer;
+    return this.otherCluster(kind)?.writer;
+  }
+
+  /** The readers a reader endpoint spreads over; none for the others. */
+  private readersOf(kind: EndpointKind): RouteTarget[] {
+    if (kind === 'reader') return this.topology.readers;
+    if (kind.startsWith('cluster-reader:')) return this.otherCluster(kind)?.readers ?? [];
+    return [];
+  }
+
+  private otherCluster(kind: EndpointKind): ClusterEndpoints | undefined {
+    if (!kind.startsWith('cluster:') && !kind.startsWith('cluster-reader:')) return undefined;
+    const id = kind.slice(kind.indexOf(':') + 1);
+    return this.topology.clusters?.find((cluster) => cluster.id === id);
+  }
+
+  /** Listens on each custom endpoint's and other cluster's ports; stops for the ones that are gone. */
+  private syncExtraListeners(): void {
     if (this.closed) return;
-    const wanted = new Map((this.topology.custom ?? []).map((endpoint) => [endpoint.id, endpoint.port]));
-    for (const [id, entry] of [...this.customServers]) {
-      if (wanted.get(id) === entry.port) continue;
-      this.customServers.delete(id);
-      entry.server.close();
-      for (const connection of [...this.routed]) if (connection.kind === `custom:${id}`) this.drop(connection);
+    const wanted = new Map<EndpointKind, number>();
+    for (const endpoint of this.topology.custom ?? []) wanted.set(`custom:${endpoint.id}`, endpoint.port);
+    for (const cluster of this.topology.clusters ?? []) {
+      wanted.set(`cluster:${cluster.id}`, cluster.port);
+      wanted.set(`cluster-reader:${cluster.id}`, cluster.readerPort);
     }
-    for (const [id, port] of wanted) {
-      if (this.customServers.has(id)) continue;
-      const server = net.createServer((client) => this.accept(`custom:${id}`, client));
-      server.on('error', (error) => console.error(`custom endpoint ${id} on port ${port}: ${error.message}`));
-      this.customServers.set(id, { port, server });
+    for (const [kind, entry] of [...this.extraServers]) {
+      if (wanted.get(kind) === entry.port) continue;
+      this.extraServers.delete(kind);
+      entry.server.close();
+      for (const connection of [...this.routed]) if (connection.kind === kind) this.drop(connection);
+    }
+    for (const [kind, port] of wanted) {
+      if (this.extraServers.has(kind)) continue;
+      const server = net.createServer((client) => this.accept(kind, client));
+      server.on('error', (error) => console.error(`endpoint ${kind} on port ${port}: ${error.message}`));
+      this.extraServers.set(kind, { port, server });
       server.listen(port, this.options.customHost ?? '127.0.0.1');
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const { server } of this.customServers.values()) this.servers.push(server);
-    this.customServers.clear();
+    for (const { server } of this.extraServers.values()) this.servers.push(server);
+    this.extraServers.clear();
     for (const connection of [...this.routed]) this.drop(connection);
     for (const wake of [...this.waiting]) wake();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -166,16 +206,14 @@ export class Proxy {
   }
 
   private choose(kind: EndpointKind, avoid: Set<string>): RouteTarget | undefined {
-    const { writer, readers } = this.topology;
     const custom = this.customTargets(kind);
     if (custom !== undefined) {
       const candidates = custom.filter((target) => !avoid.has(target.id));
       return candidates.length > 0 ? candidates[this.nextReader++ % candidates.length] : undefined;
     }
-    if (kind === 'reader') {
-      const candidates = readers.filter((reader) => !avoid.has(reader.id));
-      if (candidates.length > 0) return candidates[this.nextReader++ % candidates.length];
-    }
+    const candidates = this.readersOf(kind).filter((reader) => !avoid.has(reader.id));
+    if (candidates.length > 0) return candidates[this.nextReader++ % candidates.length];
+    const writer = this.writerOf(kind);
     return writer !== undefined && !avoid.has(writer.id) ? writer : undefined;
   }
 
@@ -260,7 +298,12 @@ export class Proxy {
     const remaining = deadline - Date.now();
     if (remaining <= 0 || this.closed) {
       this.stats.refusedNoTarget++;
-      client.end(fatalError('57P03', kind === 'writer' ? 'no writer instance is available (a failover may be in progress)' : kind === 'reader' ? 'no instance is available for the reader endpoint' : `no instance of custom endpoint ${kind.slice(7)} is available`));
+      const message = kind === 'writer' || kind.startsWith('cluster:')
+        ? 'no writer instance is available (a failover may be in progress)'
+        : kind === 'reader' || kind.startsWith('cluster-reader:')
+          ? 'no instance is available for the reader endpoint'
+          : `no instance of custom endpoint ${kind.slice(7)} is available`;
+      client.end(fatalError('57P03', message));
       return;
     }
     let timer: NodeJS.Timeout | undefined;

@@ -267,13 +267,14 @@ export class StorageNode {
    * Drops every segment of a volume (S-drop): they leave the node's routing at once (later
    * messages get unknown_segment), their Drop frames go to the hot log behind everything
    * they appended before, and the ack follows the sync. Idempotent: a volume with no
-   * segments here is acknowledged with dropped 0.
+   * segments here is acknowledged with dropped 0. The volume '' is the fleet's first one
+   * (its segments' names carry no volume).
    */
   private dropVolume(message: DropVolume): void {
     const reply = (status: AckStatus, dropped: number): void =>
       this.environment.send(message.from, { kind: 'drop-volume-ack', requestId: message.requestId, volume: message.volume, status, dropped });
-    if (typeof message.volume !== 'string' || !VOLUME_NAME.test(message.volume)) return reply('malformed', 0);
-    const segments = [...this.segments.values()].filter((segment) => volumeOfSegment(segment.id) === message.volume);
+    if (typeof message.volume !== 'string' || (message.volume !== '' && !VOLUME_NAME.test(message.volume))) return reply('malformed', 0);
+    const segments = [...this.segments.values()].filter((segment) => (volumeOfSegment(segment.id) ?? '') === message.volume);
     if (segments.length === 0) return reply('ok', 0);
     for (const segment of segments) this.segments.delete(segment.id);
     const restore = (): void => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { epoch, nodeId, type NodeId } from '../common/index.js';
-import { queryNodeStatus } from '../cli/node-status.js';
+import { queryNodeStatus } from '../net/node-request.js';
 import { writeMetadataSync, type VolumeMetadata } from '../volume-client/index.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/boreal.js', import.meta.url));
@@ -45,7 +45,8 @@ export async function freePort(): Promise<number> {
  */
 export async function clusterPorts(instances = 4): Promise<{ storageBase: number; sqlPort: number }> {
   const storageOffsets = [0, 1, 2, 3, 4, 5, 99, ...Array.from({ length: instances }, (_, index) => [101 + index, 151 + index]).flat()];
-  const sqlOffsets = [0, 1, 2, 3, 4, 5, 6, ...Array.from({ length: instances }, (_, index) => 11 + index)];
+  // The endpoints, custom endpoints, instances, and a cluster made by create-db-cluster (+60, +61).
+  const sqlOffsets = [0, 1, 2, 3, 4, 5, 6, ...Array.from({ length: instances }, (_, index) => 11 + index), 60, 61];
   const pick = async (offsets: number[], span: number): Promise<number> => {
     for (;;) {
       const base = 10000 + Math.floor(Math.random() * (32000 - span - 10000));
@@ -54,9 +55,9 @@ export async function clusterPorts(instances = 4): Promise<{ storageBase: number
   };
   for (;;) {
     const storageBase = await pick(storageOffsets, 200);
-    const sqlPort = await pick(sqlOffsets, 20);
+    const sqlPort = await pick(sqlOffsets, 70);
     // The two ranges must not overlap.
-    if (sqlPort + 20 < storageBase || sqlPort > storageBase + 200) return { storageBase, sqlPort };
+    if (sqlPort + 70 < storageBase || sqlPort > storageBase + 200) return { storageBase, sqlPort };
   }
 }
 

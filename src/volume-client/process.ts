@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultClientLimits, defaultStorageLimits, MathRandom, millisecondsFromEnv, StorageError, type ClientLimits, type Lsn, type NodeId, type PageId } from '../common/index.js';
+import { defaultClientLimits, defaultStorageLimits, MathRandom, millisecondsFromEnv, nodeId, StorageError, type ClientLimits, type Lsn, type NodeId, type PageId } from '../common/index.js';
 import { fromJson, toJson } from '../common/json.js';
 import { nodeAddress, type Address } from '../net/messages.js';
 import { TcpTransport, type PeerAddress } from '../net/tcp-transport.js';
@@ -134,4 +134,50 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
     },
   };
   return connection;
+}
+
+/** A storage node as a volume is created on it. */
+export interface FleetNode {
+  id: number;
+  availabilityZone: string;
+  host: string;
+  port: number;
+}
+
+export function addressMap(nodes: ReadonlyArray<{ id: number; host: string; port: number }>): Map<NodeId, PeerAddress> {
+  return new Map(nodes.map((node) => [nodeId(node.id), { host: node.host, port: node.port }]));
+}
+
+/**
+ * First start of a volume: writes its metadata and creates its segments on the nodes
+ * (false: the metadata file exists, so the volume does). A named volume's segments carry
+ * its name, so that it shares the fleet with others (the first volume has none).
+ */
+export async function createVolume(metadataPath: string, nodes: readonly FleetNode[], volume?: string): Promise<boolean> {
+  if (fs.existsSync(metadataPath)) return false;
+  const metadata: VolumeMetadata = {
+    ...(volume !== undefined ? { volume } : {}),
+    epoch: 0 as VolumeMetadata['epoch'],
+    history: [],
+    // 131072 pages of 8 KiB = 1 GiB per protection group; 4 groups.
+    pagesPerGroup: 131072,
+    groups: Array.from({ length: 4 }, () => ({ members: nodes.map((node) => nodeId(node.id)) })),
+    nodes: nodes.map((node) => ({ node: nodeId(node.id), availabilityZone: node.availabilityZone })),
+  };
+  fs.mkdirSync(path.dirname(metadataPath), { recursive: true });
+  writeMetadataSync(metadataPath, metadata);
+  const connection = connectVolume({ name: `bootstrap-${process.pid}`, metadataPath, nodes: addressMap(nodes) });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      connection.open(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('creating the volume did not finish within 15000 ms')), 15000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await connection.close();
+  }
+  return true;
 }
