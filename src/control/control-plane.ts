@@ -10,8 +10,9 @@
 //       process is gone: the writer leaves the topology the moment its loss is seen, before
 //       anything else happens, so the proxy holds new connections instead of sending them to
 //       a dead or fenced writer.
-//   C3. Failover promotes the best available reader: lowest promotion tier, then the one
-//       that has been serving longest (a warm cache), then by identifier. Its volume open as
+//   C3. Failover promotes the best available reader: lowest promotion tier, then (every
+//       instance has the same size) least replica lag in 10 ms steps, then the one that has
+//       been serving longest (a warm cache), then by identifier. Its volume open as
 //       writer bumps the volume epoch, which fences any writer still running (storage
 //       invariant 3). Without a reader, the writer is restarted in place.
 //   C4. Operations that change roles run one at a time (one queue); health checks only ever
@@ -159,6 +160,23 @@ export interface ControlPlaneOptions {
   availabilityZones: string[];
   /** Custom endpoint k listens on customEndpointPortBase + k (k < CUSTOM_ENDPOINTS_MAX). */
   customEndpointPortBase: number;
+}
+
+/** Replica lags closer than this are equal when failover picks a reader (C3). */
+const LAG_STEP_MS = 10;
+
+/**
+ * C3: the readers' identifiers, best to promote first: lowest promotion tier; then least
+ * replica lag in whole LAG_STEP_MS steps (sub-step differences are noise, and the warm cache
+ * of the reader serving longest is worth more; unknown lag counts as worst); then available
+ * longest; then by identifier. Every instance has the same size, so size never decides.
+ */
+export function failoverOrder(readers: ReadonlyArray<{ id: string; promotionTier: number; lagMs: number | null; availableSince: number | null }>): string[] {
+  const step = (lag: number | null): number => (lag === null ? Infinity : Math.floor(lag / LAG_STEP_MS));
+  const order = (a: number, b: number): number => (a < b ? -1 : a > b ? 1 : 0);
+  return [...readers]
+    .sort((a, b) => a.promotionTier - b.promotionTier || order(step(a.lagMs), step(b.lagMs)) || order(a.availableSince ?? Infinity, b.availableSince ?? Infinity) || a.id.localeCompare(b.id))
+    .map((reader) => reader.id);
 }
 
 /** Readers a cluster may have, as in Aurora. */
@@ -723,8 +741,11 @@ export class ControlPlane {
   private chooseCandidate(clusterId: string, exclude: string, targetId?: string): InstanceRecord | undefined {
     const readers = this.membersOf(clusterId).filter((instance) => instance.role === 'reader' && instance.id !== exclude && this.runtime.get(instance.id)!.state === 'available');
     if (targetId !== undefined) return readers.find((reader) => reader.id === targetId);
-    readers.sort((a, b) => a.promotionTier - b.promotionTier || (this.runtime.get(a.id)!.since ?? Infinity) - (this.runtime.get(b.id)!.since ?? Infinity) || a.id.localeCompare(b.id));
-    return readers[0];
+    const ranked = failoverOrder(readers.map((reader) => {
+      const runtime = this.runtime.get(reader.id)!;
+      return { id: reader.id, promotionTier: reader.promotionTier, lagMs: runtime.lag?.p50Ms ?? null, availableSince: runtime.since ?? null };
+    }));
+    return readers.find((reader) => reader.id === ranked[0]);
   }
 
   private async doFailover(clusterId: string, reason: string, targetId?: string): Promise<void> {
