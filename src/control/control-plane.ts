@@ -926,6 +926,24 @@ export function processAlive(pid: number | null | undefined): boolean {
 
 
 
+/** The text of a file from `offset` to its end. */
+function readFrom(file: string, offset: number): string {
+  const descriptor = fs.openSync(file, 'r');
+  try {
+    const length = Math.max(0, fs.fstatSync(descriptor).size - offset);
+    const buffer = Buffer.alloc(length);
+    let at = 0;
+    while (at < length) {
+      const read = fs.readSync(descriptor, buffer, at, length - at, offset + at);
+      if (read === 0) break;
+      at += read;
+    }
+    return buffer.toString('utf8', 0, at);
+  } finally {
+    fs.closeSync(descriptor);
+  }
+}
+
 async function portAnswers(host: string, port: number): Promise<boolean> {
   const net = await import('node:net');
   return new Promise((resolve) => {
@@ -952,6 +970,8 @@ export class ProcessLauncher implements InstanceLauncher {
     fs.mkdirSync(dir, { recursive: true });
     const logPath = path.join(dir, 'process.log');
     const output = fs.openSync(logPath, 'a');
+    // Only what this start writes is read while waiting (the log grows across restarts).
+    const startOffset = fs.fstatSync(output).size;
     const args = [
       ...(this.options.nodeArgs ?? []),
       this.options.cliEntry, 'instance', '--role', instance.role, '--metadata', cluster.metadataPath, '--peers', this.options.peers,
@@ -967,7 +987,7 @@ export class ProcessLauncher implements InstanceLauncher {
     return new Promise((resolve, reject) => {
       const deadline = Date.now() + 60_000;
       const poll = (): void => {
-        const lines = fs.readFileSync(logPath, 'utf8').trim().split('\n');
+        const lines = readFrom(logPath, startOffset).trim().split('\n');
         if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the ${instance.role} ${instance.id} exited during start-up:\n${lines.slice(-5).join('\n')}`));
         if (lines.some((line) => line.includes('"ready":true') && line.includes(`"pid":${child.pid}`))) return resolve(child);
         if (Date.now() > deadline) {
