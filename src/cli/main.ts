@@ -382,6 +382,8 @@ export interface ProcessStatus {
   /** Readers: how far behind the writer (ms); null for other roles or when not known. */
   replicaLagMs: number | null;
   rssBytes: number | null;
+  /** Instances: the DB cluster they belong to. */
+  clusterId?: string;
   incarnation?: number | null;
   segments?: Array<{ segment: string; dataEpoch: number; scl: string; hydrating: boolean; repairing: boolean }>;
 }
@@ -424,7 +426,7 @@ export async function collectStatus(dataDir: string): Promise<ProcessStatus[]> {
     const status = alive ? await fetchJson<{ instances: InstanceStatus[] }>(`http://127.0.0.1:${control.port}/v1/status`).catch(() => undefined) : undefined;
     result.push({ role: 'control-plane', id: 'control-plane', availabilityZone: null, pid: alive ? control.pid! : null, port: control.port, state: status ? 'serving' : alive ? 'unreachable' : 'stopped', replicaLagMs: null, rssBytes: rssOf(control.pid) });
     for (const instance of status?.instances ?? []) {
-      result.push({ role: instance.role, id: instance.id, availabilityZone: instance.availabilityZone, pid: processAlive(instance.pid) ? instance.pid : null, port: instance.port, state: instance.state, replicaLagMs: instance.replicaLagMs ?? null, rssBytes: rssOf(instance.pid) });
+      result.push({ role: instance.role, id: instance.id, clusterId: instance.clusterId, availabilityZone: instance.availabilityZone, pid: processAlive(instance.pid) ? instance.pid : null, port: instance.port, state: instance.state, replicaLagMs: instance.replicaLagMs ?? null, rssBytes: rssOf(instance.pid) });
     }
   }
   const proxy = cluster.proxy;
@@ -443,10 +445,10 @@ async function printStatus(dataDir: string, json: boolean): Promise<void> {
   }
   const rssTotal = statuses.reduce((sum, status) => sum + (status.rssBytes ?? 0), 0);
   console.log(`cluster in ${dataDir}:`);
-  console.log('  role           id                 az     pid      port   state        lag ms   rss MB');
+  console.log('  role           id                 az     pid      port   state        lag ms   rss MB  cluster');
   for (const status of statuses) {
     console.log(
-      `  ${status.role.padEnd(14)} ${String(status.id).padEnd(18)} ${String(status.availabilityZone ?? '-').padEnd(6)} ${String(status.pid ?? '-').padEnd(8)} ${String(status.port).padEnd(6)} ${status.state.padEnd(12)} ${String(status.replicaLagMs ?? '-').padEnd(8)} ${status.rssBytes === null ? '-' : (status.rssBytes / 1048576).toFixed(0)}`,
+      `  ${status.role.padEnd(14)} ${String(status.id).padEnd(18)} ${String(status.availabilityZone ?? '-').padEnd(6)} ${String(status.pid ?? '-').padEnd(8)} ${String(status.port).padEnd(6)} ${status.state.padEnd(12)} ${String(status.replicaLagMs ?? '-').padEnd(8)} ${(status.rssBytes === null ? '-' : (status.rssBytes / 1048576).toFixed(0)).padEnd(7)} ${status.clusterId ?? ''}`.trimEnd(),
     );
   }
   console.log(`  total RSS ${(rssTotal / 1048576).toFixed(0)} MB`);

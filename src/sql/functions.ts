@@ -25,6 +25,21 @@ function arity(name: string, args: Compiled[], min: number, max = min): void {
 
 const textual = (arg: Compiled): Compiled => coerce(arg, Oid.text);
 
+/** The longest text value (PostgreSQL's 1 GB varlena limit, in characters here). */
+const TEXT_LENGTH_MAX = 1024 * 1024 * 1024 - 1;
+
+/** lpad/rpad: to `length` characters, filling on the left or right; longer input is cut on the right. */
+function pad(x: string, length: number, fill: string, left: boolean): string {
+  if (length > TEXT_LENGTH_MAX) throw new SqlError('54000', 'requested length too large');
+  const points = [...x];
+  if (length <= 0) return '';
+  if (points.length >= length || fill === '') return points.slice(0, length).join('');
+  const fillPoints = [...fill];
+  const need = length - points.length;
+  const filler = Array.from({ length: need }, (_, index) => fillPoints[index % fillPoints.length]).join('');
+  return left ? filler + points.join('') : points.join('') + filler;
+}
+
 /** A scalar function call, bound (42883 if unknown). */
 export function callFunction(name: string, args: Compiled[], schema: string | undefined): Compiled {
   void schema;
@@ -59,6 +74,34 @@ export function callFunction(name: string, args: Compiled[], schema: string | un
     }
     case 'concat':
       return lift(args.map(textual), Oid.text, (...values) => values.filter((value) => value !== null).join(''));
+    case 'repeat':
+      arity(name, args, 2);
+      return strict([textual(args[0]!), coerce(args[1]!, Oid.int4)], Oid.text, (x: string, count: number) => {
+        if (count <= 0 || x === '') return '';
+        if (x.length * count > TEXT_LENGTH_MAX) throw new SqlError('54000', 'requested length too large');
+        return x.repeat(count);
+      });
+    case 'lpad':
+    case 'rpad':
+      arity(name, args, 2, 3);
+      return strict([textual(args[0]!), coerce(args[1]!, Oid.int4), ...args.slice(2).map(textual)], Oid.text, (x: string, length: number, fill = ' ') => pad(x, length, fill, name === 'lpad'));
+    case 'left':
+    case 'right':
+      arity(name, args, 2);
+      return strict([textual(args[0]!), coerce(args[1]!, Oid.int4)], Oid.text, (x: string, count: number) => {
+        const points = [...x];
+        const keep = count >= 0 ? Math.min(count, points.length) : Math.max(0, points.length + count);
+        return (name === 'left' ? points.slice(0, keep) : points.slice(points.length - keep)).join('');
+      });
+    case 'reverse':
+      arity(name, args, 1);
+      return strict([textual(args[0]!)], Oid.text, (x: string) => [...x].reverse().join(''));
+    case 'strpos':
+      arity(name, args, 2);
+      return strict(args.map(textual), Oid.int4, (x: string, sub: string) => {
+        const at = x.indexOf(sub);
+        return at < 0 ? 0 : [...x.slice(0, at)].length + 1;
+      });
     case 'replace':
       arity(name, args, 3);
       return strict(args.map(textual), Oid.text, (x: string, from: string, to: string) => (from === '' ? x : x.split(from).join(to)));
