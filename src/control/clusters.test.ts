@@ -12,13 +12,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
 import { queryNodeStatus } from '../net/node-request.js';
-import { clusterPorts, runBoreal } from '../testing/fleet.js';
+import { borealJson, clusterPorts, expectRdsFault, runBoreal } from '../testing/fleet.js';
 
-async function json<T>(args: string[]): Promise<T> {
-  const result = await runBoreal(args);
-  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
-  return JSON.parse(result.stdout) as T;
-}
+const json = borealJson;
 
 interface DBCluster {
   DBClusterIdentifier: string;
@@ -58,11 +54,7 @@ test('create-db-cluster and delete-db-cluster: a second cluster on the same flee
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boreal-clusters-'));
   const { storageBase, sqlPort } = await clusterPorts();
   const at = ['--data-dir', dataDir];
-  const expectFault = async (args: string[], code: string): Promise<void> => {
-    const result = await runBoreal([...args, ...at]);
-    assert.notEqual(result.code, 0, args.join(' '));
-    assert.match(result.stderr, new RegExp(`An error occurred \\(${code}\\) when calling the \\w+ operation`), result.stderr);
-  };
+  const expectFault = (args: string[], code: string): Promise<void> => expectRdsFault([...args, ...at], code);
   const waitAvailable = async (id: string): Promise<DBInstance> => {
     for (let attempt = 0; attempt < 300; attempt++) {
       const instance = (await json<{ DBInstances: DBInstance[] }>(['describe-db-instances', ...at, '--db-instance-identifier', id])).DBInstances[0]!;

@@ -10,15 +10,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBClusterEndpointsCommand, DescribeDBClusterParameterGroupsCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeDBParameterGroupsCommand, DescribeEventsCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import pg from 'pg';
-import { clusterPorts, runBoreal } from '../testing/fleet.js';
+import { borealJson, clusterPorts, expectRdsFault, runBoreal } from '../testing/fleet.js';
 
 const boreal = (args: string[]): ReturnType<typeof runBoreal> => runBoreal(args);
 
-async function json<T>(args: string[]): Promise<T> {
-  const result = await boreal(args);
-  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
-  return JSON.parse(result.stdout) as T;
-}
+const json = borealJson;
 
 interface DBInstance {
   DBInstanceIdentifier: string;
@@ -75,11 +71,7 @@ test('aws rds verbs: describe, create-db-instance, failover-db-cluster, delete-d
     assert.notEqual(reader!.AvailabilityZone, 'az-a', 'the new reader goes to a less used AZ');
 
     // Errors in the RDS shape, with a non-zero exit.
-    const expectFault = async (args: string[], code: string): Promise<void> => {
-      const result = await boreal([...args, ...at]);
-      assert.notEqual(result.code, 0, args.join(' '));
-      assert.match(result.stderr, new RegExp(`An error occurred \\(${code}\\) when calling the \\w+ operation`), result.stderr);
-    };
+    const expectFault = (args: string[], code: string): Promise<void> => expectRdsFault([...args, ...at], code);
     await expectFault(['describe-db-instances', '--db-instance-identifier', 'nope'], 'DBInstanceNotFound');
     await expectFault(['describe-db-clusters', '--db-cluster-identifier', 'nope'], 'DBClusterNotFoundFault');
     await expectFault(['create-db-instance', '--db-cluster-identifier', 'boreal-cluster', '--db-instance-identifier', '1-bad--name'], 'InvalidParameterValue');

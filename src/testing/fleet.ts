@@ -1,6 +1,7 @@
 // Real storage-node processes on loopback for tests and benchmarks: start, kill -9,
 // restart, stop. Every process started here is ended here, by pid.
 
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -70,6 +71,20 @@ export async function runBoreal(args: string[], timeoutMs = 120000): Promise<{ c
     const failed = error as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
+}
+
+/** Runs an aws-rds verb of `boreal` that must succeed, and parses the JSON it prints. */
+export async function borealJson<T>(args: string[]): Promise<T> {
+  const result = await runBoreal(args);
+  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+/** Runs an aws-rds verb of `boreal` that must fail with the RDS fault `code`, as the AWS CLI reports it. */
+export async function expectRdsFault(args: string[], code: string): Promise<void> {
+  const result = await runBoreal(args);
+  assert.notEqual(result.code, 0, args.join(' '));
+  assert.match(result.stderr, new RegExp(`An error occurred \\(${code}\\) when calling the \\w+ operation`), result.stderr);
 }
 
 export class Fleet {
