@@ -653,6 +653,9 @@ const RDS_VERBS = new Map(Object.keys(ACTION_PARAMETERS).map((action) => [verbOf
 /** Flags of every aws rds verb that are not parameters of the call. */
 const COMMON_RDS_FLAGS = ['data-dir', 'endpoint-url', 'output', 'region', 'profile'];
 
+/** Boolean parameters: --apply-immediately sends true, --no-apply-immediately false. */
+const SWITCHES = new Set(['ApplyImmediately', 'SkipFinalSnapshot']);
+
 /** An RDS API error as the AWS CLI reports it: exit 254 and the fault's code and message. */
 class RdsError extends Error {
   constructor(readonly code: string, message: string, readonly operation: string) {
@@ -697,7 +700,7 @@ function controlUrl(flags: Flags): string {
  */
 async function rdsCommand(action: Action, flags: Flags): Promise<void> {
   const accepted: readonly string[] = ACTION_PARAMETERS[action];
-  checkFlags(flags, [...COMMON_RDS_FLAGS, ...accepted.map(flagOf), ...(accepted.includes('ApplyImmediately') ? ['no-apply-immediately'] : []), ...(accepted.includes('SkipFinalSnapshot') ? ['no-skip-final-snapshot'] : [])]);
+  checkFlags(flags, [...COMMON_RDS_FLAGS, ...accepted.map(flagOf), ...accepted.filter((parameter) => SWITCHES.has(parameter)).map((parameter) => `no-${flagOf(parameter)}`)]);
   const params = new URLSearchParams({ Action: action, Version: '2014-10-31' });
   for (const parameter of accepted) {
     const name = parameter.replace(/\[\]$/, '');
@@ -707,7 +710,7 @@ async function rdsCommand(action: Action, flags: Flags): Promise<void> {
     if (value === undefined) continue;
     if (value === true) {
       // A boolean switch (--apply-immediately); a flag that needs a value says so.
-      if (name === 'ApplyImmediately' || name === 'SkipFinalSnapshot') params.set(name, 'true');
+      if (SWITCHES.has(name)) params.set(name, 'true');
       else throw new UsageError(`--${flag} needs a value`);
     } else if (name === 'Parameters') {
       parseParameterList(value).forEach((fields, index) => {

@@ -299,7 +299,7 @@ export class ControlPlane {
     if (!this.membersOf(clusterId).some((instance) => instance.role === 'reader' && this.runtime.get(instance.id)!.state === 'available')) {
       throw new ControlError('InvalidDBClusterStateFault', 'the cluster has no available reader to promote');
     }
-    return this.enqueue(() => this.doFailover(clusterId, 'requested', targetId));
+    return this.enqueue(() => this.doFailover(clusterId, 'requested', { target: targetId }));
   }
 
   /**
@@ -353,7 +353,7 @@ export class ControlPlane {
     await this.enqueue(async () => {
       if (this.instances.get(id)?.role === 'writer' && this.membersOf(instance.clusterId).length > 1) {
         if (this.chooseCandidate(instance.clusterId, id) === undefined) throw new ControlError('InvalidDBInstanceState', `${id} is the writer and no reader of ${instance.clusterId} is available to take over.`);
-        await this.doFailover(instance.clusterId, `deleting ${id}`);
+        await this.doFailover(instance.clusterId, `deleting ${id}`, { retire: true });
       }
       this.runtime.get(id)!.state = 'deleting';
       await this.stopProcess(this.instances.get(id)!);
@@ -527,15 +527,15 @@ export class ControlPlane {
       throw new ControlError('InvalidParameterValue', 'MasterUserPassword must be 8 to 128 printable characters other than /, ", @ and spaces.');
     }
     const taken = new Set([...this.clusters.values()].flatMap((cluster) => [cluster.port, cluster.readerPort]));
+    // A cluster endpoint and its reader endpoint (the next port): neither given out nor held by anything.
+    const pairFree = async (first: number): Promise<boolean> => !taken.has(first) && !taken.has(first + 1) && (await portFree('127.0.0.1', first)) && (await portFree('127.0.0.1', first + 1));
     let port = request.port;
     if (port !== undefined) {
       if (!Number.isInteger(port) || port < 1150 || port > 65534) throw new ControlError('InvalidParameterValue', `Port must be an integer from 1150 to 65534, got ${port}.`);
-      if (taken.has(port) || taken.has(port + 1) || !(await portFree('127.0.0.1', port)) || !(await portFree('127.0.0.1', port + 1))) {
-        throw new ControlError('InvalidParameterValue', `Port ${port} (or ${port + 1}, its reader endpoint) is in use.`);
-      }
+      if (!(await pairFree(port))) throw new ControlError('InvalidParameterValue', `Port ${port} (or ${port + 1}, its reader endpoint) is in use.`);
     } else {
       port = this.options.clusterPortBase;
-      while (taken.has(port) || taken.has(port + 1) || !(await portFree('127.0.0.1', port)) || !(await portFree('127.0.0.1', port + 1))) port += 2;
+      while (!(await pairFree(port))) port += 2;
     }
     // A name no volume of this fleet had: the cluster's, lower-cased, and a random suffix.
     const volume = `${request.id.toLowerCase().slice(0, 48)}-${randomBytes(4).toString('hex')}`;
@@ -748,14 +748,18 @@ export class ControlPlane {
     return readers.find((reader) => reader.id === ranked[0]);
   }
 
-  private async doFailover(clusterId: string, reason: string, targetId?: string): Promise<void> {
+  /**
+   * Fails over to the best reader (or `target`). The old writer comes back as a reader,
+   * unless it is being retired (delete-db-instance), when it stays stopped.
+   */
+  private async doFailover(clusterId: string, reason: string, options: { target?: string | undefined; retire?: boolean } = {}): Promise<void> {
     const old = this.writerOf(clusterId);
     if (old === undefined) return;
     const started = Date.now();
     await this.event('db-cluster', clusterId, `started failover (${reason})`);
     // C2: out of the topology before anything else.
     await this.stopProcess(old);
-    const candidate = this.chooseCandidate(clusterId, old.id, targetId);
+    const candidate = this.chooseCandidate(clusterId, old.id, options.target);
     if (candidate === undefined) {
       await this.event('db-cluster', clusterId, `no reader to promote: restarting ${old.id} as the writer`);
       await this.launch(old);
@@ -771,8 +775,9 @@ export class ControlPlane {
     }
     const writer = this.writerOf(clusterId)!;
     await this.event('db-cluster', clusterId, `completed failover to DB instance ${writer.id} in ${Date.now() - started} ms`);
-    // The readers follow the new writer's redo stream; the old writer comes back as a reader.
-    const readers = this.membersOf(clusterId).filter((instance) => instance.role === 'reader');
+    // The readers follow the new writer's redo stream; the old writer comes back as a reader
+    // (unless it is being retired).
+    const readers = this.membersOf(clusterId).filter((instance) => instance.role === 'reader' && !(options.retire === true && instance.id === old.id));
     await Promise.all(
       readers.map(async (reader) => {
         await this.stopProcess(reader);
