@@ -3,7 +3,7 @@
 //   boreal up [--data-dir D] [--port N] [--master-password P] [--storage-port-base N] [--detach]
 //   boreal status [--data-dir D] [--json]
 //   boreal down [--data-dir D]
-//   boreal storage-node --id N --az A --dir D --port P [--host H] [--peers id=host:port,...] [--no-group-commit]
+//   boreal storage-node --id N --az A --dir D --port P [--host H] [--peers id=host:port,...] [--no-group-commit] [--nice N]
 //
 // `up` starts the storage fleet (6 nodes, 2 in each of 3 AZs) and the writer instance (SQL
 // on --port, default 5432) as separate processes under one data directory, creates the
@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeId, type NodeId } from '../common/index.js';
-import { parsePeers, runStorageNode } from '../storage-node/process.js';
+import { parsePeers, runStorageNode, STORAGE_NODE_NICE } from '../storage-node/process.js';
 import { createVolume, type FleetNode } from '../volume-client/index.js';
 import { queryNodeStatus } from '../net/node-request.js';
 import { runInstance } from '../instance/process.js';
@@ -616,7 +616,7 @@ function parametersFlag(flags: Flags): Record<string, string> {
 }
 
 async function storageNode(flags: Flags): Promise<void> {
-  checkFlags(flags, ['id', 'az', 'dir', 'port', 'host', 'peers', 'no-group-commit']);
+  checkFlags(flags, ['id', 'az', 'dir', 'port', 'host', 'peers', 'no-group-commit', 'nice']);
   const id = nodeId(numberFlag(flags, 'id'));
   const running = await runStorageNode({
     id,
@@ -626,6 +626,7 @@ async function storageNode(flags: Flags): Promise<void> {
     port: numberFlag(flags, 'port'),
     peers: parsePeers(stringFlag(flags, 'peers', '')),
     groupCommit: flags.get('no-group-commit') !== true,
+    nice: Math.min(19, numberFlag(flags, 'nice', STORAGE_NODE_NICE)),
   });
   console.log(`storage node ${id} serving on port ${running.port}`);
   const stop = (): void => {
@@ -770,7 +771,7 @@ function usage(): string {
     '         an instance\'s own group overrides its cluster group where both set a parameter',
     '',
     'processes (started by up; usable on their own hosts):',
-    '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit]',
+    '  boreal storage-node --id N --az AZ --dir DIR --port P [--host H] [--peers id=host:port,...] [--no-group-commit] [--nice N]',
     '  boreal instance --role writer|reader --metadata FILE --peers id=host:port,... [--port 5432] [--host H] [--replication-port N]',
     '                  [--writer host:port] [--cache-mb 128] [--master-user postgres] [--master-password P] [--max-connections 100]',
     '                  [--status-port N]   (GET /status: role, connections, replica lag)   [--parameters \'{"statement_timeout":"5s"}\']',

@@ -1,6 +1,7 @@
 // The `boreal storage-node` process: a StorageNode wired to node:fs, lmdb, TCP and timers.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultStorageLimits, MathRandom, nodeId, type NodeId } from '../common/index.js';
 import { nodeAddress, type Address } from '../net/messages.js';
@@ -16,6 +17,37 @@ export interface StorageNodeProcessOptions {
   port: number;
   peers: Map<NodeId, PeerAddress>;
   groupCommit: boolean;
+  /** The scheduling niceness the node runs at (`--nice`); see lowerPriority. 0 leaves it. */
+  nice: number;
+}
+
+/** The niceness storage nodes run at unless told otherwise (see lowerPriority). */
+export const STORAGE_NODE_NICE = 10;
+
+/**
+ * Storage nodes run below the instance's CPU priority (nice +10 by default). When they
+ * share a host's cores with the writer, as in `boreal up`, a batch of redo wakes all six
+ * nodes at once, and at equal priority each woken node preempts the writer in the middle
+ * of its event-loop turn, stalling every session's round trip behind the nodes' appends:
+ * the branch row's lock under pgbench TPC-B-like is held across two such round trips
+ * (docs/benchmarks.md). Lower, the nodes take the cores the writer leaves idle, which is
+ * most of them, and still get their share under load. On a host of its own a node has no
+ * one to yield to, so the setting costs nothing there.
+ *
+ * Linux keeps a niceness per thread: every thread of the process is set (those started
+ * later inherit it from the main thread). A niceness is only ever raised, which needs no
+ * privilege; failures are logged and ignored.
+ */
+export function lowerPriority(nice: number, log: (event: string, fields: Record<string, unknown>) => void): void {
+  if (nice <= 0) return;
+  const threads = process.platform === 'linux' && fs.existsSync('/proc/self/task') ? fs.readdirSync('/proc/self/task').map(Number) : [0];
+  for (const thread of threads) {
+    try {
+      if (os.getPriority(thread) < nice) os.setPriority(thread, nice);
+    } catch (error) {
+      log('nice_failed', { thread, nice, error: (error as Error).message });
+    }
+  }
 }
 
 /** Timer work only (coalescing every 100 ms, gossip every 50 ms, hydration timeouts); writes and acks are message-driven. Each tick wakes the process, which idle costs CPU. */
@@ -27,6 +59,7 @@ export async function runStorageNode(options: StorageNodeProcessOptions): Promis
   const log = (event: string, fields: Record<string, unknown>): void => {
     logStream.write(`${JSON.stringify({ time: new Date().toISOString(), node: options.id, event, ...fields }, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))}\n`);
   };
+  lowerPriority(options.nice, log);
   const disk = new FsLogDisk(path.join(options.directory, 'hot-log'));
   const store = new LmdbOrderedStore(options.directory);
   const addressBook = new Map<Address, PeerAddress>();

@@ -106,9 +106,9 @@ export function connectVolume(options: VolumeConnectionOptions): VolumeConnectio
       // heartbeat saved idle CPU but slowed the SCL reports a recovering writer waits for.
       heartbeatMs: 200,
       holdRedoMs: 100,
-      // Group commit: a commit that finds another waiting holds its flush up to 4 ms, and
+      // Group commit: a commit that finds another waiting holds its flush up to 2 ms, and
       // the commits behind it share the batch (docs/storage.md, "Client group commit").
-      commitDelayMs: millisecondsFromEnv('BOREAL_COMMIT_DELAY_MS', 4, 1000),
+      commitDelayMs: millisecondsFromEnv('BOREAL_COMMIT_DELAY_MS', 2, 1000),
       readTimeoutMs: 1000,
       repairAfterMs: 0,
       ...options.client,
