@@ -3,9 +3,11 @@
 // connections to a retired writer, and cancel through the proxy.
 
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { test } from 'node:test';
 import pg from 'pg';
 import postgres from 'postgres';
+import { listenOn } from '../net/listen.js';
 import { PgServer } from '../pgwire/server.js';
 import { StubDatabase } from '../pgwire/stub-session.js';
 import { Proxy, type Topology } from './proxy.js';
@@ -103,5 +105,40 @@ test('routing by endpoint, waiting through a switch, dropping the retired writer
     await proxy.close();
     await a.server.close();
     await b.server.close();
+  }
+});
+
+test('X2: an instance that closes a connection before answering (a writer being killed) counts as refusing: the client is routed again, not dropped', { timeout: 30000 }, async () => {
+  const a = await instance();
+  // Stand-ins for a dying instance's listening socket: handshakes complete, then the
+  // connection is closed with a FIN, or reset, before a byte of answer.
+  const closing = net.createServer((socket) => socket.end());
+  const resetting = net.createServer((socket) => socket.resetAndDestroy());
+  const closingPort = await listenOn(closing, 0, '127.0.0.1');
+  const resettingPort = await listenOn(resetting, 0, '127.0.0.1');
+  const proxy = new Proxy({ waitMs: 5000 });
+  const writerPort = await proxy.listen('writer', 0);
+  try {
+    let version = 1;
+    for (const dyingPort of [closingPort, resettingPort]) {
+      proxy.setTopology(topology(version++, dyingPort, []));
+      const waited = proxy.stats.waited;
+      const client = new pg.Client(`postgres://postgres@127.0.0.1:${writerPort}/postgres`);
+      const connected = client.connect();
+      // Closed after the handshake (routed again) or reset before the proxy saw it complete
+      // (refused): either way the client waits, with no other instance to go to.
+      await eventually(() => proxy.stats.waited > waited, 'the dying instance to close the routed connection');
+      // The client has seen nothing; it waits for the next topology and lands there.
+      proxy.setTopology(topology(version++, a.port, []));
+      await connected;
+      assert.deepEqual((await client.query('select n from series(1)')).rows.map((row: { n: number }) => row.n), [1]);
+      await client.end();
+    }
+    assert.ok(proxy.stats.rerouted >= 1, 'a connection closed after its handshake was routed again');
+  } finally {
+    await proxy.close();
+    await a.server.close();
+    closing.close();
+    resetting.close();
   }
 });

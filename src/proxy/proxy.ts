@@ -12,7 +12,10 @@
 //   X2. While there is no instance to route to (a failover in progress) or the chosen one
 //       refuses the connection, the client waits, up to waitMs, for the next topology; it
 //       gets an ErrorResponse (57P03) only when that runs out. A connection attempt is never
-//       refused merely because it arrived during a switch.
+//       refused merely because it arrived during a switch. An instance that closes the
+//       connection before answering a byte (a process being killed still completes
+//       handshakes on its listening socket for a few milliseconds) counts as refusing: the
+//       client, which has seen nothing yet, is routed again.
 //   X3. When the writer changes, connections routed to the old writer are closed: a client
 //       sees its connection drop at most once per failover, and its reconnection lands on
 //       the new writer at the same address.
@@ -104,7 +107,7 @@ export class Proxy {
   private readonly cancelKeys = new Map<string, Address>();
   private nextReader = 0;
   private closed = false;
-  readonly stats = { connections: 0, waited: 0, refusedNoTarget: 0, droppedOnSwitch: 0, cancelsForwarded: 0 };
+  readonly stats = { connections: 0, waited: 0, refusedNoTarget: 0, droppedOnSwitch: 0, cancelsForwarded: 0, rerouted: 0 };
 
   constructor(private readonly options: ProxyOptions) {}
 
@@ -277,13 +280,37 @@ export class Proxy {
         connection.keys.push(key);
         this.cancelKeys.set(key, target.address);
       });
-      server.on('data', (chunk: Buffer) => scanner.serverBytes(chunk));
-      client.on('data', (chunk: Buffer) => scanner.clientBytes(chunk));
+      // Until the instance answers and while the client has sent nothing after its first
+      // packet, the instance may still turn out to refuse (X2).
+      let answered = false;
+      let clientSpoke = false;
+      server.on('data', (chunk: Buffer) => {
+        answered = true;
+        scanner.serverBytes(chunk);
+      });
+      const fromClient = (chunk: Buffer): void => {
+        clientSpoke = true;
+        scanner.clientBytes(chunk);
+      };
+      client.on('data', fromClient);
       server.write(first);
       client.pipe(server);
-      server.pipe(client);
+      // The server's end reaches the client only once it has answered (see end below).
+      server.pipe(client, { end: false });
+      server.once('end', () => (answered ? client.end() : end()));
       const end = (): void => {
-        if (this.routed.has(connection)) this.drop(connection);
+        if (!this.routed.has(connection)) return;
+        if (answered || clientSpoke || client.destroyed || this.closed) return this.drop(connection);
+        this.routed.delete(connection);
+        client.unpipe(server);
+        client.off('data', fromClient);
+        client.off('close', end);
+        client.off('error', end);
+        client.pause();
+        server.destroy();
+        refused.add(target.id);
+        this.stats.rerouted++;
+        this.route(kind, client, first, deadline, refused);
       };
       client.on('close', end);
       server.on('close', end);
