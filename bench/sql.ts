@@ -7,11 +7,15 @@
 // Both are initialised with `pgbench -i -s N` (the load time is printed too), then take turns
 // for R rounds (--rounds, default 3): `pgbench -c C -j J -T S` (TPC-B-like) and
 // `pgbench -S …` (select-only), in simple query mode, over TCP on loopback. While one system
-// runs, the other's processes are stopped (SIGSTOP, then SIGCONT), so that neither's
-// background work (Boreal's storage nodes, vacuum) counts against the other on a shared
-// machine. The ratio printed is the median of the rounds' ratios.
+// runs, the other's processes are stopped (SIGSTOP, then SIGCONT: Boreal's writer and storage
+// nodes; PostgreSQL's postmaster and every child it has then, autovacuum workers included),
+// so that neither's background work (coalescing, checkpoints, vacuum) counts against the
+// other on a shared machine, and before every run the page cache's dirty pages are written
+// out (`sync`, untimed), so that no run pays for the previous one's writeback. The ratio
+// printed is the median of the rounds' ratios.
 
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { startPostgres15 } from '../src/testing/postgres15.js';
 import { SqlCluster } from '../src/testing/sql-cluster.js';
 
@@ -59,6 +63,26 @@ function run(target: Target, mode: 'tpcb' | 'select'): number | undefined {
 }
 
 /** Stops (or resumes) every process of a system while the other one runs. */
+/** A process and its descendants (Linux /proc), parents first. */
+function withDescendants(pid: number): number[] {
+  const all = [pid];
+  for (let at = 0; at < all.length; at++) {
+    let children = '';
+    try {
+      children = fs.readFileSync(`/proc/${all[at]}/task/${all[at]}/children`, 'utf8');
+    } catch {
+      // gone meanwhile
+    }
+    for (const child of children.split(' ')) if (child.trim() !== '') all.push(Number(child));
+  }
+  return all;
+}
+
+/** Writes the page cache's dirty pages out, so that the next run does not pay for them. */
+function settle(): void {
+  spawnSync('sync');
+}
+
 function pause(pids: number[], paused: boolean): void {
   for (const pid of pids) {
     try {
@@ -91,11 +115,20 @@ async function main(): Promise<void> {
         pause(borealPids, true);
         let theirTps: number | undefined;
         try {
+          settle();
           theirTps = run(theirs, mode);
         } finally {
           pause(borealPids, false);
         }
-        const myTps = run(mine, mode);
+        const postgresPids = withDescendants(postgres.pid);
+        pause(postgresPids, true);
+        let myTps: number | undefined;
+        try {
+          settle();
+          myTps = run(mine, mode);
+        } finally {
+          pause(postgresPids, false);
+        }
         rows.push({ mode, mine: myTps, theirs: theirTps });
         console.log(`round ${round + 1} ${mode === 'tpcb' ? 'TPC-B-like ' : 'select-only'}  Boreal ${myTps?.toFixed(1) ?? 'failed'} tps, PostgreSQL 15 ${theirTps?.toFixed(1) ?? 'failed'} tps`);
       }
