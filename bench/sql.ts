@@ -83,6 +83,17 @@ function settle(): void {
   spawnSync('sync');
 }
 
+/** Runs `work` with the other system's processes stopped, after a sync. */
+function alone<T>(others: number[], work: () => T): T {
+  pause(others, true);
+  try {
+    settle();
+    return work();
+  } finally {
+    pause(others, false);
+  }
+}
+
 function pause(pids: number[], paused: boolean): void {
   for (const pid of pids) {
     try {
@@ -112,23 +123,8 @@ async function main(): Promise<void> {
     const rows: Array<{ mode: 'tpcb' | 'select'; mine: number | undefined; theirs: number | undefined }> = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of ['tpcb', 'select'] as const) {
-        pause(borealPids, true);
-        let theirTps: number | undefined;
-        try {
-          settle();
-          theirTps = run(theirs, mode);
-        } finally {
-          pause(borealPids, false);
-        }
-        const postgresPids = withDescendants(postgres.pid);
-        pause(postgresPids, true);
-        let myTps: number | undefined;
-        try {
-          settle();
-          myTps = run(mine, mode);
-        } finally {
-          pause(postgresPids, false);
-        }
+        const theirTps = alone(borealPids, () => run(theirs, mode));
+        const myTps = alone(withDescendants(postgres.pid), () => run(mine, mode));
         rows.push({ mode, mine: myTps, theirs: theirTps });
         console.log(`round ${round + 1} ${mode === 'tpcb' ? 'TPC-B-like ' : 'select-only'}  Boreal ${myTps?.toFixed(1) ?? 'failed'} tps, PostgreSQL 15 ${theirTps?.toFixed(1) ?? 'failed'} tps`);
       }
