@@ -62,7 +62,6 @@ function run(target: Target, mode: 'tpcb' | 'select'): number | undefined {
   return result.tps;
 }
 
-/** Stops (or resumes) every process of a system while the other one runs. */
 /** A process and its descendants (Linux /proc), parents first. */
 function withDescendants(pid: number): number[] {
   const all = [pid];
@@ -94,6 +93,7 @@ function alone<T>(others: number[], work: () => T): T {
   }
 }
 
+/** Stops (or resumes) every process of a system while the other one runs. */
 function pause(pids: number[], paused: boolean): void {
   for (const pid of pids) {
     try {
