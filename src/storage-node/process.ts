@@ -50,7 +50,7 @@ export function lowerPriority(nice: number, log: (event: string, fields: Record<
   }
 }
 
-/** Timer work only (coalescing every 100 ms, gossip every 50 ms, hydration timeouts); writes and acks are message-driven. Each tick wakes the process, which idle costs CPU. */
+/** Timer work only (coalescing every 1 s or sooner when the tail fills, gossip every 50 ms, hydration timeouts); writes and acks are message-driven. Each tick wakes the process, which idle costs CPU. */
 export const TICK_MS = 25;
 
 export async function runStorageNode(options: StorageNodeProcessOptions): Promise<{ stop: () => Promise<void>; port: number }> {
